@@ -1,0 +1,17 @@
+//! `node`: the full node of the decentralized-training chain.
+//!
+//! `node --dev` runs a single-authority development chain (Alice) with RPC on 127.0.0.1:9944;
+//! `node --chain local` a two-authority local testnet. Errors are printed as one line.
+
+mod chain_spec;
+mod cli;
+mod command;
+mod rpc;
+mod service;
+
+fn main() {
+	if let Err(error) = command::run() {
+		eprintln!("error: {error}");
+		std::process::exit(1);
+	}
+}

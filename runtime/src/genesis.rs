@@ -1,0 +1,81 @@
+//! Named genesis presets: `development` (one authority, Alice) and `local_testnet` (Alice and
+//! Bob). Both fund the well-known dev accounts, make Alice sudo and seat Alice, Bob and Charlie
+//! on the council.
+
+use alloc::{vec, vec::Vec};
+use frame_support::build_struct_json_patch;
+use serde_json::Value;
+use sp_consensus_aura::sr25519::AuthorityId as AuraId;
+use sp_consensus_grandpa::AuthorityId as GrandpaId;
+use sp_genesis_builder::{PresetId, DEV_RUNTIME_PRESET, LOCAL_TESTNET_RUNTIME_PRESET};
+use sp_keyring::Sr25519Keyring;
+
+use crate::{
+	AccountId, AuraConfig, BalancesConfig, CouncilConfig, GrandpaConfig, RuntimeGenesisConfig,
+	SudoConfig, UNIT,
+};
+
+/// Balance given to each endowed dev account.
+pub const ENDOWMENT: crate::Balance = 1_000_000 * UNIT;
+
+fn genesis(
+	authorities: Vec<(AuraId, GrandpaId)>,
+	endowed: Vec<AccountId>,
+	council: Vec<AccountId>,
+	root: AccountId,
+) -> Value {
+	build_struct_json_patch!(RuntimeGenesisConfig {
+		balances: BalancesConfig {
+			balances: endowed.into_iter().map(|a| (a, ENDOWMENT)).collect::<Vec<_>>(),
+		},
+		aura: AuraConfig { authorities: authorities.iter().map(|x| x.0.clone()).collect::<Vec<_>>() },
+		grandpa: GrandpaConfig {
+			authorities: authorities.into_iter().map(|x| (x.1, 1)).collect::<Vec<_>>(),
+		},
+		sudo: SudoConfig { key: Some(root) },
+		council: CouncilConfig { members: council },
+	})
+}
+
+fn authority(key: Sr25519Keyring) -> (AuraId, GrandpaId) {
+	(
+		sp_core::sr25519::Public::from(key).into(),
+		sp_core::ed25519::Public::from(key.public().0).into(),
+	)
+}
+
+fn dev_accounts() -> Vec<AccountId> {
+	Sr25519Keyring::iter().map(|k| k.to_account_id()).collect()
+}
+
+fn council() -> Vec<AccountId> {
+	[Sr25519Keyring::Alice, Sr25519Keyring::Bob, Sr25519Keyring::Charlie]
+		.into_iter()
+		.map(|k| k.to_account_id())
+		.collect()
+}
+
+/// The JSON patch of a named preset, or `None` for an unknown name.
+pub fn preset(id: &PresetId) -> Option<Vec<u8>> {
+	let patch = match id.as_ref() {
+		DEV_RUNTIME_PRESET => genesis(
+			vec![authority(Sr25519Keyring::Alice)],
+			dev_accounts(),
+			council(),
+			Sr25519Keyring::Alice.to_account_id(),
+		),
+		LOCAL_TESTNET_RUNTIME_PRESET => genesis(
+			vec![authority(Sr25519Keyring::Alice), authority(Sr25519Keyring::Bob)],
+			dev_accounts(),
+			council(),
+			Sr25519Keyring::Alice.to_account_id(),
+		),
+		_ => return None,
+	};
+	serde_json::to_vec(&patch).ok()
+}
+
+/// The names `preset` knows.
+pub fn preset_names() -> Vec<PresetId> {
+	vec![PresetId::from(DEV_RUNTIME_PRESET), PresetId::from(LOCAL_TESTNET_RUNTIME_PRESET)]
+}

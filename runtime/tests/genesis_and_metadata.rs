@@ -1,0 +1,73 @@
+//! Every genesis preset builds a usable state, and the metadata decodes as V16.
+
+use codec::Decode;
+use frame_metadata::{RuntimeMetadata, RuntimeMetadataPrefixed};
+use frame_support::genesis_builder_helper::build_state;
+use sp_genesis_builder::{PresetId, DEV_RUNTIME_PRESET, LOCAL_TESTNET_RUNTIME_PRESET};
+use training_runtime::{genesis, Runtime, RuntimeGenesisConfig};
+
+/// Builds the preset's full genesis config (defaults patched by the preset) into fresh storage
+/// and runs `check` on the resulting state.
+fn with_preset_state(id: &str, check: impl FnOnce()) {
+	let patch = genesis::preset(&PresetId::from(id)).expect("preset exists");
+	let mut full = serde_json::to_value(RuntimeGenesisConfig::default()).unwrap();
+	let patch: serde_json::Value = serde_json::from_slice(&patch).expect("preset is JSON");
+	merge(&mut full, patch);
+	sp_io::TestExternalities::default().execute_with(|| {
+		build_state::<RuntimeGenesisConfig>(serde_json::to_vec(&full).unwrap())
+			.unwrap_or_else(|e| panic!("preset {id} does not build: {e}"));
+		check();
+	});
+}
+
+fn merge(base: &mut serde_json::Value, patch: serde_json::Value) {
+	match (base, patch) {
+		(serde_json::Value::Object(base), serde_json::Value::Object(patch)) =>
+			for (k, v) in patch {
+				merge(base.entry(k).or_insert(serde_json::Value::Null), v);
+			},
+		(base, patch) => *base = patch,
+	}
+}
+
+#[test]
+fn preset_names_are_the_documented_ones() {
+	let names = genesis::preset_names();
+	assert_eq!(
+		names,
+		vec![PresetId::from(DEV_RUNTIME_PRESET), PresetId::from(LOCAL_TESTNET_RUNTIME_PRESET)]
+	);
+	assert!(genesis::preset(&PresetId::from("no-such-preset")).is_none());
+}
+
+#[test]
+fn every_preset_builds_with_authorities_funds_sudo_and_council() {
+	for (id, authorities) in [(DEV_RUNTIME_PRESET, 1), (LOCAL_TESTNET_RUNTIME_PRESET, 2)] {
+		with_preset_state(id, || {
+			assert_eq!(pallet_aura::Authorities::<Runtime>::get().len(), authorities, "{id}");
+			assert_eq!(pallet_grandpa::Pallet::<Runtime>::grandpa_authorities().len(), authorities);
+			let alice = sp_keyring::Sr25519Keyring::Alice.to_account_id();
+			assert_eq!(pallet_balances::Pallet::<Runtime>::free_balance(&alice), genesis::ENDOWMENT);
+			assert_eq!(pallet_sudo::Key::<Runtime>::get(), Some(alice));
+			assert_eq!(
+				pallet_collective::Members::<Runtime, pallet_collective::Instance1>::get().len(),
+				3
+			);
+		});
+	}
+}
+
+#[test]
+fn metadata_is_v16_and_lists_every_pallet() {
+	let versions = Runtime::metadata_versions();
+	assert!(versions.contains(&16), "metadata versions: {versions:?}");
+	let opaque = Runtime::metadata_at_version(16).expect("V16 metadata");
+	let prefixed = RuntimeMetadataPrefixed::decode(&mut &opaque[..]).expect("decodes");
+	let RuntimeMetadata::V16(meta) = prefixed.1 else { panic!("not V16") };
+	let pallets: Vec<_> = meta.pallets.iter().map(|p| p.name.as_str()).collect();
+	for name in
+		["System", "Timestamp", "Aura", "Grandpa", "Balances", "TransactionPayment", "Sudo", "Council"]
+	{
+		assert!(pallets.contains(&name), "{name} missing from {pallets:?}");
+	}
+}

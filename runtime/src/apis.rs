@@ -3,7 +3,7 @@
 use alloc::vec::Vec;
 use frame_support::{
 	genesis_builder_helper::{build_state, get_preset},
-	view_functions::{runtime_api::RuntimeViewFunction, ViewFunctionDispatchError, ViewFunctionId},
+	view_functions::{ViewFunctionDispatchError, ViewFunctionId},
 	weights::Weight,
 };
 use pallet_grandpa::AuthorityId as GrandpaId;
@@ -48,7 +48,7 @@ impl_runtime_apis! {
 		}
 	}
 
-	impl RuntimeViewFunction<Block> for Runtime {
+	impl frame_support::view_functions::runtime_api::RuntimeViewFunction<Block> for Runtime {
 		fn execute_view_function(
 			id: ViewFunctionId,
 			input: Vec<u8>,

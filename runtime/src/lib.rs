@@ -43,12 +43,6 @@ pub const VERSION: RuntimeVersion = RuntimeVersion {
 	system_version: 1,
 };
 
-/// The version reported by the native side (the node's `--version`).
-#[cfg(feature = "std")]
-pub fn native_version() -> sp_version::NativeVersion {
-	sp_version::NativeVersion { runtime_version: VERSION, can_author_with: Default::default() }
-}
-
 /// Target block time. Aura slots are this long; a dev chain finalizes within a few blocks.
 pub const MILLISECS_PER_BLOCK: u64 = 3000;
 /// Aura slot duration (changing it on a live chain halts block production).

@@ -23,7 +23,12 @@ impl Batch {
             targets.extend_from_slice(&w[1..=seq_len]);
             batch_size += 1;
         }
-        Self { batch_size, seq_len, inputs, targets }
+        Self {
+            batch_size,
+            seq_len,
+            inputs,
+            targets,
+        }
     }
 
     /// Number of predicted positions.
@@ -37,7 +42,10 @@ impl Batch {
             return Err(ModelError::BadBatch("empty batch".into()));
         }
         if self.seq_len > max_seq {
-            return Err(ModelError::SequenceTooLong { max: max_seq, got: self.seq_len });
+            return Err(ModelError::SequenceTooLong {
+                max: max_seq,
+                got: self.seq_len,
+            });
         }
         let n = self.batch_size.checked_mul(self.seq_len);
         if n != Some(self.inputs.len()) || n != Some(self.targets.len()) {
@@ -49,7 +57,12 @@ impl Batch {
                 self.targets.len()
             )));
         }
-        if let Some(&token) = self.inputs.iter().chain(&self.targets).find(|&&t| t as usize >= vocab) {
+        if let Some(&token) = self
+            .inputs
+            .iter()
+            .chain(&self.targets)
+            .find(|&&t| t as usize >= vocab)
+        {
             return Err(ModelError::TokenOutOfRange { token, vocab });
         }
         Ok(())

@@ -22,7 +22,11 @@ pub mod limits {
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
     #[error("{field} must be in 1..={max}, got {got}")]
-    OutOfRange { field: &'static str, max: usize, got: usize },
+    OutOfRange {
+        field: &'static str,
+        max: usize,
+        got: usize,
+    },
     #[error("d_model {d_model} is not divisible by n_heads {n_heads}")]
     HeadsDontDivide { d_model: usize, n_heads: usize },
     #[error("head dimension {0} must be even for rotary embeddings")]
@@ -118,10 +122,13 @@ impl ModelConfig {
                 return Err(ConfigError::OutOfRange { field, max, got });
             }
         }
-        if self.d_model % self.n_heads != 0 {
-            return Err(ConfigError::HeadsDontDivide { d_model: self.d_model, n_heads: self.n_heads });
+        if !self.d_model.is_multiple_of(self.n_heads) {
+            return Err(ConfigError::HeadsDontDivide {
+                d_model: self.d_model,
+                n_heads: self.n_heads,
+            });
         }
-        if self.head_dim() % 2 != 0 {
+        if !self.head_dim().is_multiple_of(2) {
             return Err(ConfigError::OddHeadDim(self.head_dim()));
         }
         for (field, got) in [("rope_theta", self.rope_theta), ("norm_eps", self.norm_eps)] {
@@ -129,7 +136,9 @@ impl ModelConfig {
                 return Err(ConfigError::BadFloat { field, got });
             }
         }
-        self.checked_num_params().ok_or(ConfigError::TooManyParams).map(|_| ())
+        self.checked_num_params()
+            .ok_or(ConfigError::TooManyParams)
+            .map(|_| ())
     }
 
     /// Total parameter count, `None` on overflow or above [`limits::MAX_PARAMS`].
@@ -159,7 +168,14 @@ impl ModelConfig {
     pub fn config_hash(&self) -> [u8; 32] {
         let mut h = Blake2b::<U32>::new();
         h.update(b"training-model/config/v1");
-        for v in [self.vocab_size, self.d_model, self.n_layers, self.n_heads, self.d_ff, self.seq_len] {
+        for v in [
+            self.vocab_size,
+            self.d_model,
+            self.n_layers,
+            self.n_heads,
+            self.d_ff,
+            self.seq_len,
+        ] {
             h.update((v as u64).to_le_bytes());
         }
         h.update(self.rope_theta.to_bits().to_le_bytes());
@@ -183,7 +199,9 @@ impl ModelConfig {
     pub fn load(path: &Path) -> Result<Self, ConfigError> {
         use std::io::Read;
         let mut text = String::new();
-        std::fs::File::open(path)?.take(64 * 1024).read_to_string(&mut text)?;
+        std::fs::File::open(path)?
+            .take(64 * 1024)
+            .read_to_string(&mut text)?;
         Self::from_json(&text)
     }
 
@@ -207,10 +225,18 @@ mod tests {
     fn presets_are_valid_and_sized_as_documented() {
         let tiny = ModelConfig::tiny();
         tiny.validate().unwrap();
-        assert!((2_000..10_000).contains(&tiny.num_params()), "{}", tiny.num_params());
+        assert!(
+            (2_000..10_000).contains(&tiny.num_params()),
+            "{}",
+            tiny.num_params()
+        );
         let small = ModelConfig::small();
         small.validate().unwrap();
-        assert!((1_000_000..3_000_000).contains(&small.num_params()), "{}", small.num_params());
+        assert!(
+            (1_000_000..3_000_000).contains(&small.num_params()),
+            "{}",
+            small.num_params()
+        );
     }
 
     #[test]
@@ -226,17 +252,56 @@ mod tests {
     }
 
     #[test]
+    fn tiny_hash_is_pinned() {
+        // Computed independently with Python's hashlib.blake2b(digest_size=32) from the
+        // encoding documented on `config_hash`.
+        let hex: String = ModelConfig::tiny()
+            .config_hash()
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect();
+        assert_eq!(
+            hex,
+            "6d47bdd66a5636d38d17e95347adaf6cbf8519d0bd14082c3d2d29af863c172e"
+        );
+    }
+
+    #[test]
     fn hash_changes_with_every_field() {
         let base = ModelConfig::tiny();
         let variants = [
-            ModelConfig { vocab_size: 300, ..base.clone() },
-            ModelConfig { d_model: 16, ..base.clone() },
-            ModelConfig { n_layers: 3, ..base.clone() },
-            ModelConfig { n_heads: 4, ..base.clone() },
-            ModelConfig { d_ff: 32, ..base.clone() },
-            ModelConfig { seq_len: 32, ..base.clone() },
-            ModelConfig { rope_theta: 500.0, ..base.clone() },
-            ModelConfig { norm_eps: 1e-6, ..base.clone() },
+            ModelConfig {
+                vocab_size: 300,
+                ..base.clone()
+            },
+            ModelConfig {
+                d_model: 16,
+                ..base.clone()
+            },
+            ModelConfig {
+                n_layers: 3,
+                ..base.clone()
+            },
+            ModelConfig {
+                n_heads: 4,
+                ..base.clone()
+            },
+            ModelConfig {
+                d_ff: 32,
+                ..base.clone()
+            },
+            ModelConfig {
+                seq_len: 32,
+                ..base.clone()
+            },
+            ModelConfig {
+                rope_theta: 500.0,
+                ..base.clone()
+            },
+            ModelConfig {
+                norm_eps: 1e-6,
+                ..base.clone()
+            },
         ];
         for v in variants {
             assert_ne!(v.config_hash(), base.config_hash(), "{v:?}");
@@ -247,24 +312,53 @@ mod tests {
     fn rejects_bad_configs() {
         let base = ModelConfig::tiny();
         assert!(matches!(
-            ModelConfig { n_heads: 3, ..base.clone() }.validate(),
+            ModelConfig {
+                n_heads: 3,
+                ..base.clone()
+            }
+            .validate(),
             Err(ConfigError::HeadsDontDivide { .. })
         ));
         assert!(matches!(
-            ModelConfig { d_model: 6, n_heads: 2, ..base.clone() }.validate(),
+            ModelConfig {
+                d_model: 6,
+                n_heads: 2,
+                ..base.clone()
+            }
+            .validate(),
             Err(ConfigError::OddHeadDim(3))
         ));
         assert!(matches!(
-            ModelConfig { vocab_size: 0, ..base.clone() }.validate(),
-            Err(ConfigError::OutOfRange { field: "vocab_size", .. })
+            ModelConfig {
+                vocab_size: 0,
+                ..base.clone()
+            }
+            .validate(),
+            Err(ConfigError::OutOfRange {
+                field: "vocab_size",
+                ..
+            })
         ));
         assert!(matches!(
-            ModelConfig { norm_eps: f64::NAN, ..base.clone() }.validate(),
+            ModelConfig {
+                norm_eps: f64::NAN,
+                ..base.clone()
+            }
+            .validate(),
             Err(ConfigError::BadFloat { .. })
         ));
-        let huge = ModelConfig { d_model: 16384, n_heads: 1, d_ff: 65536, n_layers: 256, ..base };
+        let huge = ModelConfig {
+            d_model: 16384,
+            n_heads: 1,
+            d_ff: 65536,
+            n_layers: 256,
+            ..base
+        };
         assert!(matches!(huge.validate(), Err(ConfigError::TooManyParams)));
         assert!(ModelConfig::from_json("{\"vocab_size\": 1}").is_err());
-        assert!(matches!(ModelConfig::preset("huge"), Err(ConfigError::UnknownPreset(_))));
+        assert!(matches!(
+            ModelConfig::preset("huge"),
+            Err(ConfigError::UnknownPreset(_))
+        ));
     }
 }

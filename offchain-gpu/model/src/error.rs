@@ -24,4 +24,6 @@ pub enum ModelError {
     TokenOutOfRange { token: u32, vocab: usize },
     #[error("loss is not finite ({0})")]
     NonFiniteLoss(f32),
+    #[error("gradient norm is not finite")]
+    NonFiniteGradient,
 }

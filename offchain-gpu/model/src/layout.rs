@@ -70,7 +70,11 @@ impl ParamLayout {
         let mut specs = Vec::new();
         let mut offset = 0;
         let mut push = |name: String, shape: Vec<usize>| {
-            let spec = TensorSpec { name, shape, offset };
+            let spec = TensorSpec {
+                name,
+                shape,
+                offset,
+            };
             offset += spec.len();
             let range = spec.range();
             specs.push(spec);
@@ -92,7 +96,13 @@ impl ParamLayout {
             .collect();
         let final_norm = push("final_norm".into(), vec![d]);
         let len = final_norm.end;
-        Self { specs, layers, embedding, final_norm, len }
+        Self {
+            specs,
+            layers,
+            embedding,
+            final_norm,
+            len,
+        }
     }
 
     /// Total number of values in the flat buffer.
@@ -110,7 +120,10 @@ impl ParamLayout {
 
     /// `(name, shape)` of every tensor in buffer order.
     pub fn tensors(&self) -> Vec<(String, Vec<usize>)> {
-        self.specs.iter().map(|s| (s.name.clone(), s.shape.clone())).collect()
+        self.specs
+            .iter()
+            .map(|s| (s.name.clone(), s.shape.clone()))
+            .collect()
     }
 
     pub fn get(&self, name: &str) -> Option<&TensorSpec> {
@@ -186,14 +199,24 @@ mod tests {
             ]
         );
         assert_eq!(names.last().map(String::as_str), Some("final_norm"));
-        assert_eq!(layout.get("layers.1.w_down").map(|s| s.shape.clone()), Some(vec![8, 16]));
-        assert_eq!(layout.layer(1).w_down, layout.get("layers.1.w_down").map(|s| s.range()).unwrap());
+        assert_eq!(
+            layout.get("layers.1.w_down").map(|s| s.shape.clone()),
+            Some(vec![8, 16])
+        );
+        assert_eq!(
+            layout.layer(1).w_down,
+            layout.get("layers.1.w_down").map(|s| s.range()).unwrap()
+        );
     }
 
     #[test]
     fn layout_hash_tracks_shapes() {
         let a = ParamLayout::new(&ModelConfig::tiny()).layout_hash();
-        let b = ParamLayout::new(&ModelConfig { d_ff: 24, ..ModelConfig::tiny() }).layout_hash();
+        let b = ParamLayout::new(&ModelConfig {
+            d_ff: 24,
+            ..ModelConfig::tiny()
+        })
+        .layout_hash();
         assert_ne!(a, b);
         assert_eq!(a, ParamLayout::new(&ModelConfig::tiny()).layout_hash());
     }

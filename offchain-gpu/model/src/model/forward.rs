@@ -29,7 +29,14 @@ impl<T: Float> Workspace<T> {
             let (done, rest) = self.resid.split_at_mut(l + 1);
             let (x_in, x_out) = (&done[l], &mut rest[0]);
 
-            rmsnorm::forward(&mut a.h1, &mut a.rstd1, x_in, &params[r.attn_norm.clone()], d, eps);
+            rmsnorm::forward(
+                &mut a.h1,
+                &mut a.rstd1,
+                x_in,
+                &params[r.attn_norm.clone()],
+                d,
+                eps,
+            );
             clock.time(3.0 * forward_flops(n, d, d), || {
                 matmul::forward(&mut a.q, &a.h1, &params[r.wq.clone()], n, d, d);
                 matmul::forward(&mut a.k, &a.h1, &params[r.wk.clone()], n, d, d);
@@ -37,13 +44,22 @@ impl<T: Float> Workspace<T> {
             });
             self.rope.apply(&mut a.q, self.seq, d, false);
             self.rope.apply(&mut a.k, self.seq, d, false);
-            attention::forward(&mut a.att, &mut a.probs, &a.q, &a.k, &a.v, shape);
+            clock.time_attention(|| {
+                attention::forward(&mut a.att, &mut a.probs, &a.q, &a.k, &a.v, shape)
+            });
             clock.time(forward_flops(n, d, d), || {
                 matmul::forward(&mut a.x_mid, &a.att, &params[r.wo.clone()], n, d, d)
             });
             add_assign(&mut a.x_mid, x_in);
 
-            rmsnorm::forward(&mut a.h2, &mut a.rstd2, &a.x_mid, &params[r.ffn_norm.clone()], d, eps);
+            rmsnorm::forward(
+                &mut a.h2,
+                &mut a.rstd2,
+                &a.x_mid,
+                &params[r.ffn_norm.clone()],
+                d,
+                eps,
+            );
             clock.time(2.0 * forward_flops(n, d, f), || {
                 matmul::forward(&mut a.gate, &a.h2, &params[r.w_gate.clone()], n, d, f);
                 matmul::forward(&mut a.up, &a.h2, &params[r.w_up.clone()], n, d, f);
@@ -56,11 +72,19 @@ impl<T: Float> Workspace<T> {
         }
 
         let last = &self.resid[cfg.n_layers];
-        rmsnorm::forward(&mut self.xf, &mut self.rstd_f, last, &params[self.layout.final_norm()], d, eps);
-        clock.time(forward_flops(n, d, vocab), || matmul::forward(&mut self.logits, &self.xf, emb, n, d, vocab));
+        rmsnorm::forward(
+            &mut self.xf,
+            &mut self.rstd_f,
+            last,
+            &params[self.layout.final_norm()],
+            d,
+            eps,
+        );
+        clock.time(forward_flops(n, d, vocab), || {
+            matmul::forward(&mut self.logits, &self.xf, emb, n, d, vocab)
+        });
         let loss = cross_entropy::forward(&mut self.logits, &batch.targets, vocab);
-        self.timings.matmul += clock.elapsed;
-        self.timings.matmul_flops += clock.flops;
+        clock.add_to(&mut self.timings);
         loss
     }
 }

@@ -63,16 +63,20 @@ struct GradScratch<T> {
 #[derive(Clone, Copy, Debug, Default)]
 pub struct Timings {
     pub total: Duration,
+    /// Inside the linear layers' matmuls (projections, feed-forward, output head).
     pub matmul: Duration,
-    /// FLOPs executed in matmuls (2 per multiply-add).
+    /// Inside attention (scores, softmax, weighted sums; their gemms included).
+    pub attention: Duration,
+    /// FLOPs executed in the linear layers' matmuls (2 per multiply-add).
     pub matmul_flops: f64,
 }
 
-/// Accumulates the time spent inside matmul calls.
+/// Accumulates the time spent inside matmul and attention calls during one pass.
 #[derive(Default)]
 struct MatmulClock {
     elapsed: Duration,
     flops: f64,
+    attention: Duration,
 }
 
 impl MatmulClock {
@@ -82,6 +86,19 @@ impl MatmulClock {
         self.elapsed += start.elapsed();
         self.flops += flops;
         r
+    }
+
+    fn time_attention<R>(&mut self, f: impl FnOnce() -> R) -> R {
+        let start = Instant::now();
+        let r = f();
+        self.attention += start.elapsed();
+        r
+    }
+
+    fn add_to(&self, t: &mut Timings) {
+        t.matmul += self.elapsed;
+        t.matmul_flops += self.flops;
+        t.attention += self.attention;
     }
 }
 
@@ -152,10 +169,18 @@ impl<T: Float> Workspace<T> {
     }
 
     /// Mean cross-entropy of `batch` and its gradient, which overwrites `grads`.
-    pub fn loss_and_grad(&mut self, params: &[T], grads: &mut [T], batch: &Batch) -> Result<T, ModelError> {
+    pub fn loss_and_grad(
+        &mut self,
+        params: &[T],
+        grads: &mut [T],
+        batch: &Batch,
+    ) -> Result<T, ModelError> {
         self.check(params.len(), batch)?;
         if grads.len() != params.len() {
-            return Err(ModelError::ParamLength { expected: params.len(), got: grads.len() });
+            return Err(ModelError::ParamLength {
+                expected: params.len(),
+                got: grads.len(),
+            });
         }
         let start = Instant::now();
         let loss = self.forward(params, batch);
@@ -166,7 +191,10 @@ impl<T: Float> Workspace<T> {
 
     fn check(&mut self, n_params: usize, batch: &Batch) -> Result<(), ModelError> {
         if n_params != self.layout.len() {
-            return Err(ModelError::ParamLength { expected: self.layout.len(), got: n_params });
+            return Err(ModelError::ParamLength {
+                expected: self.layout.len(),
+                got: n_params,
+            });
         }
         batch.validate(self.cfg.vocab_size, self.cfg.seq_len)?;
         self.ensure_shape(batch.batch_size, batch.seq_len);
@@ -174,7 +202,12 @@ impl<T: Float> Workspace<T> {
     }
 
     fn attn_shape(&self) -> AttnShape {
-        AttnShape { batch: self.batch, seq: self.seq, n_heads: self.cfg.n_heads, head_dim: self.cfg.head_dim() }
+        AttnShape {
+            batch: self.batch,
+            seq: self.seq,
+            n_heads: self.cfg.n_heads,
+            head_dim: self.cfg.head_dim(),
+        }
     }
 
     /// (Re)allocates every buffer for a `batch x seq` shape.

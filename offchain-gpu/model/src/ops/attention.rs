@@ -1,10 +1,12 @@
 //! Causal multi-head scaled dot-product attention over `q, k, v [batch * seq, n_heads *
 //! head_dim]` (heads side by side in each row). The softmax probabilities are kept,
-//! `[batch, n_heads, seq, seq]`, for the backward pass. Sequences run in parallel.
+//! `[batch, n_heads, seq, seq]`, for the backward pass. Sequences run in parallel; within a
+//! sequence each head's products are strided gemms on the `[seq, width]` buffers.
 
 use rayon::prelude::*;
 
 use crate::float::Float;
+use crate::ops::matmul::gemm;
 
 /// Shape of one attention call.
 #[derive(Clone, Copy, Debug)]
@@ -29,11 +31,11 @@ impl AttnShape {
     }
 }
 
-fn dot<T: Float>(a: &[T], b: &[T]) -> T {
-    a.iter().zip(b).map(|(&x, &y)| x * y).sum()
-}
-
 /// `out[t] = sum_{s <= t} softmax_s(q_t . k_s / sqrt(head_dim)) v_s`, per sequence and head.
+///
+/// Scores and the weighted sum go through gemm on strided per-head views; the full
+/// `seq x seq` score matrix is computed and the upper triangle masked, which wastes half the
+/// score FLOPs but runs far faster than scalar loops.
 pub fn forward<T: Float>(out: &mut [T], probs: &mut [T], q: &[T], k: &[T], v: &[T], sh: AttnShape) {
     let (seq, w, hd) = (sh.seq, sh.width(), sh.head_dim);
     let rows = sh.batch * seq;
@@ -46,43 +48,60 @@ pub fn forward<T: Float>(out: &mut [T], probs: &mut [T], q: &[T], k: &[T], v: &[
         .zip(probs.par_chunks_mut(sh.n_heads * seq * seq))
         .enumerate()
         .for_each(|(b, (out, probs))| {
-            let base = b * seq * w;
-            let (q, k, v) = (&q[base..base + seq * w], &k[base..base + seq * w], &v[base..base + seq * w]);
-            for h in 0..sh.n_heads {
-                let cols = h * hd..(h + 1) * hd;
-                for t in 0..seq {
-                    let p = &mut probs[(h * seq + t) * seq..(h * seq + t + 1) * seq];
-                    let qt = &q[t * w + cols.start..t * w + cols.end];
-                    let mut max = T::from_f64(f64::NEG_INFINITY);
-                    for s in 0..=t {
-                        p[s] = dot(qt, &k[s * w + cols.start..s * w + cols.end]) * scale;
-                        max = max.max(p[s]);
-                    }
+            let span = b * seq * w..(b + 1) * seq * w;
+            let (q, k, v) = (&q[span.clone()], &k[span.clone()], &v[span]);
+            for (h, p) in probs.chunks_mut(seq * seq).enumerate() {
+                let c0 = h * hd;
+                // p = scale * q_h k_h^T
+                gemm(
+                    seq,
+                    hd,
+                    seq,
+                    scale,
+                    &q[c0..],
+                    (w, 1),
+                    &k[c0..],
+                    (1, w),
+                    T::ZERO,
+                    p,
+                    seq,
+                );
+                for (t, row) in p.chunks_mut(seq).enumerate() {
+                    let max = row[..=t]
+                        .iter()
+                        .fold(T::from_f64(f64::NEG_INFINITY), |m, &x| m.max(x));
                     let mut sum = T::ZERO;
-                    for ps in &mut p[..=t] {
-                        *ps = (*ps - max).exp();
-                        sum += *ps;
+                    for x in &mut row[..=t] {
+                        *x = (*x - max).exp();
+                        sum += *x;
                     }
-                    for ps in &mut p[..=t] {
-                        *ps /= sum;
+                    let inv = T::ONE / sum;
+                    for x in &mut row[..=t] {
+                        *x *= inv;
                     }
-                    p[t + 1..].fill(T::ZERO);
-                    let ot = &mut out[t * w + cols.start..t * w + cols.end];
-                    ot.fill(T::ZERO);
-                    for s in 0..=t {
-                        for (o, &vs) in ot.iter_mut().zip(&v[s * w + cols.start..s * w + cols.end]) {
-                            *o += p[s] * vs;
-                        }
-                    }
+                    row[t + 1..].fill(T::ZERO);
                 }
+                // out_h = p v_h
+                gemm(
+                    seq,
+                    seq,
+                    hd,
+                    T::ONE,
+                    p,
+                    (seq, 1),
+                    &v[c0..],
+                    (w, 1),
+                    T::ZERO,
+                    &mut out[c0..],
+                    w,
+                );
             }
         });
 }
 
 /// Backward of [`forward`]; accumulates into `dq`, `dk`, `dv`. With `P` the saved
-/// probabilities: `dP_ts = dout_t . v_s`, `dv_s += P_ts dout_t`,
-/// `dS_ts = P_ts (dP_ts - sum_s' P_ts' dP_ts')`, `dq_t += c sum_s dS_ts k_s`,
-/// `dk_s += c dS_ts q_t` with `c = 1/sqrt(head_dim)`.
+/// probabilities and `c = 1/sqrt(head_dim)`: `dP = dout V^T`, `dV += P^T dout`,
+/// `dS = c P * (dP - rowsum(P * dP))`, `dQ += dS K`, `dK += dS^T Q` (per sequence, head).
 #[allow(clippy::too_many_arguments)]
 pub fn backward<T: Float>(
     dq: &mut [T],
@@ -107,33 +126,77 @@ pub fn backward<T: Float>(
         .zip(dv.par_chunks_mut(seq * w))
         .enumerate()
         .for_each(|(b, ((dq, dk), dv))| {
-            let base = b * seq * w;
-            let span = base..base + seq * w;
-            let (q, k, v, dout) = (&q[span.clone()], &k[span.clone()], &v[span.clone()], &dout[span]);
+            let span = b * seq * w..(b + 1) * seq * w;
+            let (q, k, v, dout) = (
+                &q[span.clone()],
+                &k[span.clone()],
+                &v[span.clone()],
+                &dout[span],
+            );
             let probs = &probs[b * sh.n_heads * seq * seq..(b + 1) * sh.n_heads * seq * seq];
-            let mut dp = vec![T::ZERO; seq];
-            for h in 0..sh.n_heads {
+            let mut ds = vec![T::ZERO; seq * seq];
+            for (h, p) in probs.chunks(seq * seq).enumerate() {
                 let c0 = h * hd;
-                let at = |t: usize| t * w + c0..t * w + c0 + hd;
-                for t in 0..seq {
-                    let p = &probs[(h * seq + t) * seq..(h * seq + t) * seq + t + 1];
-                    let dot_t = &dout[at(t)];
-                    for s in 0..=t {
-                        dp[s] = dot(dot_t, &v[at(s)]);
-                        for (dv, &g) in dv[at(s)].iter_mut().zip(dot_t) {
-                            *dv += p[s] * g;
-                        }
-                    }
-                    let mean = p.iter().zip(&dp).map(|(&p, &g)| p * g).sum::<T>();
-                    for s in 0..=t {
-                        let ds = p[s] * (dp[s] - mean) * scale;
-                        let (qs, ks) = (at(t), at(s));
-                        for j in 0..hd {
-                            dq[qs.start + j] += ds * k[ks.start + j];
-                            dk[ks.start + j] += ds * q[qs.start + j];
-                        }
+                // dP = dout_h v_h^T, then dS in place
+                gemm(
+                    seq,
+                    hd,
+                    seq,
+                    T::ONE,
+                    &dout[c0..],
+                    (w, 1),
+                    &v[c0..],
+                    (1, w),
+                    T::ZERO,
+                    &mut ds,
+                    seq,
+                );
+                for (dsr, pr) in ds.chunks_mut(seq).zip(p.chunks(seq)) {
+                    let mean = dsr.iter().zip(pr).map(|(&g, &p)| g * p).sum::<T>();
+                    for (g, &p) in dsr.iter_mut().zip(pr) {
+                        *g = p * (*g - mean) * scale;
                     }
                 }
+                // dV_h += P^T dout_h ; dQ_h += dS K_h ; dK_h += dS^T Q_h
+                gemm(
+                    seq,
+                    seq,
+                    hd,
+                    T::ONE,
+                    p,
+                    (1, seq),
+                    &dout[c0..],
+                    (w, 1),
+                    T::ONE,
+                    &mut dv[c0..],
+                    w,
+                );
+                gemm(
+                    seq,
+                    seq,
+                    hd,
+                    T::ONE,
+                    &ds,
+                    (seq, 1),
+                    &k[c0..],
+                    (w, 1),
+                    T::ONE,
+                    &mut dq[c0..],
+                    w,
+                );
+                gemm(
+                    seq,
+                    seq,
+                    hd,
+                    T::ONE,
+                    &ds,
+                    (1, seq),
+                    &q[c0..],
+                    (w, 1),
+                    T::ONE,
+                    &mut dk[c0..],
+                    w,
+                );
             }
         });
 }
@@ -143,7 +206,12 @@ mod tests {
     use super::*;
     use crate::ops::gradcheck::{assert_grad_close, numeric_grad, rand_vec};
 
-    const SH: AttnShape = AttnShape { batch: 2, seq: 5, n_heads: 2, head_dim: 3 };
+    const SH: AttnShape = AttnShape {
+        batch: 2,
+        seq: 5,
+        n_heads: 2,
+        head_dim: 3,
+    };
 
     fn run(q: &[f64], k: &[f64], v: &[f64]) -> (Vec<f64>, Vec<f64>) {
         let mut out = vec![0.0; q.len()];
@@ -169,7 +237,10 @@ mod tests {
         }
         let (out2, _) = run(&q, &k2, &v2);
         assert_eq!(&out[..last], &out2[..last]);
-        assert_ne!(&out[last..last + SH.width()], &out2[last..last + SH.width()]);
+        assert_ne!(
+            &out[last..last + SH.width()],
+            &out2[last..last + SH.width()]
+        );
     }
 
     #[test]
@@ -178,13 +249,33 @@ mod tests {
         let (q, k, v) = (rand_vec(n, 4), rand_vec(n, 5), rand_vec(n, 6));
         let dy = rand_vec(n, 7);
         let loss = |q: &[f64], k: &[f64], v: &[f64]| {
-            run(q, k, v).0.iter().zip(&dy).map(|(a, b)| a * b).sum::<f64>()
+            run(q, k, v)
+                .0
+                .iter()
+                .zip(&dy)
+                .map(|(a, b)| a * b)
+                .sum::<f64>()
         };
         let (_, probs) = run(&q, &k, &v);
         let (mut dq, mut dk, mut dv) = (vec![0.0; n], vec![0.0; n], vec![0.0; n]);
         backward(&mut dq, &mut dk, &mut dv, &dy, &probs, &q, &k, &v, SH);
-        assert_grad_close("attention dq", &dq, &numeric_grad(&q, |x| loss(x, &k, &v)), 1e-8);
-        assert_grad_close("attention dk", &dk, &numeric_grad(&k, |x| loss(&q, x, &v)), 1e-8);
-        assert_grad_close("attention dv", &dv, &numeric_grad(&v, |x| loss(&q, &k, x)), 1e-8);
+        assert_grad_close(
+            "attention dq",
+            &dq,
+            &numeric_grad(&q, |x| loss(x, &k, &v)),
+            1e-8,
+        );
+        assert_grad_close(
+            "attention dk",
+            &dk,
+            &numeric_grad(&k, |x| loss(&q, x, &v)),
+            1e-8,
+        );
+        assert_grad_close(
+            "attention dv",
+            &dv,
+            &numeric_grad(&v, |x| loss(&q, &k, x)),
+            1e-8,
+        );
     }
 }

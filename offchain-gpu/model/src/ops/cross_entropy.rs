@@ -12,7 +12,9 @@ pub fn forward<T: Float>(logits: &mut [T], targets: &[u32], vocab: usize) -> T {
         .par_chunks_mut(vocab)
         .zip(targets.par_iter())
         .map(|(row, &target)| {
-            let max = row.iter().fold(T::from_f64(f64::NEG_INFINITY), |m, &v| m.max(v));
+            let max = row
+                .iter()
+                .fold(T::from_f64(f64::NEG_INFINITY), |m, &v| m.max(v));
             let target_logit = row[target as usize];
             let mut sum = T::ZERO;
             for v in row.iter_mut() {
@@ -35,12 +37,15 @@ pub fn forward<T: Float>(logits: &mut [T], targets: &[u32], vocab: usize) -> T {
 pub fn backward<T: Float>(probs: &mut [T], targets: &[u32], vocab: usize) {
     assert_eq!(probs.len(), targets.len() * vocab);
     let inv_n = T::ONE / T::from_f64(targets.len().max(1) as f64);
-    probs.par_chunks_mut(vocab).zip(targets.par_iter()).for_each(|(row, &target)| {
-        row[target as usize] -= T::ONE;
-        for v in row.iter_mut() {
-            *v *= inv_n;
-        }
-    });
+    probs
+        .par_chunks_mut(vocab)
+        .zip(targets.par_iter())
+        .for_each(|(row, &target)| {
+            row[target as usize] -= T::ONE;
+            for v in row.iter_mut() {
+                *v *= inv_n;
+            }
+        });
 }
 
 #[cfg(test)]
@@ -64,6 +69,11 @@ mod tests {
         let mut grad = logits.clone();
         forward(&mut grad, &targets, vocab);
         backward(&mut grad, &targets, vocab);
-        assert_grad_close("cross-entropy dlogits", &grad, &numeric_grad(&logits, loss), 1e-8);
+        assert_grad_close(
+            "cross-entropy dlogits",
+            &grad,
+            &numeric_grad(&logits, loss),
+            1e-8,
+        );
     }
 }

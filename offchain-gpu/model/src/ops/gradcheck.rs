@@ -49,5 +49,9 @@ pub fn assert_grad_close(what: &str, analytic: &[f64], numeric: &[f64], tol: f64
         analytic.iter().any(|a| a.abs() > 1e-6),
         "{what}: analytic gradient is all zero, the check would be vacuous"
     );
-    assert!(err < tol, "{what}: max relative error {err:e} exceeds {tol:e}");
+    assert!(
+        err < tol,
+        "{what}: max relative error {err:e} exceeds {tol:e}"
+    );
+    eprintln!("gradient check {what}: max relative error {err:e}");
 }

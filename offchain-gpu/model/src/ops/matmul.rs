@@ -28,7 +28,8 @@ pub fn gemm<T: Float>(
     if m == 0 || n == 0 {
         return;
     }
-    let last = |rows: usize, cols: usize, (rs, cs): (usize, usize)| (rows - 1) * rs + (cols - 1) * cs;
+    let last =
+        |rows: usize, cols: usize, (rs, cs): (usize, usize)| (rows - 1) * rs + (cols - 1) * cs;
     if k > 0 {
         assert!(last(m, k, a_strides) < a.len(), "gemm: A out of bounds");
         assert!(last(k, n, b_strides) < b.len(), "gemm: B out of bounds");
@@ -58,7 +59,8 @@ pub fn gemm<T: Float>(
 }
 
 fn rows_per_task(rows: usize) -> usize {
-    rows.div_ceil(rayon::current_num_threads().max(1)).max(MIN_ROWS_PER_TASK)
+    rows.div_ceil(rayon::current_num_threads().max(1))
+        .max(MIN_ROWS_PER_TASK)
 }
 
 /// `out[n, o] = inp[n, i] @ w[o, i]^T` (overwrites `out`).
@@ -69,14 +71,21 @@ pub fn forward<T: Float>(out: &mut [T], inp: &[T], w: &[T], n: usize, i: usize, 
     if n == 0 || o == 0 {
         return;
     }
+    if i == 0 {
+        out.fill(T::ZERO);
+        return;
+    }
     let chunk = rows_per_task(n);
-    out.par_chunks_mut(chunk * o).zip(inp.par_chunks(chunk * i)).for_each(|(out, inp)| {
-        let rows = out.len() / o;
-        gemm(rows, i, o, T::ONE, inp, (i, 1), w, (1, i), T::ZERO, out, o);
-    });
+    out.par_chunks_mut(chunk * o)
+        .zip(inp.par_chunks(chunk * i))
+        .for_each(|(out, inp)| {
+            let rows = out.len() / o;
+            gemm(rows, i, o, T::ONE, inp, (i, 1), w, (1, i), T::ZERO, out, o);
+        });
 }
 
 /// Backward of [`forward`]: `dinp += dout @ w` and `dw += dout^T @ inp`.
+#[allow(clippy::too_many_arguments)]
 pub fn backward<T: Float>(
     dinp: &mut [T],
     dw: &mut [T],
@@ -96,17 +105,33 @@ pub fn backward<T: Float>(
         return;
     }
     let chunk = rows_per_task(n);
-    dinp.par_chunks_mut(chunk * i).zip(dout.par_chunks(chunk * o)).for_each(|(dinp, dout)| {
-        let rows = dinp.len() / i;
-        gemm(rows, o, i, T::ONE, dout, (o, 1), w, (i, 1), T::ONE, dinp, i);
-    });
+    dinp.par_chunks_mut(chunk * i)
+        .zip(dout.par_chunks(chunk * o))
+        .for_each(|(dinp, dout)| {
+            let rows = dinp.len() / i;
+            gemm(rows, o, i, T::ONE, dout, (o, 1), w, (i, 1), T::ONE, dinp, i);
+        });
     // dw rows [o0, o0 + rows) = dout[:, o0..]^T @ inp, split over output rows.
     let chunk = rows_per_task(o);
-    dw.par_chunks_mut(chunk * i).enumerate().for_each(|(t, dw)| {
-        let o0 = t * chunk;
-        let rows = dw.len() / i;
-        gemm(rows, n, i, T::ONE, &dout[o0..], (1, o), inp, (i, 1), T::ONE, dw, i);
-    });
+    dw.par_chunks_mut(chunk * i)
+        .enumerate()
+        .for_each(|(t, dw)| {
+            let o0 = t * chunk;
+            let rows = dw.len() / i;
+            gemm(
+                rows,
+                n,
+                i,
+                T::ONE,
+                &dout[o0..],
+                (1, o),
+                inp,
+                (i, 1),
+                T::ONE,
+                dw,
+                i,
+            );
+        });
 }
 
 /// Multiply-add count (x2 for FLOPs) of one forward: `n * i * o`.
@@ -156,7 +181,12 @@ mod tests {
         let mut dinp = vec![0.0; n * i];
         let mut dw = vec![0.0; o * i];
         backward(&mut dinp, &mut dw, &dout, &inp, &w, n, i, o);
-        assert_grad_close("matmul dinp", &dinp, &numeric_grad(&inp, |x| loss(x, &w)), 1e-8);
+        assert_grad_close(
+            "matmul dinp",
+            &dinp,
+            &numeric_grad(&inp, |x| loss(x, &w)),
+            1e-8,
+        );
         assert_grad_close("matmul dw", &dw, &numeric_grad(&w, |x| loss(&inp, x)), 1e-8);
     }
 }

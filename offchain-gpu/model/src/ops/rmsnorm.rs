@@ -11,13 +11,16 @@ pub fn forward<T: Float>(out: &mut [T], rstd: &mut [T], inp: &[T], gain: &[T], d
     assert_eq!(gain.len(), d);
     assert_eq!(out.len(), inp.len());
     assert_eq!(rstd.len() * d, inp.len());
-    out.par_chunks_mut(d).zip(rstd.par_iter_mut()).zip(inp.par_chunks(d)).for_each(|((y, r), x)| {
-        let ms = x.iter().map(|&v| v * v).sum::<T>() / T::from_f64(d as f64);
-        *r = T::ONE / (ms + eps).sqrt();
-        for ((y, &x), &g) in y.iter_mut().zip(x).zip(gain) {
-            *y = x * *r * g;
-        }
-    });
+    out.par_chunks_mut(d)
+        .zip(rstd.par_iter_mut())
+        .zip(inp.par_chunks(d))
+        .for_each(|((y, r), x)| {
+            let ms = x.iter().map(|&v| v * v).sum::<T>() / T::from_f64(d as f64);
+            *r = T::ONE / (ms + eps).sqrt();
+            for ((y, &x), &g) in y.iter_mut().zip(x).zip(gain) {
+                *y = x * *r * g;
+            }
+        });
 }
 
 /// Backward of [`forward`]. With `r = 1/rms` and `s = mean_j(g_j dy_j x_j)`:
@@ -40,7 +43,12 @@ pub fn backward<T: Float>(
         .zip(inp.par_chunks(d))
         .zip(rstd.par_iter())
         .for_each(|(((dx, dy), x), &r)| {
-            let s = dy.iter().zip(x).zip(gain).map(|((&dy, &x), &g)| g * dy * x).sum::<T>()
+            let s = dy
+                .iter()
+                .zip(x)
+                .zip(gain)
+                .map(|((&dy, &x), &g)| g * dy * x)
+                .sum::<T>()
                 / T::from_f64(d as f64);
             for (((dx, &dy), &x), &g) in dx.iter_mut().zip(dy).zip(x).zip(gain) {
                 *dx += r * (g * dy - x * r * r * s);
@@ -87,6 +95,11 @@ mod tests {
         let (mut dx, mut dg) = (vec![0.0; n * d], vec![0.0; d]);
         backward(&mut dx, &mut dg, &dy, &x, &g, &r, d);
         assert_grad_close("rmsnorm dx", &dx, &numeric_grad(&x, |x| loss(x, &g)), 1e-8);
-        assert_grad_close("rmsnorm dgain", &dg, &numeric_grad(&g, |g| loss(&x, g)), 1e-8);
+        assert_grad_close(
+            "rmsnorm dgain",
+            &dg,
+            &numeric_grad(&g, |g| loss(&x, g)),
+            1e-8,
+        );
     }
 }

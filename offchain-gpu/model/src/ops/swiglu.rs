@@ -63,7 +63,12 @@ mod tests {
         };
         let (mut dg, mut du) = (vec![0.0; n], vec![0.0; n]);
         backward(&mut dg, &mut du, &dy, &g, &u);
-        assert_grad_close("swiglu dgate", &dg, &numeric_grad(&g, |x| loss(x, &u)), 1e-8);
+        assert_grad_close(
+            "swiglu dgate",
+            &dg,
+            &numeric_grad(&g, |x| loss(x, &u)),
+            1e-8,
+        );
         assert_grad_close("swiglu dup", &du, &numeric_grad(&u, |x| loss(&g, x)), 1e-8);
     }
 }

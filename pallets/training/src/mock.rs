@@ -1,0 +1,100 @@
+//! A mock runtime: frame-system, pallet-balances and this pallet.
+
+use crate::{self as pallet_training, RunParams};
+use frame_support::{
+	derive_impl, parameter_types,
+	traits::{ConstU32, ConstU64},
+};
+use frame_system::EnsureRoot;
+use sp_runtime::BuildStorage;
+use training_protocol::{IncentiveParams, OpenSkillParams};
+
+type Block = frame_system::mocking::MockBlock<Test>;
+
+frame_support::construct_runtime!(
+	pub enum Test {
+		System: frame_system,
+		Balances: pallet_balances,
+		Training: pallet_training,
+	}
+);
+
+#[derive_impl(frame_system::config_preludes::TestDefaultConfig)]
+impl frame_system::Config for Test {
+	type Block = Block;
+	type AccountData = pallet_balances::AccountData<u64>;
+}
+
+#[derive_impl(pallet_balances::config_preludes::TestDefaultConfig)]
+impl pallet_balances::Config for Test {
+	type AccountStore = System;
+}
+
+pub const MINER_DEPOSIT: u64 = 100;
+pub const MIN_STAKE: u64 = 1_000;
+pub const IMMUNITY: u64 = 10;
+pub const RETENTION: u32 = 3;
+
+parameter_types! {
+	pub const MaxPeers: u32 = 256;
+}
+
+impl pallet_training::Config for Test {
+	type Currency = Balances;
+	type RuntimeHoldReason = RuntimeHoldReason;
+	type GovernanceOrigin = EnsureRoot<u64>;
+	type MaxRuns = ConstU32<8>;
+	type MaxPeers = MaxPeers;
+	type MaxValidators = ConstU32<32>;
+	type MaxUrlLen = ConstU32<256>;
+	type MinerDeposit = ConstU64<MINER_DEPOSIT>;
+	type MinValidatorStake = ConstU64<MIN_STAKE>;
+	type ImmunityPeriod = ConstU64<IMMUNITY>;
+	type MaxEmissionPerBlock = ConstU64<1_000_000>;
+	type CommitmentRetention = ConstU32<RETENTION>;
+	type WeightInfo = ();
+}
+
+/// Every account from 1 to 400 and 1000..1040 starts with this much.
+pub const ENDOWMENT: u64 = 1_000_000;
+
+pub fn new_test_ext() -> sp_io::TestExternalities {
+	let mut t = frame_system::GenesisConfig::<Test>::default().build_storage().unwrap();
+	let balances: Vec<(u64, u64)> = (1..=400u64).chain(1000..1040).map(|a| (a, ENDOWMENT)).collect();
+	pallet_balances::GenesisConfig::<Test> { balances, ..Default::default() }
+		.assimilate_storage(&mut t)
+		.unwrap();
+	let mut ext = sp_io::TestExternalities::new(t);
+	ext.execute_with(|| System::set_block_number(1));
+	ext
+}
+
+/// Round length 10, commit window 3, score window 4, warm-up 2 rounds, 1000 per block.
+pub fn test_params() -> RunParams<u64> {
+	RunParams {
+		round_length: 10,
+		commit_window: 3,
+		score_window: 4,
+		inner_steps: 15,
+		chunk_size: 4096,
+		topk_per_chunk: 64,
+		quant_bits: 2,
+		outer_lr_ppb: 1_000_000_000,
+		incentive: IncentiveParams { warmup_rounds: 2, ..IncentiveParams::default() },
+		skill: OpenSkillParams::default(),
+		emission_per_block: 1_000,
+		model_hash: [7; 32],
+		dataset_id: 1,
+		run_seed: 42,
+	}
+}
+
+/// Runs the pallet's hooks for every block up to and including `n`.
+pub fn run_to_block(n: u64) {
+	use frame_support::traits::Hooks;
+	while System::block_number() < n {
+		let next = System::block_number() + 1;
+		System::set_block_number(next);
+		Training::on_initialize(next);
+	}
+}

@@ -1,0 +1,220 @@
+//! The per-block driving of a run: opening rounds and settling them.
+//!
+//! Everything the protocol decides is computed by [`training_protocol`]; this module only
+//! reads the inputs from storage, calls it and writes the outputs back.
+//!
+//! Settling round `r` (at `clock.settlement_block(r)`, the first block after its score
+//! window):
+//!
+//! 1. Each stored submission for `r` becomes a [`Submission`] weighted by its validator's
+//!    held stake (submissions of validators that left were removed when they left);
+//!    [`aggregate`] combines them into one score per miner.
+//! 2. Only miners eligible for `r` take part: the current holder of the uid registered no
+//!    later than the start of round `r`. An eligible miner without a commitment for `r` is
+//!    scored `MISSING` whatever validators said (a score without a commitment is
+//!    meaningless); validators' scores of ineligible or unknown uids are ignored.
+//! 3. [`settle`] updates the miner states and returns the weights and the next aggregation
+//!    set, which are stored.
+//! 4. The emission accrued since the last settlement (`emission_per_block` x blocks plus
+//!    anything accrued at an earlier rate) is split by [`split_emission`]: miners by weight,
+//!    validators by stake x [`agreement_ppb`] with the combined scores. Payouts are minted;
+//!    everything else, including payouts that cannot be minted, is never minted (burned).
+//! 5. Commitments, the aggregation set and a superseded checkpoint of round
+//!    `r - CommitmentRetention`, and the scores of `r`, are deleted.
+//!
+//! Work is bounded: at most one settlement per run per block, `MaxRuns` runs, `MaxPeers`
+//! miners and `MaxValidators` submissions of at most `MaxPeers` scores each.
+
+use alloc::vec::Vec;
+use frame_support::{pallet_prelude::*, traits::fungible::Mutate};
+use sp_runtime::{traits::Zero, SaturatedConversion, Saturating};
+use training_protocol::{
+	agreement_ppb, aggregate, settle, split_emission, AggregatedScore, MinerScore, MinerState, Round, ScoreFlags,
+	Submission, Uid, ValidatorClaim,
+};
+
+use crate::{
+	AggregationSets, BalanceOf, Checkpoints, Commitments, Config, Event, LatestCheckpoint, MinerRecord, MinerStates,
+	MinerUids, NextAggregationSet, Pallet, Role, RunId, RunInfoOf, Runs, Scores, StoredWeights, Uids, Validators,
+	WeightInfo, Weights,
+};
+
+/// Runs the hooks of one run at block `now`: opens a round that starts now and settles a
+/// round whose score window just closed. Returns the weight used beyond the per-run read
+/// already counted by `on_initialize_idle`.
+pub fn drive_run<T: Config>(run_id: RunId, now: u64) -> Weight {
+	let Some(mut info) = Runs::<T>::get(run_id) else { return Weight::zero() };
+	if info.closed {
+		return Weight::zero();
+	}
+	let mut weight = Weight::zero();
+	if let Some(pos) = info.clock.position(now) {
+		if pos.offset == 0 {
+			open_round::<T>(run_id, &info, pos.round);
+			weight.saturating_accrue(T::WeightInfo::open_round());
+		}
+	}
+	if let Some(round) = info.clock.settles_at(now) {
+		// Settlements come in order; a round is never settled twice.
+		if round >= info.next_settle {
+			let (m, v) = settle_round::<T>(run_id, &mut info, round, now);
+			Runs::<T>::insert(run_id, info);
+			weight.saturating_accrue(T::WeightInfo::settle(m, v));
+		}
+	}
+	weight
+}
+
+/// Fixes the aggregation set of `round`: every registered miner while the run is in
+/// warm-up (no round past warm-up settled yet), otherwise the set the last settlement chose.
+pub fn open_round<T: Config>(run_id: RunId, info: &RunInfoOf<T>, round: Round) {
+	let in_warmup = info.next_settle < u64::from(info.params.incentive.warmup_rounds);
+	let set = if in_warmup { MinerUids::<T>::get(run_id) } else { NextAggregationSet::<T>::get(run_id) };
+	let len = set.len() as u32;
+	AggregationSets::<T>::insert(run_id, round, set);
+	Pallet::<T>::deposit_event(Event::RoundOpened { run: run_id, round, aggregation_set_len: len });
+}
+
+/// Settles `round` of `run_id` at block `now` (see the module docs) and updates `info`'s
+/// bookkeeping (the caller stores it). Returns `(miners, validators)` for the weight.
+pub fn settle_round<T: Config>(run_id: RunId, info: &mut RunInfoOf<T>, round: Round, now: u64) -> (u32, u32) {
+	let uids = MinerUids::<T>::get(run_id);
+	let validators = Validators::<T>::get(run_id);
+	let (m, v) = (uids.len() as u32, validators.len() as u32);
+	let round_start = info.clock.round_start(round).unwrap_or(u64::MAX);
+
+	// Registered miners with their states, and which of them are eligible for the round.
+	let mut miners: Vec<(Uid, MinerState)> = Vec::with_capacity(uids.len());
+	let mut records: Vec<MinerRecord> = Vec::with_capacity(uids.len());
+	for &uid in uids.iter() {
+		let record = MinerStates::<T>::get(run_id, uid)
+			.unwrap_or(MinerRecord { registered_at: now, state: MinerState::new(&info.params.skill) });
+		miners.push((uid, record.state));
+		records.push(record);
+	}
+
+	// Stored submissions, weighted by stake.
+	let mut submitted: Vec<(Uid, u128, BoundedVec<MinerScore, T::MaxPeers>)> = Vec::new();
+	for entry in validators.iter() {
+		if let Some(scores) = Scores::<T>::get((run_id, round, entry.uid)) {
+			submitted.push((entry.uid, entry.stake.saturated_into::<u128>(), scores));
+		}
+	}
+	let submissions: Vec<Submission<'_>> =
+		submitted.iter().map(|(_, stake, scores)| Submission { stake: *stake, scores: scores.as_slice() }).collect();
+	let combined = aggregate(&submissions);
+
+	// One score per eligible miner that validators scored or that did not commit.
+	let mut scores: Vec<AggregatedScore> = Vec::with_capacity(miners.len());
+	let mut combined_iter = combined.iter().peekable();
+	for (&uid, record) in uids.iter().zip(&records) {
+		while combined_iter.peek().is_some_and(|c| c.score.uid < uid) {
+			combined_iter.next();
+		}
+		let scored = combined_iter.peek().filter(|c| c.score.uid == uid).copied().copied();
+		if record.registered_at > round_start {
+			continue;
+		}
+		let committed = Commitments::<T>::contains_key((run_id, round, uid));
+		match (scored, committed) {
+			(Some(s), true) => scores.push(s),
+			(Some(mut s), false) => {
+				s.score.flags = s.score.flags.union(ScoreFlags::MISSING);
+				scores.push(s);
+			},
+			(None, false) => scores.push(AggregatedScore {
+				score: MinerScore { uid, loss_score: 0, indicator: 0, sync_ppm: 0, flags: ScoreFlags::MISSING },
+				stake: 0,
+			}),
+			(None, true) => {},
+		}
+	}
+
+	let before: Vec<MinerState> = miners.iter().map(|m| m.1).collect();
+	let outcome = settle(&info.params.incentive, &info.params.skill, round, &mut miners, &scores);
+	let scored = scores.len() as u32;
+
+	let Ok(settlement) = outcome else {
+		Pallet::<T>::deposit_event(Event::SettlementFailed { run: run_id, round });
+		finish::<T>(run_id, info, round);
+		return (m, v);
+	};
+
+	for (((uid, state), old), record) in miners.iter().zip(&before).zip(&records) {
+		if state != old {
+			MinerStates::<T>::insert(run_id, uid, MinerRecord { registered_at: record.registered_at, state: *state });
+		}
+	}
+	let stored = StoredWeights::<T::MaxPeers> {
+		burn_ppb: settlement.weights.burn_ppb,
+		miners: BoundedVec::truncate_from(settlement.weights.miners.clone()),
+	};
+	Weights::<T>::insert(run_id, stored);
+	let set_len = settlement.aggregation_set.len() as u32;
+	NextAggregationSet::<T>::insert(run_id, BoundedVec::<Uid, T::MaxPeers>::truncate_from(settlement.aggregation_set));
+
+	// Emission accrued since the last settlement.
+	let blocks: BalanceOf<T> = now.saturating_sub(info.emission_from).saturated_into();
+	let accrued = info.accrued.saturating_add(info.params.emission_per_block.saturating_mul(blocks));
+	let claims: Vec<ValidatorClaim> = submitted
+		.iter()
+		.map(|(uid, stake, own)| ValidatorClaim { uid: *uid, stake: *stake, agreement_ppb: agreement_ppb(own, &scores) })
+		.collect();
+	let split = split_emission(
+		accrued.saturated_into::<u128>(),
+		info.params.incentive.validator_share_ppb,
+		&settlement.weights,
+		&claims,
+	);
+
+	let mut minted: BalanceOf<T> = Zero::zero();
+	let payees = split
+		.miners
+		.iter()
+		.map(|&(uid, amount)| (Role::Miner, uid, amount, Uids::<T>::get(run_id, uid)))
+		.chain(split.validators.iter().map(|&(uid, amount)| {
+			let who = validators.iter().find(|e| e.uid == uid).map(|e| e.who.clone());
+			(Role::Validator, uid, amount, who)
+		}));
+	for (role, uid, amount, who) in payees {
+		let amount: BalanceOf<T> = amount.saturated_into();
+		let Some(who) = who else { continue };
+		if amount.is_zero() {
+			continue;
+		}
+		if <T::Currency as Mutate<T::AccountId>>::mint_into(&who, amount).is_ok() {
+			minted = minted.saturating_add(amount);
+			Pallet::<T>::deposit_event(Event::Paid { run: run_id, round, who, role, uid, amount });
+		}
+	}
+	let burned = accrued.saturating_sub(minted);
+	info.accrued = Zero::zero();
+	info.emission_from = now;
+	info.minted_total = info.minted_total.saturating_add(minted);
+	info.burned_total = info.burned_total.saturating_add(burned);
+	Pallet::<T>::deposit_event(Event::Settled {
+		run: run_id,
+		round,
+		scored,
+		accrued,
+		minted,
+		burned,
+		aggregation_set_len: set_len,
+	});
+	finish::<T>(run_id, info, round);
+	(m, v)
+}
+
+/// Marks `round` settled and prunes what it no longer needs.
+fn finish<T: Config>(run_id: RunId, info: &mut RunInfoOf<T>, round: Round) {
+	info.next_settle = round.saturating_add(1);
+	let _ = Scores::<T>::clear_prefix((run_id, round), T::MaxValidators::get(), None);
+	let retention = u64::from(T::CommitmentRetention::get());
+	if let Some(old) = round.checked_sub(retention) {
+		let _ = Commitments::<T>::clear_prefix((run_id, old), T::MaxPeers::get(), None);
+		AggregationSets::<T>::remove(run_id, old);
+		if LatestCheckpoint::<T>::get(run_id).is_some_and(|latest| latest > old) {
+			Checkpoints::<T>::remove(run_id, old);
+		}
+	}
+}

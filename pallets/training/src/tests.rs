@@ -1,0 +1,655 @@
+//! Unit and lifecycle tests over the mock runtime.
+//!
+//! Test run clock (see `mock::test_params`): created at block 1, so round `r` covers blocks
+//! `[2 + 10r, 12 + 10r)`, commits for `r` close at `15 + 10r`, scores for `r` are accepted in
+//! `[15 + 10r, 26 + 10r)` and `r` settles at block `26 + 10r`.
+
+use crate::{mock::*, *};
+use frame_support::{
+	assert_noop, assert_ok,
+	traits::{
+		fungible::{Inspect, InspectHold},
+		Hooks,
+	},
+};
+use sp_runtime::traits::BadOrigin;
+use training_protocol::{Fixed, MinerScore, ScoreFlags, PPB, PPM};
+
+const RUN: RunId = 0;
+
+fn url(s: &str) -> UrlOf<Test> {
+	BoundedVec::try_from(s.as_bytes().to_vec()).unwrap()
+}
+
+fn create() {
+	assert_ok!(Training::create_run(RuntimeOrigin::root(), test_params()));
+}
+
+fn miner(who: u64) {
+	assert_ok!(Training::register_miner(RuntimeOrigin::signed(who), RUN, url("s3://bucket/m")));
+}
+
+fn validator(who: u64, stake: u64) {
+	assert_ok!(Training::register_validator(RuntimeOrigin::signed(who), RUN, stake, url("s3://bucket/v")));
+}
+
+fn commit(who: u64, round: u64) {
+	assert_ok!(Training::commit_gradient(RuntimeOrigin::signed(who), RUN, round, [who as u8; 32], 1_000));
+}
+
+fn score(uid: Uid, loss: i64) -> MinerScore {
+	MinerScore { uid, loss_score: loss, indicator: 1, sync_ppm: PPM, flags: ScoreFlags::NONE }
+}
+
+fn scores(list: Vec<MinerScore>) -> BoundedVec<MinerScore, MaxPeers> {
+	BoundedVec::try_from(list).unwrap()
+}
+
+fn events() -> Vec<Event<Test>> {
+	System::events()
+		.into_iter()
+		.filter_map(|r| if let RuntimeEvent::Training(e) = r.event { Some(e) } else { None })
+		.collect()
+}
+
+fn held(who: u64, reason: HoldReason) -> u64 {
+	Balances::balance_on_hold(&RuntimeHoldReason::Training(reason), &who)
+}
+
+// ---------------------------------------------------------------- governance
+
+#[test]
+fn create_run_works_and_validates() {
+	new_test_ext().execute_with(|| {
+		assert_noop!(Training::create_run(RuntimeOrigin::signed(1), test_params()), BadOrigin);
+		let bad = |f: fn(&mut RunParams<u64>)| {
+			let mut p = test_params();
+			f(&mut p);
+			Training::create_run(RuntimeOrigin::root(), p)
+		};
+		assert_noop!(bad(|p| p.round_length = 0), Error::<Test>::ZeroRoundLength);
+		assert_noop!(bad(|p| p.commit_window = 11), Error::<Test>::CommitWindowTooLong);
+		assert_noop!(bad(|p| p.score_window = 11), Error::<Test>::ScoreWindowTooLong);
+		assert_noop!(
+			bad(|p| {
+				p.commit_window = 10;
+				p.score_window = 0
+			}),
+			Error::<Test>::EmptyScoreWindow
+		);
+		assert_noop!(bad(|p| p.round_length = types::MAX_ROUND_LENGTH + 1), Error::<Test>::RoundTooLong);
+		assert_noop!(bad(|p| p.inner_steps = 0), Error::<Test>::InvalidTrainingParams);
+		assert_noop!(bad(|p| p.topk_per_chunk = 5000), Error::<Test>::InvalidTrainingParams);
+		assert_noop!(bad(|p| p.quant_bits = 0), Error::<Test>::InvalidTrainingParams);
+		assert_noop!(bad(|p| p.outer_lr_ppb = 0), Error::<Test>::InvalidTrainingParams);
+		assert_noop!(bad(|p| p.incentive.schedule.burn_ppb = 1), Error::<Test>::InvalidIncentiveParams);
+		assert_noop!(bad(|p| p.skill.beta = Fixed::ZERO), Error::<Test>::InvalidSkillParams);
+		assert_noop!(bad(|p| p.incentive.aggregation_set_size = 0), Error::<Test>::InvalidAggregationSetSize);
+		assert_noop!(bad(|p| p.incentive.aggregation_set_size = 257), Error::<Test>::InvalidAggregationSetSize);
+		assert_noop!(bad(|p| p.emission_per_block = 1_000_001), Error::<Test>::EmissionTooHigh);
+
+		create();
+		assert_eq!(NextRunId::<Test>::get(), 1);
+		assert_eq!(ActiveRuns::<Test>::get().into_inner(), vec![0]);
+		assert_eq!(Runs::<Test>::get(0).unwrap().clock.start(), 2);
+		assert!(events().contains(&Event::RunCreated { run: 0, start: 2 }));
+		for _ in 1..8 {
+			create();
+		}
+		assert_noop!(Training::create_run(RuntimeOrigin::root(), test_params()), Error::<Test>::TooManyRuns);
+		assert_ok!(Training::do_try_state());
+	});
+}
+
+#[test]
+fn set_run_params_and_close_run() {
+	new_test_ext().execute_with(|| {
+		assert_noop!(Training::set_run_params(RuntimeOrigin::root(), 0, test_params()), Error::<Test>::UnknownRun);
+		create();
+		assert_noop!(Training::set_run_params(RuntimeOrigin::signed(1), 0, test_params()), BadOrigin);
+		let mut p = test_params();
+		p.round_length = 20;
+		assert_noop!(Training::set_run_params(RuntimeOrigin::root(), 0, p), Error::<Test>::ClockImmutable);
+		let mut p = test_params();
+		p.emission_per_block = u64::MAX;
+		assert_noop!(Training::set_run_params(RuntimeOrigin::root(), 0, p), Error::<Test>::EmissionTooHigh);
+		let mut p = test_params();
+		p.quant_bits = 9;
+		assert_noop!(Training::set_run_params(RuntimeOrigin::root(), 0, p), Error::<Test>::InvalidTrainingParams);
+
+		// Emission accrued at the old rate is kept.
+		run_to_block(7);
+		let mut p = test_params();
+		p.emission_per_block = 10;
+		p.run_seed = 7;
+		assert_ok!(Training::set_run_params(RuntimeOrigin::root(), 0, p.clone()));
+		let info = Runs::<Test>::get(0).unwrap();
+		assert_eq!((info.accrued, info.emission_from, info.params), (5 * 1_000, 7, p));
+		assert!(events().contains(&Event::RunParamsUpdated { run: 0 }));
+
+		assert_noop!(Training::close_run(RuntimeOrigin::signed(1), 0), BadOrigin);
+		assert_noop!(Training::close_run(RuntimeOrigin::root(), 5), Error::<Test>::UnknownRun);
+		miner(1);
+		assert_ok!(Training::close_run(RuntimeOrigin::root(), 0));
+		assert_noop!(Training::close_run(RuntimeOrigin::root(), 0), Error::<Test>::RunClosed);
+		assert_noop!(Training::set_run_params(RuntimeOrigin::root(), 0, test_params()), Error::<Test>::RunClosed);
+		assert!(ActiveRuns::<Test>::get().is_empty());
+		assert_noop!(
+			Training::register_miner(RuntimeOrigin::signed(2), 0, url("s3://x")),
+			Error::<Test>::RunClosed
+		);
+		// Peers of a closed run can still leave.
+		assert_ok!(Training::deregister(RuntimeOrigin::signed(1), 0));
+		assert_eq!(held(1, HoldReason::MinerDeposit), 0);
+		assert_ok!(Training::do_try_state());
+	});
+}
+
+// ---------------------------------------------------------------- registration
+
+#[test]
+fn register_miner_works_and_validates() {
+	new_test_ext().execute_with(|| {
+		assert_noop!(Training::register_miner(RuntimeOrigin::signed(1), 0, url("s3://x")), Error::<Test>::UnknownRun);
+		create();
+		assert_noop!(Training::register_miner(RuntimeOrigin::signed(1), 0, url("")), Error::<Test>::EmptyUrl);
+		assert_noop!(Training::register_miner(RuntimeOrigin::signed(1), 0, url("s3://a b")), Error::<Test>::InvalidUrl);
+		assert_noop!(
+			Training::register_miner(RuntimeOrigin::signed(999), 0, url("s3://x")),
+			Error::<Test>::InsufficientBalance
+		);
+		miner(1);
+		miner(2);
+		miner(3);
+		assert_noop!(
+			Training::register_miner(RuntimeOrigin::signed(2), 0, url("s3://x")),
+			Error::<Test>::AlreadyRegistered
+		);
+		assert_eq!(held(1, HoldReason::MinerDeposit), MINER_DEPOSIT);
+		assert_eq!(Peers::<Test>::get(0, 2).unwrap().uid, 1);
+		// The lowest free uid is reused.
+		assert_ok!(Training::deregister(RuntimeOrigin::signed(2), 0));
+		assert_eq!(held(2, HoldReason::MinerDeposit), 0);
+		miner(4);
+		assert_eq!(Peers::<Test>::get(0, 4).unwrap().uid, 1);
+		assert_eq!(MinerUids::<Test>::get(0).into_inner(), vec![0, 1, 2]);
+		assert!(events().contains(&Event::MinerRegistered { run: 0, who: 4, uid: 1 }));
+		assert_ok!(Training::do_try_state());
+	});
+}
+
+#[test]
+fn register_validator_works_and_validates() {
+	new_test_ext().execute_with(|| {
+		assert_noop!(
+			Training::register_validator(RuntimeOrigin::signed(1000), 0, MIN_STAKE, url("s3://v")),
+			Error::<Test>::UnknownRun
+		);
+		create();
+		assert_noop!(
+			Training::register_validator(RuntimeOrigin::signed(1000), 0, MIN_STAKE - 1, url("s3://v")),
+			Error::<Test>::StakeTooLow
+		);
+		assert_noop!(
+			Training::register_validator(RuntimeOrigin::signed(1000), 0, ENDOWMENT * 2, url("s3://v")),
+			Error::<Test>::InsufficientBalance
+		);
+		assert_noop!(
+			Training::register_validator(RuntimeOrigin::signed(1000), 0, MIN_STAKE, url("")),
+			Error::<Test>::EmptyUrl
+		);
+		validator(1000, 5_000);
+		assert_eq!(held(1000, HoldReason::ValidatorStake), 5_000);
+		miner(1);
+		assert_noop!(
+			Training::register_validator(RuntimeOrigin::signed(1), 0, MIN_STAKE, url("s3://v")),
+			Error::<Test>::AlreadyRegistered
+		);
+		for who in 1001..1032 {
+			validator(who, MIN_STAKE);
+		}
+		assert_noop!(
+			Training::register_validator(RuntimeOrigin::signed(1032), 0, MIN_STAKE, url("s3://v")),
+			Error::<Test>::TooManyValidators
+		);
+		assert_eq!(Validators::<Test>::get(0)[31].uid, 31);
+		assert_ok!(Training::deregister(RuntimeOrigin::signed(1000), 0));
+		assert_eq!(held(1000, HoldReason::ValidatorStake), 0);
+		assert_eq!(Balances::balance(&1000), ENDOWMENT);
+		validator(1032, MIN_STAKE);
+		assert_eq!(Peers::<Test>::get(0, 1032).unwrap().uid, 0);
+		assert_ok!(Training::do_try_state());
+	});
+}
+
+#[test]
+fn deregister_and_update_url_errors() {
+	new_test_ext().execute_with(|| {
+		assert_noop!(Training::deregister(RuntimeOrigin::signed(1), 0), Error::<Test>::UnknownRun);
+		assert_noop!(Training::update_store_url(RuntimeOrigin::signed(1), 0, url("s3://y")), Error::<Test>::UnknownRun);
+		create();
+		assert_noop!(Training::deregister(RuntimeOrigin::signed(1), 0), Error::<Test>::NotRegistered);
+		assert_noop!(
+			Training::update_store_url(RuntimeOrigin::signed(1), 0, url("s3://y")),
+			Error::<Test>::NotRegistered
+		);
+		miner(1);
+		assert_noop!(Training::update_store_url(RuntimeOrigin::signed(1), 0, url("")), Error::<Test>::EmptyUrl);
+		assert_noop!(
+			Training::update_store_url(RuntimeOrigin::signed(1), 0, url("s3://\u{7f}")),
+			Error::<Test>::InvalidUrl
+		);
+		assert_ok!(Training::update_store_url(RuntimeOrigin::signed(1), 0, url("s3://new")));
+		assert_eq!(Peers::<Test>::get(0, 1).unwrap().store_url.into_inner(), b"s3://new".to_vec());
+		assert!(events().contains(&Event::StoreUrlUpdated { run: 0, who: 1 }));
+	});
+}
+
+#[test]
+fn full_run_replaces_the_worst_miner_past_immunity() {
+	new_test_ext().execute_with(|| {
+		create();
+		for who in 1..=256 {
+			miner(who);
+		}
+		assert_eq!(MinerUids::<Test>::get(0).len(), 256);
+		// Everyone is immune right after registering.
+		assert_noop!(
+			Training::register_miner(RuntimeOrigin::signed(300), 0, url("s3://x")),
+			Error::<Test>::NoReplaceableMiner
+		);
+		run_to_block(1 + IMMUNITY);
+		// All equal: the lowest uid goes. Give uid 0 a better score so that uid 7 (worst
+		// final score, then ordinal) is chosen instead.
+		let better = |uid: Uid, score: i64| {
+			MinerStates::<Test>::mutate(0, uid, |r| r.as_mut().unwrap().state.final_score = Fixed::from_int(score));
+		};
+		for uid in 0..256 {
+			better(uid, 5);
+		}
+		better(7, 1);
+		let balance_before = Balances::balance(&8);
+		assert_ok!(Training::register_miner(RuntimeOrigin::signed(300), 0, url("s3://x")));
+		assert_eq!(Peers::<Test>::get(0, 300).unwrap().uid, 7);
+		assert!(Peers::<Test>::get(0, 8).is_none());
+		assert_eq!(held(8, HoldReason::MinerDeposit), 0);
+		assert_eq!(Balances::balance(&8), balance_before + MINER_DEPOSIT);
+		assert_eq!(MinerStates::<Test>::get(0, 7).unwrap().state.final_score, Fixed::ZERO);
+		assert!(events().contains(&Event::MinerReplaced { run: 0, uid: 7, old: 8, new: 300 }));
+		assert_eq!(MinerUids::<Test>::get(0).len(), 256);
+		// The newcomer is immune; the next worst (all others 5, lowest ordinal equal) is uid 0.
+		assert_ok!(Training::register_miner(RuntimeOrigin::signed(301), 0, url("s3://x")));
+		assert_eq!(Peers::<Test>::get(0, 301).unwrap().uid, 0);
+		assert_ok!(Training::do_try_state());
+	});
+}
+
+// ---------------------------------------------------------------- commitments and scores
+
+#[test]
+fn commit_gradient_windows_and_errors() {
+	new_test_ext().execute_with(|| {
+		assert_noop!(
+			Training::commit_gradient(RuntimeOrigin::signed(1), 0, 0, [0; 32], 1),
+			Error::<Test>::UnknownRun
+		);
+		create();
+		miner(1);
+		validator(1000, MIN_STAKE);
+		assert_noop!(
+			Training::commit_gradient(RuntimeOrigin::signed(1000), 0, 0, [0; 32], 1),
+			Error::<Test>::NotMiner
+		);
+		assert_noop!(Training::commit_gradient(RuntimeOrigin::signed(2), 0, 0, [0; 32], 1), Error::<Test>::NotMiner);
+		assert_noop!(Training::commit_gradient(RuntimeOrigin::signed(1), 0, 0, [0; 32], 0), Error::<Test>::EmptyBlob);
+		// Block 1: the run starts at block 2.
+		assert_noop!(
+			Training::commit_gradient(RuntimeOrigin::signed(1), 0, 0, [0; 32], 1),
+			Error::<Test>::CommitWindowClosed
+		);
+		run_to_block(2);
+		commit(1, 0);
+		assert_noop!(
+			Training::commit_gradient(RuntimeOrigin::signed(1), 0, 0, [1; 32], 5),
+			Error::<Test>::AlreadyCommitted
+		);
+		assert_noop!(
+			Training::commit_gradient(RuntimeOrigin::signed(1), 0, 1, [1; 32], 5),
+			Error::<Test>::CommitWindowClosed
+		);
+		// Round 0's commits stay open until block 15, round 1's open at 12.
+		run_to_block(14);
+		commit(1, 1);
+		miner(2);
+		assert_noop!(
+			Training::commit_gradient(RuntimeOrigin::signed(2), 0, 1, [2; 32], 5),
+			Error::<Test>::NotEligibleForRound
+		);
+		run_to_block(15);
+		assert_noop!(
+			Training::commit_gradient(RuntimeOrigin::signed(1), 0, 0, [1; 32], 5),
+			Error::<Test>::CommitWindowClosed
+		);
+		let c = Commitments::<Test>::get((0, 0, 0)).unwrap();
+		assert_eq!((c.blob_hash, c.blob_len, c.at), ([1; 32], 1_000, 2));
+		assert_eq!(Training::round_commitments(0, 1).len(), 1);
+	});
+}
+
+#[test]
+fn submit_scores_windows_and_errors() {
+	new_test_ext().execute_with(|| {
+		let s = || scores(vec![score(0, 5)]);
+		assert_noop!(
+			Training::submit_scores(RuntimeOrigin::signed(1000), 0, 0, s()),
+			Error::<Test>::UnknownRun
+		);
+		create();
+		miner(1);
+		validator(1000, MIN_STAKE);
+		assert_noop!(Training::submit_scores(RuntimeOrigin::signed(1), 0, 0, s()), Error::<Test>::NotValidator);
+		assert_noop!(
+			Training::submit_scores(RuntimeOrigin::signed(1000), 0, 0, scores(vec![])),
+			Error::<Test>::EmptyScores
+		);
+		run_to_block(14);
+		assert_noop!(
+			Training::submit_scores(RuntimeOrigin::signed(1000), 0, 0, s()),
+			Error::<Test>::ScoreWindowClosed
+		);
+		run_to_block(15);
+		let bad = |f: fn(&mut MinerScore)| {
+			let mut x = score(0, 5);
+			f(&mut x);
+			Training::submit_scores(RuntimeOrigin::signed(1000), 0, 0, scores(vec![x]))
+		};
+		assert_noop!(bad(|x| x.indicator = 2), Error::<Test>::ScoreIndicatorOutOfRange);
+		assert_noop!(bad(|x| x.sync_ppm = PPM + 1), Error::<Test>::ScoreSyncOutOfRange);
+		assert_noop!(bad(|x| x.flags = ScoreFlags(8)), Error::<Test>::ScoreUnknownFlags);
+		assert_noop!(
+			Training::submit_scores(RuntimeOrigin::signed(1000), 0, 0, scores(vec![score(1, 1), score(0, 1)])),
+			Error::<Test>::ScoresNotSorted
+		);
+		assert_ok!(Training::submit_scores(RuntimeOrigin::signed(1000), 0, 0, s()));
+		assert!(events().contains(&Event::ScoresSubmitted { run: 0, round: 0, validator: 0, count: 1 }));
+		assert_noop!(
+			Training::submit_scores(RuntimeOrigin::signed(1000), 0, 0, s()),
+			Error::<Test>::AlreadySubmitted
+		);
+		// The window closes at block 26, where round 0 settles and its scores are pruned.
+		run_to_block(25);
+		assert!(Scores::<Test>::get((0, 0, 0)).is_some());
+		run_to_block(26);
+		assert!(Scores::<Test>::get((0, 0, 0)).is_none());
+		assert_noop!(
+			Training::submit_scores(RuntimeOrigin::signed(1000), 0, 0, s()),
+			Error::<Test>::ScoreWindowClosed
+		);
+	});
+}
+
+#[test]
+fn commit_checkpoint_works_and_validates() {
+	new_test_ext().execute_with(|| {
+		assert_noop!(
+			Training::commit_checkpoint(RuntimeOrigin::signed(1000), 0, 0, [1; 32], url("s3://c")),
+			Error::<Test>::UnknownRun
+		);
+		create();
+		miner(1);
+		validator(1000, MIN_STAKE);
+		validator(1001, MIN_STAKE);
+		assert_noop!(
+			Training::commit_checkpoint(RuntimeOrigin::signed(1), 0, 0, [1; 32], url("s3://c")),
+			Error::<Test>::NotValidator
+		);
+		run_to_block(5);
+		assert_noop!(
+			Training::commit_checkpoint(RuntimeOrigin::signed(1000), 0, 0, [1; 32], url("s3://c")),
+			Error::<Test>::FutureRound
+		);
+		run_to_block(12);
+		assert_noop!(
+			Training::commit_checkpoint(RuntimeOrigin::signed(1000), 0, 0, [1; 32], url("")),
+			Error::<Test>::EmptyUrl
+		);
+		assert_ok!(Training::commit_checkpoint(RuntimeOrigin::signed(1000), 0, 0, [1; 32], url("s3://c")));
+		assert_noop!(
+			Training::commit_checkpoint(RuntimeOrigin::signed(1001), 0, 0, [2; 32], url("s3://d")),
+			Error::<Test>::CheckpointExists
+		);
+		assert_eq!(Training::latest_checkpoint(0), Some((0, [1; 32], b"s3://c".to_vec())));
+		run_to_block(2 + 10 * 5);
+		assert_noop!(
+			Training::commit_checkpoint(RuntimeOrigin::signed(1001), 0, 1, [2; 32], url("s3://d")),
+			Error::<Test>::CheckpointTooOld
+		);
+		assert_ok!(Training::commit_checkpoint(RuntimeOrigin::signed(1001), 0, 4, [4; 32], url("s3://e")));
+		assert_eq!(Training::latest_checkpoint(0).unwrap().0, 4);
+	});
+}
+
+// ---------------------------------------------------------------- lifecycle
+
+/// Miners 1..=3 are honest (loss scores 300, 200, 100), miner 4 never commits. Validators
+/// 1000..=1002 stake equally; with `liar`, validator 1002 reverses the ranking and praises
+/// the non-committer. Drives `rounds` rounds and returns (miner payouts, validator
+/// payouts, minted, burned, accrued) summed over all settlements.
+struct Outcome {
+	miner_pay: [u64; 4],
+	validator_pay: [u64; 3],
+	minted: u64,
+	burned: u64,
+	accrued: u64,
+	issuance_delta: u64,
+	settled: u32,
+}
+
+fn lifecycle(rounds: u64, liar: bool) -> Outcome {
+	let mut out =
+		Outcome { miner_pay: [0; 4], validator_pay: [0; 3], minted: 0, burned: 0, accrued: 0, issuance_delta: 0, settled: 0 };
+	new_test_ext().execute_with(|| {
+		create();
+		for who in 1..=4 {
+			miner(who);
+		}
+		for who in 1000..=1002 {
+			validator(who, 10_000);
+		}
+		let issuance = Balances::total_issuance();
+		let honest = vec![
+			score(0, 300),
+			score(1, 200),
+			score(2, 100),
+			MinerScore { flags: ScoreFlags::MISSING, ..score(3, 0) },
+		];
+		let lie = vec![score(0, -300), score(1, -200), score(2, 100), score(3, 10_000)];
+		let last = 26 + 10 * (rounds - 1);
+		for b in 2..=last {
+			run_to_block(b);
+			if b >= 3 && (b - 3) % 10 == 0 {
+				let r = (b - 3) / 10;
+				for who in 1..=3 {
+					commit(who, r);
+				}
+			}
+			if b >= 15 && (b - 15) % 10 == 0 && (b - 15) / 10 < rounds {
+				let r = (b - 15) / 10;
+				for who in 1000..=1002 {
+					let list = if liar && who == 1002 { lie.clone() } else { honest.clone() };
+					assert_ok!(Training::submit_scores(RuntimeOrigin::signed(who), RUN, r, scores(list)));
+				}
+			}
+			assert_ok!(Training::do_try_state());
+		}
+		for e in events() {
+			match e {
+				Event::Paid { who, amount, role: Role::Miner, .. } => out.miner_pay[who as usize - 1] += amount,
+				Event::Paid { who, amount, role: Role::Validator, .. } =>
+					out.validator_pay[who as usize - 1000] += amount,
+				Event::Settled { minted, burned, accrued, .. } => {
+					out.minted += minted;
+					out.burned += burned;
+					out.accrued += accrued;
+					out.settled += 1;
+				},
+				_ => {},
+			}
+		}
+		out.issuance_delta = Balances::total_issuance() - issuance;
+
+		// States after the run.
+		let state = |uid: Uid| MinerStates::<Test>::get(RUN, uid).unwrap().state;
+		assert!(state(3).consecutive_misses as u64 >= rounds.min(255));
+		assert_eq!(state(3).final_score, Fixed::ZERO);
+		assert!(state(0).rating.mu > state(1).rating.mu && state(1).rating.mu > state(2).rating.mu);
+		assert!(state(2).rating.mu > state(3).rating.mu);
+		let (burn, weights) = Training::run_weights(RUN);
+		assert_eq!(weights.iter().map(|w| u64::from(w.1)).sum::<u64>() + u64::from(burn), u64::from(PPB));
+		assert!(!weights.iter().any(|w| w.0 == 3), "the non-committer earns nothing");
+		assert!(weights.iter().any(|w| w.0 == 0) && weights.iter().any(|w| w.0 == 1));
+		// Past warm-up, the aggregation set holds only positively scored miners.
+		let set = Training::aggregation_set(RUN, rounds + 1).unwrap();
+		assert!(set.contains(&0) && !set.contains(&3));
+		// Old commitments and aggregation sets are pruned.
+		assert!(Training::round_commitments(RUN, 0).is_empty());
+		assert!(Training::aggregation_set(RUN, 0).is_none());
+		assert!(!Training::round_commitments(RUN, rounds - 1).is_empty());
+		let status = Training::run_status(RUN).unwrap();
+		assert_eq!(status.next_settle, rounds);
+		assert_eq!((status.miners, status.validators), (4, 3));
+		assert_eq!(status.minted_total, out.minted);
+		assert_eq!(Training::peers(RUN).len(), 7);
+		assert_eq!(Training::miner_states(RUN).len(), 4);
+	});
+	out
+}
+
+#[test]
+fn lifecycle_pays_honest_miners_and_penalises_missing() {
+	let rounds = 8;
+	let out = lifecycle(rounds, false);
+	assert_eq!(out.settled, rounds as u32);
+	assert!(out.miner_pay[0] > 0 && out.miner_pay[1] > 0, "{:?}", out.miner_pay);
+	assert!(out.miner_pay[0] >= out.miner_pay[1] && out.miner_pay[1] >= out.miner_pay[2]);
+	assert_eq!(out.miner_pay[3], 0);
+	assert!(out.validator_pay.iter().all(|&p| p > 0));
+	// Conservation: everything accrued is either minted (and paid) or burned.
+	assert_eq!(out.minted, out.miner_pay.iter().sum::<u64>() + out.validator_pay.iter().sum::<u64>());
+	assert_eq!(out.minted + out.burned, out.accrued);
+	assert_eq!(out.issuance_delta, out.minted);
+	// Emission accrues from the run's start (block 2) to the last settlement.
+	assert_eq!(out.accrued, 1_000 * (26 + 10 * (rounds - 1) - 2));
+}
+
+#[test]
+fn one_lying_validator_of_three_cannot_change_miner_payouts() {
+	let honest = lifecycle(6, false);
+	let lied = lifecycle(6, true);
+	assert_eq!(honest.miner_pay, lied.miner_pay);
+	assert_eq!(lied.miner_pay[3], 0);
+	// The liar disagrees with the median and earns less than the honest validators.
+	assert!(lied.validator_pay[2] < lied.validator_pay[0]);
+	assert_eq!(lied.validator_pay[0], lied.validator_pay[1]);
+	assert_eq!(lied.minted + lied.burned, lied.accrued);
+	assert_eq!(lied.issuance_delta, lied.minted);
+}
+
+#[test]
+fn rounds_open_with_aggregation_sets_and_settlement_weight_is_reported() {
+	new_test_ext().execute_with(|| {
+		create();
+		miner(1);
+		miner(2);
+		run_to_block(2);
+		assert_eq!(Training::aggregation_set(RUN, 0), Some(vec![0, 1]));
+		assert!(events().contains(&Event::RoundOpened { run: 0, round: 0, aggregation_set_len: 2 }));
+		let status = Training::run_status(RUN).unwrap();
+		assert_eq!((status.round, status.commit_deadline, status.score_window), (Some(0), Some(15), Some((15, 26))));
+		assert_eq!(status.next_settle_block, Some(26));
+		// Settlement of round 0 at block 26 reports its weight.
+		System::set_block_number(26);
+		let w = Training::on_initialize(26);
+		assert!(w.ref_time() >= <() as WeightInfo>::settle(2, 0).ref_time());
+		// Nobody committed: both missed round 0.
+		assert_eq!(MinerStates::<Test>::get(RUN, 0).unwrap().state.consecutive_misses, 1);
+	});
+}
+
+#[test]
+fn settlement_of_256_miners_and_32_validators() {
+	new_test_ext().execute_with(|| {
+		create();
+		for who in 1..=256 {
+			miner(who);
+		}
+		for who in 1000..1032 {
+			validator(who, MIN_STAKE + who);
+		}
+		run_to_block(3);
+		for who in 1..=256 {
+			commit(who, 0);
+		}
+		run_to_block(15);
+		for (i, who) in (1000..1032u64).enumerate() {
+			let list: Vec<MinerScore> = (0..256u16)
+				.map(|uid| MinerScore {
+					uid,
+					loss_score: i64::from(uid) * 1_000 + i as i64,
+					indicator: if uid % 7 == 0 { -1 } else { 1 },
+					sync_ppm: PPM - u32::from(uid),
+					flags: if uid % 50 == 0 { ScoreFlags::INVALID } else { ScoreFlags::NONE },
+				})
+				.collect();
+			assert_ok!(Training::submit_scores(RuntimeOrigin::signed(who), RUN, 0, scores(list)));
+		}
+		let issuance = Balances::total_issuance();
+		run_to_block(26);
+		let settled = events().into_iter().find_map(|e| match e {
+			Event::Settled { round: 0, scored, accrued, minted, burned, .. } => Some((scored, accrued, minted, burned)),
+			_ => None,
+		});
+		let (scored, accrued, minted, burned) = settled.expect("round 0 settled");
+		assert_eq!(scored, 256);
+		assert_eq!(accrued, 24 * 1_000);
+		assert_eq!(minted + burned, accrued);
+		assert_eq!(Balances::total_issuance() - issuance, minted);
+		let paid = events().iter().filter(|e| matches!(e, Event::Paid { .. })).count();
+		assert!(paid > 30, "{paid}");
+		assert!(Scores::<Test>::iter_prefix((RUN, 0)).next().is_none());
+		// The best miner (uid 255) outranks the worst valid one.
+		let s = |uid| MinerStates::<Test>::get(RUN, uid).unwrap().state;
+		assert!(s(255).rating.mu > s(1).rating.mu);
+		assert_eq!(s(50).consecutive_misses, 1);
+		assert_ok!(Training::do_try_state());
+	});
+}
+
+#[test]
+fn deregistered_validator_scores_are_dropped() {
+	new_test_ext().execute_with(|| {
+		create();
+		miner(1);
+		validator(1000, MIN_STAKE);
+		run_to_block(15);
+		assert_ok!(Training::submit_scores(RuntimeOrigin::signed(1000), RUN, 0, scores(vec![score(0, 1)])));
+		assert_ok!(Training::deregister(RuntimeOrigin::signed(1000), RUN));
+		assert!(Scores::<Test>::get((RUN, 0, 0)).is_none());
+		validator(1001, MIN_STAKE);
+		assert_ok!(Training::submit_scores(RuntimeOrigin::signed(1001), RUN, 0, scores(vec![score(0, 1)])));
+	});
+}
+
+#[test]
+fn hooks_integrity_and_storage_version() {
+	new_test_ext().execute_with(|| {
+		<Training as Hooks<u64>>::integrity_test();
+		use frame_support::traits::GetStorageVersion;
+		assert_eq!(Training::in_code_storage_version(), 1);
+		// The v0 -> v1 shell stamps version 1 exactly once.
+		use frame_support::traits::OnRuntimeUpgrade;
+		frame_support::traits::StorageVersion::new(0).put::<Training>();
+		migrations::v1::MigrateV0ToV1::<Test>::on_runtime_upgrade();
+		assert_eq!(Training::on_chain_storage_version(), 1);
+	});
+}

@@ -14,9 +14,10 @@ export CACHE_DIR
 export CARGO_TARGET_DIR ?= $(CACHE_DIR)/target
 ENV_FILE := $(CACHE_DIR)/toolchain.env
 BIN := $(CARGO_TARGET_DIR)/release
-# Every cargo call sees the toolchain environment written by the setup script, so the runtime's
-# build script never reruns merely because the environment differs.
-CARGO := set -a; . "$(ENV_FILE)"; set +a; cargo
+# Every cargo call sees the same environment (the toolchain's, written by the setup script, and
+# NVRTC's library directory for the kernel compile checks), so no build script reruns merely
+# because the environment differs between `build` and `test`.
+CARGO := set -a; . "$(ENV_FILE)"; set +a; export NVRTC_LIB_DIR="$$(cat "$(CACHE_DIR)/nvrtc.dir")"; cargo
 CARGO_FLAGS := --release --workspace --locked
 
 .PHONY: help setup build test devnet
@@ -25,8 +26,11 @@ help:
 	@echo "make devnet   set up, build and run a local devnet (node --dev)"
 	@echo "make test     set up, build and run every test"
 
+# Toolchain (wasm-capable Rust, protoc, clang), NVRTC from PyPI, and the training corpus.
 setup:
 	@bash scripts/setup-toolchain.sh
+	@bash scripts/setup-nvrtc.sh > "$(CACHE_DIR)/nvrtc.dir"
+	@bash scripts/fetch-corpus.sh > /dev/null
 
 build: setup
 	$(CARGO) build $(CARGO_FLAGS) --all-targets

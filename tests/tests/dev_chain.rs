@@ -4,7 +4,6 @@
 use std::time::Duration;
 
 use codec::Decode;
-use futures::StreamExt;
 use subxt::{dynamic, OnlineClient, SubstrateConfig};
 use subxt_signer::sr25519::dev;
 use system_tests::DevNode;

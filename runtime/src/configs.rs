@@ -3,6 +3,7 @@
 use frame_support::{
 	derive_impl, parameter_types,
 	traits::{ConstBool, ConstU128, ConstU32, ConstU64, ConstU8, EitherOfDiverse, VariantCountOf},
+	dispatch::DispatchClass,
 	weights::{
 		constants::{ParityDbWeight, WEIGHT_REF_TIME_PER_SECOND},
 		IdentityFee, Weight,
@@ -29,8 +30,11 @@ parameter_types! {
 		Weight::from_parts(2u64 * WEIGHT_REF_TIME_PER_SECOND, u64::MAX),
 		NORMAL_DISPATCH_RATIO,
 	);
-	pub RuntimeBlockLength: BlockLength =
-		BlockLength::max_with_normal_ratio(5 * 1024 * 1024, NORMAL_DISPATCH_RATIO);
+	/// 5 MiB blocks, of which normal transactions may fill 75 %.
+	pub RuntimeBlockLength: BlockLength = BlockLength::builder()
+		.max_length(5 * 1024 * 1024)
+		.modify_max_length_for_class(DispatchClass::Normal, |max| *max = NORMAL_DISPATCH_RATIO * *max)
+		.build();
 	pub const SS58Prefix: u8 = 42;
 }
 
@@ -144,4 +148,34 @@ impl pallet_collective::Config<pallet_collective::Instance1> for Runtime {
 	type DisapproveOrigin = RootOrTwoThirdsCouncil;
 	type KillOrigin = RootOrTwoThirdsCouncil;
 	type Consideration = ();
+}
+
+parameter_types! {
+	pub const MinerDeposit: Balance = 10 * UNIT;
+	pub const MinValidatorStake: Balance = 100 * UNIT;
+	/// A new miner cannot be replaced for 5 minutes.
+	pub const ImmunityPeriod: BlockNumber = 5 * MINUTES;
+	pub const MaxEmissionPerBlock: Balance = 10 * UNIT;
+}
+
+/// Root, or a simple majority of the council.
+type RootOrHalfCouncil = EitherOfDiverse<
+	EnsureRoot<AccountId>,
+	pallet_collective::EnsureProportionMoreThan<AccountId, pallet_collective::Instance1, 1, 2>,
+>;
+
+impl pallet_training::Config for Runtime {
+	type Currency = Balances;
+	type RuntimeHoldReason = RuntimeHoldReason;
+	type GovernanceOrigin = RootOrHalfCouncil;
+	type MaxRuns = ConstU32<8>;
+	type MaxPeers = ConstU32<256>;
+	type MaxValidators = ConstU32<32>;
+	type MaxUrlLen = ConstU32<256>;
+	type MinerDeposit = MinerDeposit;
+	type MinValidatorStake = MinValidatorStake;
+	type ImmunityPeriod = ImmunityPeriod;
+	type MaxEmissionPerBlock = MaxEmissionPerBlock;
+	type CommitmentRetention = ConstU32<16>;
+	type WeightInfo = pallet_training::weights::SubstrateWeight<Runtime>;
 }

@@ -2,8 +2,9 @@
 //!
 //! Consensus is Aura (block production) plus GRANDPA (finality); money is `pallet-balances`
 //! with transaction fees; `pallet-sudo` administers dev chains and a council
-//! (`pallet-collective`) passes motions on governed chains: runtime upgrades and, later,
-//! training-run parameters.
+//! (`pallet-collective`) passes motions on governed chains: runtime upgrades and training-run
+//! parameters. `pallet-training` runs the training protocol: rounds, gradient commitments,
+//! validator scores, ratings, emission weights and payouts.
 //!
 //! Layout: `configs` implements each pallet's `Config`, `apis` the runtime APIs the node and
 //! the workers call, `genesis` the named genesis presets.
@@ -16,6 +17,8 @@
 include!(concat!(env!("OUT_DIR"), "/wasm_binary.rs"));
 
 extern crate alloc;
+
+use alloc::vec::Vec;
 
 pub mod apis;
 mod configs;
@@ -113,6 +116,8 @@ mod runtime {
 	pub type Sudo = pallet_sudo;
 	#[runtime::pallet_index(7)]
 	pub type Council = pallet_collective<Instance1>;
+	#[runtime::pallet_index(8)]
+	pub type Training = pallet_training;
 }
 
 pub type Address = MultiAddress<AccountId, ()>;

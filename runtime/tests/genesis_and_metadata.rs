@@ -66,7 +66,8 @@ fn metadata_is_v16_and_lists_every_pallet() {
 	let RuntimeMetadata::V16(meta) = prefixed.1 else { panic!("not V16") };
 	let pallets: Vec<_> = meta.pallets.iter().map(|p| p.name.as_str()).collect();
 	for name in
-		["System", "Timestamp", "Aura", "Grandpa", "Balances", "TransactionPayment", "Sudo", "Council"]
+		["System", "Timestamp", "Aura", "Grandpa", "Balances", "TransactionPayment", "Sudo", "Council",
+		"Training"]
 	{
 		assert!(pallets.contains(&name), "{name} missing from {pallets:?}");
 	}

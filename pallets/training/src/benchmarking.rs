@@ -293,8 +293,9 @@ mod benchmarks {
 
 	impl_benchmark_test_suite!(Training, crate::mock::new_test_ext(), crate::mock::Test);
 
-	/// Times the benchmarks above with frame-benchmarking's `BenchmarkRecording` (the
-	/// recorder `Benchmarking::run_benchmark` uses) on the mock runtime, natively. Run with
+	/// Times the benchmarks above through frame-benchmarking's `Recording` hooks (where
+	/// `Benchmarking::run_benchmark` starts and stops its clock) on the mock runtime,
+	/// natively. Run with
 	/// `cargo test --release -p pallet-training --features runtime-benchmarks -- --ignored
 	/// --nocapture measure_weights`.
 	#[cfg(test)]
@@ -302,15 +303,33 @@ mod benchmarks {
 		use super::*;
 		use crate::mock::{new_test_ext, Test};
 
+		/// Brackets the measured call exactly as `BenchmarkRecording` does (its `start` and
+		/// `stop` hooks), reading `frame_benchmarking::current_time` but not the proof size,
+		/// which test externalities cannot report.
+		#[derive(Default)]
+		struct Timer {
+			started: Option<u128>,
+			elapsed: Option<u128>,
+		}
+
+		impl Recording for Timer {
+			fn start(&mut self) {
+				self.started = Some(frame_benchmarking::current_time());
+			}
+			fn stop(&mut self) {
+				let now = frame_benchmarking::current_time();
+				self.elapsed = self.started.map(|s| now.saturating_sub(s));
+			}
+		}
+
 		/// Median extrinsic time in nanoseconds over `reps` fresh runs.
 		fn time<B: BenchmarkingSetup<Test>>(bench: &B, components: &[(BenchmarkParameter, u32)], reps: usize) -> u128 {
 			let mut samples: Vec<u128> = (0..reps)
 				.map(|_| {
 					new_test_ext().execute_with(|| {
-						let noop = || {};
-						let mut recording = BenchmarkRecording::new(&noop);
+						let mut recording = Timer::default();
 						bench.instance(&mut recording, components, false).expect("benchmark runs");
-						recording.elapsed_extrinsic().expect("recorded")
+						recording.elapsed.expect("recorded")
 					})
 				})
 				.collect();

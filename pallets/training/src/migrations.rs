@@ -25,14 +25,14 @@ pub mod v1 {
 		#[cfg(feature = "try-runtime")]
 		fn pre_upgrade() -> Result<alloc::vec::Vec<u8>, sp_runtime::TryRuntimeError> {
 			use codec::Encode;
-			Ok(crate::Runs::<T>::iter_keys().count().encode())
+			Ok((crate::Runs::<T>::iter_keys().count() as u32).encode())
 		}
 
 		#[cfg(feature = "try-runtime")]
 		fn post_upgrade(state: alloc::vec::Vec<u8>) -> Result<(), sp_runtime::TryRuntimeError> {
 			use codec::Decode;
-			let before = usize::decode(&mut &state[..]).map_err(|_| "cannot decode pre_upgrade state")?;
-			ensure!(crate::Runs::<T>::iter_keys().count() == before, "runs lost in migration");
+			let before = u32::decode(&mut &state[..]).map_err(|_| "cannot decode pre_upgrade state")?;
+			ensure!(crate::Runs::<T>::iter_keys().count() as u32 == before, "runs lost in migration");
 			Pallet::<T>::do_try_state()
 		}
 	}

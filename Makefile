@@ -12,6 +12,9 @@ CACHE_DIR ?= $(HOME)/.cache/sparseloco-chain
 export CACHE_DIR
 # Outside the clone so that CI on the same machine (and a fresh clone) builds incrementally.
 export CARGO_TARGET_DIR ?= $(CACHE_DIR)/target
+# The wasm builder finds the workspace's Cargo.lock through this hint when the target directory
+# lies outside the workspace; without it the runtime's wasm would resolve dependencies anew.
+export WASM_BUILD_WORKSPACE_HINT := $(CURDIR)
 ENV_FILE := $(CACHE_DIR)/toolchain.env
 BIN := $(CARGO_TARGET_DIR)/release
 # Every cargo call sees the same environment (the toolchain's, written by the setup script, and
@@ -35,8 +38,12 @@ setup:
 build: setup
 	$(CARGO) build $(CARGO_FLAGS) --all-targets
 
+# Every crate's tests, then the pallet's benchmarks (run as tests) and try-runtime checks,
+# which need their feature flags.
 test: build
 	$(CARGO) test $(CARGO_FLAGS)
+	$(CARGO) test --release --locked -p pallet-training --features runtime-benchmarks
+	$(CARGO) test --release --locked -p pallet-training --features try-runtime
 
 # The local devnet: for now the dev chain alone (RPC on ws://127.0.0.1:9944); Ctrl-C stops it.
 devnet: build

@@ -117,6 +117,7 @@ pub fn run() -> sc_cli::Result<()> {
 		},
 		None => {
 			let runner = cli.create_runner(&cli.run)?;
+			ensure_rpc_ports_free(runner.config())?;
 			runner.run_node_until_exit(|config| async move {
 				use sc_network::config::NetworkBackendType;
 				type Libp2p = sc_network::NetworkWorker<Block, <Block as sp_runtime::traits::Block>::Hash>;
@@ -129,4 +130,25 @@ pub fn run() -> sc_cli::Result<()> {
 			})
 		},
 	}
+}
+
+/// Refuses to start when an RPC address is already taken. Upstream would silently move the
+/// server to a random port, and clients (wallets, workers) would then talk to whatever holds
+/// the configured port: a stale node, usually.
+fn ensure_rpc_ports_free(config: &sc_service::Configuration) -> sc_cli::Result<()> {
+	let addrs: Vec<std::net::SocketAddr> = match &config.rpc.addr {
+		Some(endpoints) => endpoints.iter().map(|e| e.listen_addr).collect(),
+		None => vec![std::net::SocketAddr::from(([127, 0, 0, 1], config.rpc.port))],
+	};
+	for addr in addrs {
+		if let Err(e) = std::net::TcpListener::bind(addr) {
+			if e.kind() == std::io::ErrorKind::AddrInUse {
+				return Err(sc_cli::Error::Input(format!(
+					"RPC address {addr} is already in use (another node?): stop it or choose \
+					 another port with --rpc-port"
+				)));
+			}
+		}
+	}
+	Ok(())
 }

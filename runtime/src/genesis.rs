@@ -8,7 +8,7 @@ use serde_json::Value;
 use sp_consensus_aura::sr25519::AuthorityId as AuraId;
 use sp_consensus_grandpa::AuthorityId as GrandpaId;
 use sp_genesis_builder::{PresetId, DEV_RUNTIME_PRESET, LOCAL_TESTNET_RUNTIME_PRESET};
-use sp_keyring::Sr25519Keyring;
+use sp_keyring::{Ed25519Keyring, Sr25519Keyring};
 
 use crate::{
 	AccountId, AuraConfig, BalancesConfig, CouncilConfig, GrandpaConfig, RuntimeGenesisConfig,
@@ -37,11 +37,9 @@ fn genesis(
 	})
 }
 
-fn authority(key: Sr25519Keyring) -> (AuraId, GrandpaId) {
-	(
-		sp_core::sr25519::Public::from(key).into(),
-		sp_core::ed25519::Public::from(key.public().0).into(),
-	)
+/// Aura signs with the sr25519 key of the dev seed, GRANDPA votes with its ed25519 key.
+fn authority(aura: Sr25519Keyring, grandpa: Ed25519Keyring) -> (AuraId, GrandpaId) {
+	(aura.public().into(), grandpa.public().into())
 }
 
 fn dev_accounts() -> Vec<AccountId> {
@@ -59,13 +57,13 @@ fn council() -> Vec<AccountId> {
 pub fn preset(id: &PresetId) -> Option<Vec<u8>> {
 	let patch = match id.as_ref() {
 		DEV_RUNTIME_PRESET => genesis(
-			vec![authority(Sr25519Keyring::Alice)],
+			vec![authority(Sr25519Keyring::Alice, Ed25519Keyring::Alice)],
 			dev_accounts(),
 			council(),
 			Sr25519Keyring::Alice.to_account_id(),
 		),
 		LOCAL_TESTNET_RUNTIME_PRESET => genesis(
-			vec![authority(Sr25519Keyring::Alice), authority(Sr25519Keyring::Bob)],
+			vec![authority(Sr25519Keyring::Alice, Ed25519Keyring::Alice), authority(Sr25519Keyring::Bob, Ed25519Keyring::Bob)],
 			dev_accounts(),
 			council(),
 			Sr25519Keyring::Alice.to_account_id(),

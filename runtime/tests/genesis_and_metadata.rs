@@ -45,7 +45,15 @@ fn every_preset_builds_with_authorities_funds_sudo_and_council() {
 	for (id, authorities) in [(DEV_RUNTIME_PRESET, 1), (LOCAL_TESTNET_RUNTIME_PRESET, 2)] {
 		with_preset_state(id, || {
 			assert_eq!(pallet_aura::Authorities::<Runtime>::get().len(), authorities, "{id}");
-			assert_eq!(pallet_grandpa::Pallet::<Runtime>::grandpa_authorities().len(), authorities);
+			let grandpa = pallet_grandpa::Pallet::<Runtime>::grandpa_authorities();
+			assert_eq!(grandpa.len(), authorities);
+			// GRANDPA votes with the ed25519 key of the dev seed; a wrong key halts finality.
+			let alice_ed: sp_consensus_grandpa::AuthorityId =
+				sp_keyring::Ed25519Keyring::Alice.public().into();
+			assert_eq!(grandpa[0], (alice_ed, 1));
+			let alice_sr: sp_consensus_aura::sr25519::AuthorityId =
+				sp_keyring::Sr25519Keyring::Alice.public().into();
+			assert_eq!(pallet_aura::Authorities::<Runtime>::get()[0], alice_sr);
 			let alice = sp_keyring::Sr25519Keyring::Alice.to_account_id();
 			assert_eq!(pallet_balances::Pallet::<Runtime>::free_balance(&alice), genesis::ENDOWMENT);
 			assert_eq!(pallet_sudo::Key::<Runtime>::get(), Some(alice));

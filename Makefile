@@ -45,6 +45,8 @@ test: build
 	$(CARGO) test --release --locked -p pallet-training --features runtime-benchmarks
 	$(CARGO) test --release --locked -p pallet-training --features try-runtime
 
-# The local devnet: for now the dev chain alone (RPC on ws://127.0.0.1:9944); Ctrl-C stops it.
+# The local devnet: `node --dev --tmp`, a local-directory store, 3 miners and a validator
+# training on the Shakespeare corpus on the CPU. Ctrl-C stops every process it started.
+DEVNET_ARGS ?= --miners 3 --validators 1 --rounds 20 --out devnet-out
 devnet: build
-	"$(BIN)/node" --dev --tmp
+	"$(BIN)/offchain-gpu" devnet --node-bin "$(BIN)/node" $(DEVNET_ARGS)

@@ -30,6 +30,66 @@ enum Command {
 	/// Benchmarks; each prints figures as ratios against a baseline measured in the same run.
 	#[command(subcommand)]
 	Bench(Bench),
+	/// A local network: a dev node, a run created via sudo, miners and validators in-process;
+	/// prints each settled round and writes `<out>/rounds.csv`.
+	Devnet(DevnetArgs),
+	/// Run one miner against a node and run.
+	Miner(RoleArgs),
+	/// Run one validator against a node and run.
+	Validator(RoleArgs),
+}
+
+#[derive(Args)]
+struct DevnetArgs {
+	/// Honest miners.
+	#[arg(long, default_value_t = 3)]
+	miners: usize,
+	/// Extra miners that commit but never publish their blob.
+	#[arg(long, default_value_t = 0)]
+	withholders: usize,
+	#[arg(long, default_value_t = 1)]
+	validators: usize,
+	/// Training rounds to run to settlement.
+	#[arg(long, default_value_t = 3)]
+	rounds: u64,
+	/// The node binary [default: `node` next to this binary].
+	#[arg(long)]
+	node_bin: Option<PathBuf>,
+	#[arg(long, default_value = "devnet-out")]
+	out: PathBuf,
+	/// Model preset (devnet, tiny, small).
+	#[arg(long, default_value = "devnet")]
+	model: String,
+	#[arg(long, default_value_t = 10)]
+	round_length: u32,
+	#[arg(long, default_value_t = 20)]
+	inner_steps: u32,
+	/// Values kept per 64 x 64 chunk.
+	#[arg(long, default_value_t = 256)]
+	topk: u32,
+	#[arg(long)]
+	verbose: bool,
+}
+
+#[derive(Args)]
+struct RoleArgs {
+	/// Node WebSocket URL.
+	#[arg(long, default_value = "ws://127.0.0.1:9944")]
+	url: String,
+	#[arg(long, default_value_t = 0)]
+	run: u32,
+	/// Environment variable holding the secret URI or seed phrase (e.g. `//Bob` on a dev chain).
+	#[arg(long, default_value = "WORKER_SECRET")]
+	secret_env: String,
+	/// Local store directory (published on chain as file:///dir).
+	#[arg(long, default_value = "worker-store")]
+	store: PathBuf,
+	/// Model preset; must match the run's model hash.
+	#[arg(long, default_value = "devnet")]
+	model: String,
+	/// Validator stake in UNIT.
+	#[arg(long, default_value_t = 100)]
+	stake: u128,
 }
 
 #[derive(Subcommand)]
@@ -194,6 +254,56 @@ fn bench_train(args: &TrainArgs) -> Result<()> {
 	Ok(())
 }
 
+fn devnet(a: DevnetArgs) -> Result<()> {
+	let node_bin = match a.node_bin {
+		Some(p) => p,
+		None => std::env::current_exe()?.with_file_name("node"),
+	};
+	let cfg = offchain_gpu::devnet::DevnetConfig {
+		miners: a.miners,
+		withholders: a.withholders,
+		validators: a.validators,
+		rounds: a.rounds,
+		node_bin,
+		out: a.out,
+		model: a.model,
+		round_length: a.round_length,
+		inner_steps: a.inner_steps,
+		topk: a.topk,
+		verbose: a.verbose,
+		..Default::default()
+	};
+	offchain_gpu::devnet::run(cfg).map(drop)
+}
+
+fn role(a: RoleArgs, miner: bool) -> Result<()> {
+	use offchain_gpu::{chain, roles, store::BlobStore};
+	let secret = std::env::var(&a.secret_env)
+		.with_context(|| format!("set {} to the worker's secret URI or seed phrase", a.secret_env))?;
+	let key = chain::keypair(&secret)?;
+	std::fs::create_dir_all(&a.store)?;
+	let store = BlobStore::new(std::fs::canonicalize(&a.store)?);
+	let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build()?;
+	rt.block_on(async move {
+		let chain = chain::Chain::connect(&a.url, std::time::Duration::from_secs(30)).await?;
+		let corpus = std::sync::Arc::new(roles::load_corpus()?);
+		let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+		let ctx = roles::RunCtx::new(chain, a.run, &a.model, corpus, stop.clone(), roles::stderr_reporter()).await?;
+		let work = async {
+			if miner {
+				roles::miner::run(ctx, key, store, Default::default()).await
+			} else {
+				let cfg = roles::validator::ValidatorConfig { stake: a.stake * chain::UNIT, ..Default::default() };
+				roles::validator::run(ctx, key, store.url(), cfg).await
+			}
+		};
+		tokio::select! {
+			r = work => r,
+			_ = tokio::signal::ctrl_c() => { stop.store(true, std::sync::atomic::Ordering::Relaxed); Ok(()) }
+		}
+	})
+}
+
 fn main() {
 	if let Err(error) = run(Cli::parse()) {
 		eprintln!("error: {error:#}");
@@ -221,6 +331,9 @@ fn run(cli: Cli) -> Result<()> {
 			print!("{}", training_model::bench_train(&cfg, a.batch, a.steps));
 		}
 		Command::Bench(Bench::Train(a)) => bench_train(&a)?,
+		Command::Devnet(a) => devnet(a)?,
+		Command::Miner(a) => role(a, true)?,
+		Command::Validator(a) => role(a, false)?,
 	}
 	Ok(())
 }

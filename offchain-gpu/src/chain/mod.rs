@@ -1,0 +1,290 @@
+//! Chain access for the workers: a thin client over subxt 0.51.
+//!
+//! # Design
+//!
+//! The worker depends on `pallet-training` and `training-protocol` (with `std`) for the exact
+//! Rust types the runtime uses (`RunParams`, `RunStatus`, `Commitment`, `MinerScore`, ...).
+//! It SCALE-encodes call arguments itself with those types and submits them through subxt
+//! with a tiny custom [`RawCall`] payload: subxt looks the pallet and call indices up *by
+//! name* in the live metadata and appends the pre-encoded argument bytes. Because the same
+//! Rust types encode on both sides, the encoding cannot drift from the runtime, and there is
+//! no generated code to keep in sync. A wrong argument shape shows up as a decode failure in
+//! the runtime (the extrinsic is refused), never as silently misread data.
+//!
+//! View functions (`run_status`, `aggregation_set`, ...) are read by calling the runtime API
+//! `RuntimeViewFunction_execute_view_function` with the function's query id from the
+//! metadata and the SCALE-encoded arguments, and decoding the returned bytes with the
+//! pallet's types.
+//!
+//! Everything is read at the latest *finalized* block (acting on finalized state is what the
+//! design asks for anything that moves money or state); transactions are considered done once
+//! included in a best block with a successful `ExtrinsicSuccess` (finality follows a block or
+//! two later on the dev chain).
+//!
+//! Keys: sr25519 from a secret URI (`//Alice` on the devnet, or a seed phrase taken from the
+//! environment by the caller). Secrets are never printed.
+
+use std::time::{Duration, Instant};
+
+use anyhow::{anyhow, bail, Context, Result};
+use codec::{Decode, Encode};
+use pallet_training::{Commitment, MinerRecord, PeerView, RunId, RunParams, RunStatus};
+use scale_encode::{EncodeAsFields, FieldIter, TypeResolver};
+use subxt::transactions::{Payload, TransactionStatus};
+use subxt::{OnlineClient, SubstrateConfig};
+use subxt_signer::sr25519::Keypair;
+use subxt_signer::SecretUri;
+use training_protocol::{MinerScore, Round, Uid};
+
+/// The chain's balance type.
+pub type Balance = u128;
+/// An account id (sr25519 public key).
+pub type AccountId = [u8; 32];
+/// One unit of the native token (12 decimals).
+pub const UNIT: Balance = 1_000_000_000_000;
+/// Name of the training pallet in the runtime.
+pub const PALLET: &str = "Training";
+
+/// Pre-encoded call arguments: written verbatim after the pallet and call indices.
+#[derive(Clone, Debug)]
+pub struct RawArgs(pub Vec<u8>);
+
+impl EncodeAsFields for RawArgs {
+	fn encode_as_fields_to<R: TypeResolver>(
+		&self,
+		_fields: &mut dyn FieldIter<'_, R::TypeId>,
+		_types: &R,
+		out: &mut Vec<u8>,
+	) -> Result<(), scale_encode::Error> {
+		out.extend_from_slice(&self.0);
+		Ok(())
+	}
+}
+
+/// A call of `pallet::call` with SCALE-encoded arguments (see the module docs).
+#[derive(Clone, Debug)]
+pub struct RawCall {
+	pub pallet: String,
+	pub call: String,
+	pub args: RawArgs,
+}
+
+impl RawCall {
+	pub fn new(pallet: &str, call: &str, args: impl Encode) -> Self {
+		Self { pallet: pallet.into(), call: call.into(), args: RawArgs(args.encode()) }
+	}
+}
+
+impl Payload for RawCall {
+	type CallData = RawArgs;
+	fn pallet_name(&self) -> &str {
+		&self.pallet
+	}
+	fn call_name(&self) -> &str {
+		&self.call
+	}
+	fn call_data(&self) -> &RawArgs {
+		&self.args
+	}
+}
+
+/// An event of an included transaction: pallet, variant and its field bytes.
+#[derive(Clone, Debug)]
+pub struct RawEvent {
+	pub pallet: String,
+	pub name: String,
+	pub fields: Vec<u8>,
+}
+
+/// A key pair from a secret URI (`//Alice`, a phrase, `phrase//derivation`).
+pub fn keypair(uri: &str) -> Result<Keypair> {
+	let uri: SecretUri = uri.parse().map_err(|_| anyhow!("invalid secret URI (not shown)"))?;
+	Keypair::from_uri(&uri).map_err(|_| anyhow!("cannot derive a key from the secret URI (not shown)"))
+}
+
+/// The account id of a key pair.
+pub fn account_of(key: &Keypair) -> AccountId {
+	key.public_key().0
+}
+
+/// A connected client.
+#[derive(Clone)]
+pub struct Chain {
+	api: OnlineClient<SubstrateConfig>,
+}
+
+impl Chain {
+	/// Connects to `url`, retrying until `timeout` (a node that is still starting up). The
+	/// error names the URL and the last failure in one line.
+	pub async fn connect(url: &str, timeout: Duration) -> Result<Self> {
+		let start = Instant::now();
+		loop {
+			match OnlineClient::<SubstrateConfig>::from_insecure_url(url).await {
+				Ok(api) => return Ok(Self { api }),
+				Err(e) if start.elapsed() < timeout => {
+					let _ = e;
+					tokio::time::sleep(Duration::from_millis(500)).await;
+				}
+				Err(e) => bail!("cannot connect to the node at {url} after {timeout:?}: {e}"),
+			}
+		}
+	}
+
+	pub fn api(&self) -> &OnlineClient<SubstrateConfig> {
+		&self.api
+	}
+
+	/// Signs `call` with `signer`, submits it and waits until it is in a best block and
+	/// succeeded; returns its events. A dispatch error comes back as an error naming it.
+	pub async fn submit(&self, signer: &Keypair, call: &RawCall) -> Result<Vec<RawEvent>> {
+		self.submit_with(signer, call, false).await
+	}
+
+	/// Like [`Self::submit`], but waits for the block to be finalized (so that views, which
+	/// read finalized state, see the effect).
+	pub async fn submit_finalized(&self, signer: &Keypair, call: &RawCall) -> Result<Vec<RawEvent>> {
+		self.submit_with(signer, call, true).await
+	}
+
+	async fn submit_with(&self, signer: &Keypair, call: &RawCall, finalized: bool) -> Result<Vec<RawEvent>> {
+		let at = self.api.at_current_block().await?;
+		let mut progress = at
+			.transactions()
+			.sign_and_submit_then_watch_default(call, signer)
+			.await
+			.with_context(|| format!("submitting {}.{}", call.pallet, call.call))?;
+		while let Some(status) = progress.next().await {
+			let in_block = match status? {
+				TransactionStatus::InBestBlock(b) if !finalized => b,
+				TransactionStatus::InFinalizedBlock(b) => b,
+				TransactionStatus::Error { message }
+				| TransactionStatus::Invalid { message }
+				| TransactionStatus::Dropped { message } => {
+					bail!("{}.{} refused: {message}", call.pallet, call.call)
+				}
+				_ => continue,
+			};
+			let events = in_block
+				.wait_for_success()
+				.await
+				.map_err(|e| anyhow!("{}.{} failed: {e}", call.pallet, call.call))?;
+			let mut out = Vec::new();
+			for ev in events.iter() {
+				let ev = ev?;
+				out.push(RawEvent {
+					pallet: ev.pallet_name().to_string(),
+					name: ev.event_name().to_string(),
+					fields: ev.field_bytes().to_vec(),
+				});
+			}
+			return Ok(out);
+		}
+		bail!("{}.{}: transaction status stream ended", call.pallet, call.call)
+	}
+
+	/// `Sudo.sudo(call)`: builds the inner `RuntimeCall` bytes from the metadata indices and
+	/// checks the `Sudid` result.
+	pub async fn sudo(&self, sudo_key: &Keypair, inner: &RawCall) -> Result<Vec<RawEvent>> {
+		let at = self.api.at_current_block().await?;
+		let md = at.metadata_ref();
+		let pallet = md
+			.pallet_by_name(&inner.pallet)
+			.ok_or_else(|| anyhow!("no pallet {} in the runtime metadata", inner.pallet))?;
+		let variant = pallet
+			.call_variant_by_name(&inner.call)
+			.ok_or_else(|| anyhow!("no call {}.{} in the metadata", inner.pallet, inner.call))?;
+		let mut bytes = vec![pallet.call_index(), variant.index];
+		bytes.extend_from_slice(&inner.args.0);
+		let call = RawCall { pallet: "Sudo".into(), call: "sudo".into(), args: RawArgs(bytes) };
+		let events = self.submit_finalized(sudo_key, &call).await?;
+		for e in &events {
+			if e.pallet == "Sudo" && e.name == "Sudid" && e.fields.first() != Some(&0) {
+				bail!("sudo({}.{}) dispatch failed: {}", inner.pallet, inner.call, hex::encode(&e.fields));
+			}
+		}
+		Ok(events)
+	}
+
+	/// Calls view function `pallet::function` with SCALE-encoded `args` at the latest
+	/// finalized block and decodes its result as `R`.
+	pub async fn view<R: Decode>(&self, pallet: &str, function: &str, args: impl Encode) -> Result<R> {
+		let at = self.api.at_current_block().await?;
+		let query_id = *at
+			.metadata_ref()
+			.pallet_by_name(pallet)
+			.ok_or_else(|| anyhow!("no pallet {pallet} in the runtime metadata"))?
+			.view_function_by_name(function)
+			.ok_or_else(|| anyhow!("no view function {pallet}.{function}"))?
+			.query_id();
+		let input = (query_id, args.encode()).encode();
+		let raw = at
+			.runtime_apis()
+			.call_raw("RuntimeViewFunction_execute_view_function", Some(&input))
+			.await
+			.with_context(|| format!("view {pallet}.{function}"))?;
+		// Result<Vec<u8>, ViewFunctionDispatchError>: variant byte 0 is Ok.
+		let bytes = match raw.split_first() {
+			Some((0, mut rest)) => <Vec<u8>>::decode(&mut rest)?,
+			_ => bail!("view {pallet}.{function} failed in the runtime"),
+		};
+		R::decode(&mut &bytes[..]).with_context(|| format!("decoding the result of {pallet}.{function}"))
+	}
+
+	pub async fn run_status(&self, run: RunId) -> Result<Option<RunStatus<Balance>>> {
+		self.view(PALLET, "run_status", (run,)).await
+	}
+	pub async fn aggregation_set(&self, run: RunId, round: Round) -> Result<Option<Vec<Uid>>> {
+		self.view(PALLET, "aggregation_set", (run, round)).await
+	}
+	pub async fn round_commitments(&self, run: RunId, round: Round) -> Result<Vec<(Uid, Commitment)>> {
+		self.view(PALLET, "round_commitments", (run, round)).await
+	}
+	pub async fn miner_states(&self, run: RunId) -> Result<Vec<(Uid, MinerRecord)>> {
+		self.view(PALLET, "miner_states", (run,)).await
+	}
+	pub async fn run_weights(&self, run: RunId) -> Result<(u32, Vec<(Uid, u32)>)> {
+		self.view(PALLET, "run_weights", (run,)).await
+	}
+	pub async fn peers(&self, run: RunId) -> Result<Vec<PeerView<AccountId, Balance>>> {
+		self.view(PALLET, "peers", (run,)).await
+	}
+
+	/// `create_run(params)` through sudo; returns the new run id from `RunCreated`.
+	pub async fn create_run(&self, sudo_key: &Keypair, params: &RunParams<Balance>) -> Result<(RunId, u64)> {
+		let events = self.sudo(sudo_key, &RawCall::new(PALLET, "create_run", (params,))).await?;
+		events
+			.iter()
+			.find(|e| e.pallet == PALLET && e.name == "RunCreated")
+			.map(|e| <(RunId, u64)>::decode(&mut &e.fields[..]))
+			.transpose()?
+			.ok_or_else(|| anyhow!("create_run emitted no RunCreated event"))
+	}
+
+	pub async fn register_miner(&self, key: &Keypair, run: RunId, store_url: &str) -> Result<()> {
+		self.submit_finalized(key, &RawCall::new(PALLET, "register_miner", (run, store_url.as_bytes().to_vec())))
+			.await
+			.map(drop)
+	}
+
+	pub async fn register_validator(&self, key: &Keypair, run: RunId, stake: Balance, store_url: &str) -> Result<()> {
+		let args = (run, stake, store_url.as_bytes().to_vec());
+		self.submit_finalized(key, &RawCall::new(PALLET, "register_validator", args)).await.map(drop)
+	}
+
+	pub async fn commit_gradient(&self, key: &Keypair, run: RunId, round: Round, hash: [u8; 32], len: u32) -> Result<()> {
+		self.submit(key, &RawCall::new(PALLET, "commit_gradient", (run, round, hash, len)))
+			.await
+			.map(drop)
+	}
+
+	pub async fn submit_scores(&self, key: &Keypair, run: RunId, round: Round, scores: &[MinerScore]) -> Result<()> {
+		self.submit(key, &RawCall::new(PALLET, "submit_scores", (run, round, scores.to_vec())))
+			.await
+			.map(drop)
+	}
+
+	/// Whether `who` is registered in `run` (and with which role / uid).
+	pub async fn peer(&self, run: RunId, who: &AccountId) -> Result<Option<PeerView<AccountId, Balance>>> {
+		Ok(self.peers(run).await?.into_iter().find(|p| &p.who == who))
+	}
+}

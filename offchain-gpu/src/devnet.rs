@@ -1,0 +1,519 @@
+//! `offchain-gpu devnet`: a whole training network on this machine.
+//!
+//! Starts `node --dev --tmp` on free loopback ports, creates a run through sudo (Alice) with
+//! dev-sized parameters, and runs miners and validators as threads of this process (each
+//! with its own tokio runtime and chain connection, exactly the code `offchain-gpu miner` /
+//! `offchain-gpu validator` run). Miners publish into per-miner directories under one local
+//! store root. The launcher follows finalized blocks, collects `Paid` / `Settled` events and
+//! prints one summary per settled round (held-out loss of the synced model, ratings, weights,
+//! payouts), appends it to `<out>/rounds.csv`, and stops everything it started when the
+//! requested number of rounds has settled or on Ctrl-C.
+//!
+//! Dev accounts (endowed in the dev genesis): validators `//Alice` (also sudo), `//Ferdie`;
+//! miners `//Bob`, `//Charlie`, `//Dave`, `//Eve`, `//One`, `//Two`. Miners are registered
+//! after the run is created, so they first train the first round that starts after their
+//! registration (round 1 usually).
+
+use std::collections::BTreeMap;
+use std::io::Write;
+use std::net::TcpListener;
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Context, Result};
+use codec::Decode;
+use pallet_training::{Role, RunParams};
+use training_protocol::{Fixed, IncentiveParams, OpenSkillParams, Round, Uid};
+
+use crate::chain::{account_of, keypair, AccountId, Balance, Chain, UNIT};
+use crate::roles::{self, miner, validator, Report, Reporter, RunCtx};
+use crate::store::BlobStore;
+
+const VALIDATOR_KEYS: [&str; 2] = ["//Alice", "//Ferdie"];
+const MINER_KEYS: [&str; 6] = ["//Bob", "//Charlie", "//Dave", "//Eve", "//One", "//Two"];
+
+/// What to run.
+#[derive(Clone, Debug)]
+pub struct DevnetConfig {
+	/// Honest miners.
+	pub miners: usize,
+	/// Extra miners that commit but never publish their blob (adversaries).
+	pub withholders: usize,
+	pub validators: usize,
+	/// Rounds with training miners to run to settlement.
+	pub rounds: u64,
+	pub node_bin: PathBuf,
+	/// Output directory: store root, node log, rounds.csv.
+	pub out: PathBuf,
+	pub model: String,
+	pub round_length: u32,
+	pub commit_window: u32,
+	pub score_window: u32,
+	pub inner_steps: u32,
+	/// Values kept per 64 x 64 chunk.
+	pub topk: u32,
+	pub outer_lr: f32,
+	/// Print every role report.
+	pub verbose: bool,
+}
+
+impl Default for DevnetConfig {
+	fn default() -> Self {
+		Self {
+			miners: 3,
+			withholders: 0,
+			validators: 1,
+			rounds: 3,
+			node_bin: PathBuf::from("node"),
+			out: PathBuf::from("devnet-out"),
+			model: "devnet".into(),
+			round_length: 10,
+			commit_window: 3,
+			score_window: 4,
+			inner_steps: 20,
+			topk: 256,
+			outer_lr: 1.0,
+			verbose: false,
+		}
+	}
+}
+
+impl DevnetConfig {
+	/// The run parameters the devnet creates. Differences from the reference, all governance
+	/// choices: 30 s rounds, 6.25 % density (k = 256 of 4096) so that a ~100k-parameter model
+	/// learns visibly in a few rounds, outer lr 1 (the paper's small-scale setting), and
+	/// OpenSkill `sigma0 = 2` so that ordinals (`mu - 3 sigma`) start positive and honest
+	/// miners earn from their first settled round instead of after many games.
+	pub fn run_params(&self, model_hash: [u8; 32]) -> Result<RunParams<Balance>> {
+		let skill = OpenSkillParams { sigma0: Fixed::from_int(2), ..OpenSkillParams::default() };
+		Ok(RunParams {
+			round_length: self.round_length,
+			commit_window: self.commit_window,
+			score_window: self.score_window,
+			inner_steps: self.inner_steps,
+			chunk_size: 4096,
+			topk_per_chunk: self.topk,
+			quant_bits: 2,
+			outer_lr_ppb: (f64::from(self.outer_lr) * 1e9) as u64,
+			incentive: IncentiveParams::default(),
+			skill,
+			emission_per_block: UNIT,
+			model_hash,
+			dataset_id: 1,
+			run_seed: 42,
+		})
+	}
+}
+
+/// One settled round.
+#[derive(Clone, Debug, Default)]
+pub struct RoundRow {
+	pub round: Round,
+	/// Held-out loss of `theta_round` as measured by the first validator.
+	pub heldout_loss: Option<f32>,
+	/// Mean over miners of the last inner-step training loss.
+	pub train_loss: Option<f32>,
+	pub scored: u32,
+	pub minted: Balance,
+	pub burned: Balance,
+	/// Miner uid -> paid this settlement.
+	pub miner_paid: BTreeMap<Uid, Balance>,
+	pub validator_paid: Balance,
+	/// Miner uid -> weight (ppb) after this settlement.
+	pub weights: BTreeMap<Uid, u32>,
+	/// Miner uid -> ordinal after this settlement.
+	pub ordinals: BTreeMap<Uid, f64>,
+	/// Miner uid -> loss score (ppb) of the first validator.
+	pub loss_scores: BTreeMap<Uid, i64>,
+}
+
+/// A miner of the devnet and how it ended.
+#[derive(Clone, Debug)]
+pub struct MinerSummary {
+	pub uid: Uid,
+	pub key: String,
+	pub withholds: bool,
+	pub total_paid: Balance,
+	pub final_weight_ppb: u32,
+	pub final_ordinal: f64,
+}
+
+/// What the devnet did.
+#[derive(Clone, Debug)]
+pub struct DevnetSummary {
+	pub run: u32,
+	pub rounds: Vec<RoundRow>,
+	pub miners: Vec<MinerSummary>,
+	pub validators_paid: Balance,
+	pub csv: PathBuf,
+}
+
+/// A child process killed on drop.
+struct NodeProcess {
+	child: Child,
+	rpc_port: u16,
+}
+
+impl Drop for NodeProcess {
+	fn drop(&mut self) {
+		let _ = self.child.kill();
+		let _ = self.child.wait();
+	}
+}
+
+fn free_port() -> Result<u16> {
+	Ok(TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
+}
+
+fn start_node(bin: &PathBuf, log: &PathBuf) -> Result<NodeProcess> {
+	let rpc_port = free_port()?;
+	let p2p_port = free_port()?;
+	let log_file = std::fs::File::create(log).with_context(|| format!("creating {}", log.display()))?;
+	let child = Command::new(bin)
+		.args(["--dev", "--tmp", "--no-prometheus", "--no-telemetry", "--no-mdns"])
+		.args(["--rpc-port", &rpc_port.to_string()])
+		.args(["--listen-addr", &format!("/ip4/127.0.0.1/tcp/{p2p_port}")])
+		.stdout(Stdio::null())
+		.stderr(log_file)
+		.spawn()
+		.with_context(|| format!("cannot start the node binary {}", bin.display()))?;
+	Ok(NodeProcess { child, rpc_port })
+}
+
+fn ordinal_f64(x: Fixed) -> f64 {
+	x.into_raw() as f64 / 1e18
+}
+
+/// Runs the devnet to completion (or Ctrl-C) and returns what happened.
+pub fn run(cfg: DevnetConfig) -> Result<DevnetSummary> {
+	let total_miners = cfg.miners + cfg.withholders;
+	if total_miners == 0 || total_miners > MINER_KEYS.len() {
+		bail!("between 1 and {} miners in all", MINER_KEYS.len());
+	}
+	if cfg.validators == 0 || cfg.validators > VALIDATOR_KEYS.len() {
+		bail!("between 1 and {} validators", VALIDATOR_KEYS.len());
+	}
+	std::fs::create_dir_all(&cfg.out)?;
+	let out = std::fs::canonicalize(&cfg.out)?;
+	let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build()?;
+	let log = out.join("node.log");
+	let mut node = start_node(&cfg.node_bin, &log)?;
+	let url = format!("ws://127.0.0.1:{}", node.rpc_port);
+	eprintln!("devnet: node {} on {url} (log {})", cfg.node_bin.display(), log.display());
+	if let Ok(Some(status)) = node.child.try_wait() {
+		bail!("node exited at once with {status}; see {}", log.display());
+	}
+	let stop = Arc::new(AtomicBool::new(false));
+	let result = rt.block_on(drive(&cfg, &out, &url, stop.clone()));
+	stop.store(true, Ordering::Relaxed);
+	drop(rt);
+	drop(node);
+	result
+}
+
+async fn drive(cfg: &DevnetConfig, out: &std::path::Path, url: &str, stop: Arc<AtomicBool>) -> Result<DevnetSummary> {
+	let chain = Chain::connect(url, Duration::from_secs(120)).await?;
+	let corpus = Arc::new(tokio::task::block_in_place(roles::load_corpus)?);
+	let (model, _) = roles::model_preset(&cfg.model)?;
+	let params = cfg.run_params(model.config_hash())?;
+	let sudo = keypair("//Alice")?;
+	let (run, start) = chain.create_run(&sudo, &params).await?;
+	eprintln!(
+		"devnet: run {run} created, round 0 at block {start}; L={} C={} S={} H={} k={}/4096, model {} ({} params)",
+		params.round_length,
+		params.commit_window,
+		params.score_window,
+		params.inner_steps,
+		params.topk_per_chunk,
+		cfg.model,
+		model.num_params()
+	);
+
+	let reports: Arc<Mutex<Vec<Report>>> = Arc::default();
+	let reporter: Reporter = {
+		let reports = reports.clone();
+		let verbose = cfg.verbose;
+		Arc::new(move |r: Report| {
+			match &r {
+				Report::Trained { uid, round, first_loss, last_loss, blob_len, secs } => eprintln!(
+					"  round {round:>3} miner {uid}: trained, loss {first_loss:.3} -> {last_loss:.3}, blob {blob_len} B, {secs:.1}s"
+				),
+				Report::Scored { validator, round, heldout_loss, scores } => eprintln!(
+					"  round {round:>3} validator {validator}: held-out loss {heldout_loss:.4}, scores {}",
+					scores
+						.iter()
+						.map(|s| format!("{}:{:+.4}{}", s.uid, s.loss_score as f64 / 1e9, if s.flags.0 != 0 { "!" } else { "" }))
+						.collect::<Vec<_>>()
+						.join(" ")
+				),
+				Report::Warning { who, message } => eprintln!("  warning ({who}): {message}"),
+				other if verbose => eprintln!("  {other:?}"),
+				_ => {}
+			}
+			reports.lock().unwrap().push(r);
+		})
+	};
+
+	// Roles, each on its own thread and runtime.
+	let store_root = out.join("store");
+	let mut threads = Vec::new();
+	let mut miner_keys = BTreeMap::<AccountId, (String, bool)>::new();
+	for i in 0..cfg.miners + cfg.withholders {
+		let key_uri = MINER_KEYS[i].to_string();
+		let withhold = i >= cfg.miners;
+		let key = keypair(&key_uri)?;
+		miner_keys.insert(account_of(&key), (key_uri.clone(), withhold));
+		let store = BlobStore::new(store_root.join(key_uri.trim_start_matches('/')));
+		let mcfg = miner::MinerConfig { withhold_reveal: withhold, ..Default::default() };
+		threads.push(spawn_role(format!("miner {key_uri}"), url, run, cfg, &corpus, &stop, &reporter, move |ctx| {
+			Box::pin(miner::run(ctx, key, store, mcfg))
+		}));
+	}
+	for key_uri in VALIDATOR_KEYS.iter().take(cfg.validators) {
+		let key = keypair(key_uri)?;
+		let store_url = BlobStore::new(store_root.join(key_uri.trim_start_matches('/'))).url();
+		threads.push(spawn_role(format!("validator {key_uri}"), url, run, cfg, &corpus, &stop, &reporter, move |ctx| {
+			Box::pin(validator::run(ctx, key, store_url, validator::ValidatorConfig::default()))
+		}));
+	}
+
+	let outcome = tokio::select! {
+		r = monitor(cfg, &chain, run, start, &params, &miner_keys, &reports, out) => r,
+		_ = tokio::signal::ctrl_c() => Err(anyhow::anyhow!("interrupted (Ctrl-C): stopping everything")),
+	};
+	stop.store(true, Ordering::Relaxed);
+	let deadline = Instant::now() + Duration::from_secs(15);
+	for t in threads {
+		while !t.is_finished() && Instant::now() < deadline {
+			tokio::time::sleep(Duration::from_millis(100)).await;
+		}
+		if t.is_finished() {
+			let _ = t.join();
+		}
+	}
+	outcome
+}
+
+type RoleFuture = std::pin::Pin<Box<dyn std::future::Future<Output = Result<()>> + Send>>;
+
+#[allow(clippy::too_many_arguments)]
+fn spawn_role(
+	name: String,
+	url: &str,
+	run: u32,
+	cfg: &DevnetConfig,
+	corpus: &Arc<training_model::Corpus>,
+	stop: &Arc<AtomicBool>,
+	reporter: &Reporter,
+	body: impl FnOnce(RunCtx) -> RoleFuture + Send + 'static,
+) -> std::thread::JoinHandle<()> {
+	let (url, model, corpus, stop, reporter) =
+		(url.to_string(), cfg.model.clone(), corpus.clone(), stop.clone(), reporter.clone());
+	std::thread::spawn(move || {
+		let rt = match tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build() {
+			Ok(rt) => rt,
+			Err(e) => return reporter(Report::Warning { who: name, message: e.to_string() }),
+		};
+		let result = rt.block_on(async {
+			let chain = Chain::connect(&url, Duration::from_secs(60)).await?;
+			let ctx = RunCtx::new(chain, run, &model, corpus, stop.clone(), reporter.clone()).await?;
+			body(ctx).await
+		});
+		if let Err(e) = result {
+			if !stop.load(Ordering::Relaxed) {
+				reporter(Report::Warning { who: name, message: format!("stopped: {e:#}") });
+			}
+		}
+	})
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn monitor(
+	cfg: &DevnetConfig,
+	chain: &Chain,
+	run: u32,
+	start: u64,
+	params: &RunParams<Balance>,
+	miner_keys: &BTreeMap<AccountId, (String, bool)>,
+	reports: &Arc<Mutex<Vec<Report>>>,
+	out: &std::path::Path,
+) -> Result<DevnetSummary> {
+	let l = u64::from(params.round_length);
+	// Wait for every registration; the first training round starts after the last one.
+	let expected = cfg.miners + cfg.withholders + cfg.validators;
+	let wait = Instant::now();
+	let peers = loop {
+		let peers = chain.peers(run).await?;
+		if peers.len() >= expected {
+			break peers;
+		}
+		if wait.elapsed() > Duration::from_secs(120) {
+			bail!("only {} of {expected} peers registered after 2 minutes", peers.len());
+		}
+		tokio::time::sleep(Duration::from_secs(1)).await;
+	};
+	let last_reg = peers.iter().map(|p| p.registered_at).max().unwrap_or(start);
+	let first_round = last_reg.saturating_sub(start).div_ceil(l);
+	let last_round = first_round + cfg.rounds - 1;
+	let uid_of: BTreeMap<AccountId, Uid> =
+		peers.iter().filter(|p| p.role == Role::Miner).map(|p| (p.who, p.uid)).collect();
+	eprintln!(
+		"devnet: {} miners, {} validators registered; training rounds {first_round}..={last_round}, last settlement at block {}",
+		uid_of.len(),
+		expected - uid_of.len(),
+		start + (last_round + 2) * l + u64::from(params.score_window)
+	);
+
+	let csv = out.join("rounds.csv");
+	let mut csv_file = std::fs::File::create(&csv)?;
+	writeln!(csv_file, "round,heldout_loss,train_loss,scored,minted,burned,validator_paid,miner_paid,weights_ppb,ordinals,loss_scores_ppb")?;
+
+	let mut rows: Vec<RoundRow> = Vec::new();
+	let mut totals: BTreeMap<Uid, Balance> = BTreeMap::new();
+	let mut validators_paid: Balance = 0;
+	let mut pending_paid: BTreeMap<Round, RoundRow> = BTreeMap::new();
+	let mut blocks = chain.api().stream_blocks().await?;
+	loop {
+		let block = blocks.next().await.context("finalized block stream ended")??;
+		let events = block.at().await?.events().fetch().await?;
+		let mut settled: Vec<(Round, u32, Balance, Balance)> = Vec::new();
+		for ev in events.iter() {
+			let ev = ev?;
+			if ev.pallet_name() != "Training" {
+				continue;
+			}
+			let mut bytes = ev.field_bytes();
+			match ev.event_name() {
+				"Paid" => {
+					let (r, round, who, role, uid, amount) =
+						<(u32, Round, AccountId, Role, Uid, Balance)>::decode(&mut bytes)?;
+					if r != run {
+						continue;
+					}
+					let _ = who;
+					let row = pending_paid.entry(round).or_default();
+					match role {
+						Role::Miner => {
+							*row.miner_paid.entry(uid).or_default() += amount;
+							*totals.entry(uid).or_default() += amount;
+						}
+						Role::Validator => {
+							row.validator_paid += amount;
+							validators_paid += amount;
+						}
+					}
+				}
+				"Settled" => {
+					let (r, round, scored, _accrued, minted, burned, _agg) =
+						<(u32, Round, u32, Balance, Balance, Balance, u32)>::decode(&mut bytes)?;
+					if r == run {
+						settled.push((round, scored, minted, burned));
+					}
+				}
+				_ => {}
+			}
+		}
+		for (round, scored, minted, burned) in settled {
+			let mut row = pending_paid.remove(&round).unwrap_or_default();
+			row.round = round;
+			row.scored = scored;
+			row.minted = minted;
+			row.burned = burned;
+			let (_burn, weights) = chain.run_weights(run).await?;
+			row.weights = weights.into_iter().collect();
+			row.ordinals = chain
+				.miner_states(run)
+				.await?
+				.into_iter()
+				.map(|(uid, rec)| (uid, ordinal_f64(rec.state.rating.ordinal())))
+				.collect();
+			{
+				let reports = reports.lock().unwrap();
+				let mut train = Vec::new();
+				for r in reports.iter() {
+					match r {
+						Report::Trained { round: tr, last_loss, .. } if *tr == round => train.push(*last_loss),
+						Report::Scored { round: sr, heldout_loss, scores, .. } if *sr == round && row.heldout_loss.is_none() => {
+							row.heldout_loss = Some(*heldout_loss);
+							row.loss_scores = scores.iter().map(|s| (s.uid, s.loss_score)).collect();
+						}
+						_ => {}
+					}
+				}
+				if !train.is_empty() {
+					row.train_loss = Some(train.iter().sum::<f32>() / train.len() as f32);
+				}
+			}
+			let fmt_map = |m: &BTreeMap<Uid, String>| m.iter().map(|(k, v)| format!("{k}:{v}")).collect::<Vec<_>>().join(" ");
+			let paid: BTreeMap<Uid, String> =
+				row.miner_paid.iter().map(|(u, a)| (*u, format!("{:.3}", *a as f64 / UNIT as f64))).collect();
+			let weights: BTreeMap<Uid, String> =
+				row.weights.iter().map(|(u, w)| (*u, format!("{:.3}", *w as f64 / 1e9))).collect();
+			let ords: BTreeMap<Uid, String> = row.ordinals.iter().map(|(u, o)| (*u, format!("{o:.2}"))).collect();
+			eprintln!(
+				"devnet: round {round} settled (block {}): held-out loss {}, train loss {}, scored {scored}, minted {:.3} burned {:.3} UNIT\n         paid {{{}}} validators {:.3}; weights {{{}}}; ordinals {{{}}}",
+				block.number(),
+				row.heldout_loss.map_or("-".into(), |l| format!("{l:.4}")),
+				row.train_loss.map_or("-".into(), |l| format!("{l:.4}")),
+				minted as f64 / UNIT as f64,
+				burned as f64 / UNIT as f64,
+				fmt_map(&paid),
+				row.validator_paid as f64 / UNIT as f64,
+				fmt_map(&weights),
+				fmt_map(&ords),
+			);
+			let semi = |m: &BTreeMap<Uid, String>| m.iter().map(|(k, v)| format!("{k}:{v}")).collect::<Vec<_>>().join(";");
+			let scores: BTreeMap<Uid, String> = row.loss_scores.iter().map(|(u, s)| (*u, s.to_string())).collect();
+			let paid_raw: BTreeMap<Uid, String> = row.miner_paid.iter().map(|(u, a)| (*u, a.to_string())).collect();
+			let weights_raw: BTreeMap<Uid, String> = row.weights.iter().map(|(u, w)| (*u, w.to_string())).collect();
+			writeln!(
+				csv_file,
+				"{round},{},{},{scored},{minted},{burned},{},{},{},{},{}",
+				row.heldout_loss.map_or(String::new(), |l| l.to_string()),
+				row.train_loss.map_or(String::new(), |l| l.to_string()),
+				row.validator_paid,
+				semi(&paid_raw),
+				semi(&weights_raw),
+				semi(&ords),
+				semi(&scores),
+			)?;
+			csv_file.flush()?;
+			let done = round >= last_round;
+			rows.push(row);
+			if done {
+				let last = rows.last().cloned().unwrap_or_default();
+				let miners = miner_keys
+					.iter()
+					.filter_map(|(acc, (key, withholds))| {
+						let uid = *uid_of.get(acc)?;
+						Some(MinerSummary {
+							uid,
+							key: key.clone(),
+							withholds: *withholds,
+							total_paid: totals.get(&uid).copied().unwrap_or(0),
+							final_weight_ppb: last.weights.get(&uid).copied().unwrap_or(0),
+							final_ordinal: last.ordinals.get(&uid).copied().unwrap_or(0.0),
+						})
+					})
+					.collect::<Vec<_>>();
+				eprintln!("devnet: done after {} settled rounds; wrote {}", rows.len(), csv.display());
+				for m in &miners {
+					eprintln!(
+						"  miner uid {} {}{}: paid {:.3} UNIT, final weight {:.3}, ordinal {:.2}",
+						m.uid,
+						m.key,
+						if m.withholds { " (withholds blobs)" } else { "" },
+						m.total_paid as f64 / UNIT as f64,
+						m.final_weight_ppb as f64 / 1e9,
+						m.final_ordinal
+					);
+				}
+				eprintln!("  validators paid {:.3} UNIT", validators_paid as f64 / UNIT as f64);
+				return Ok(DevnetSummary { run, rounds: rows, miners, validators_paid, csv });
+			}
+		}
+	}
+}

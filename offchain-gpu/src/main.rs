@@ -1,5 +1,8 @@
 //! `offchain-gpu`: the worker of the training chain.
 //!
+//! Runtime upgrades: `propose-upgrade`, `council-vote`, `council-close`, `apply-upgrade` (see
+//! [`offchain_gpu::upgrade`]).
+//!
 //! Subcommands today: `bench compress` (SparseLoCo throughput, wire size, reconstruction),
 //! `bench speed` (training tokens per second, matmul share) and `bench train` (held-out loss
 //! and bytes sent of AdamW, DiLoCo and SparseLoCo at the same token budget, see [`quality`]).
@@ -37,6 +40,87 @@ enum Command {
 	Miner(RoleArgs),
 	/// Run one validator against a node and run.
 	Validator(RoleArgs),
+	/// Upgrade the runtime: checks the wasm's spec_name and spec_version against the live
+	/// runtime, then `sudo(System.set_code)` (`--sudo`) or a two-thirds council motion
+	/// `Governance.authorize_upgrade(hash)`; with `--approve-with` it also votes, closes,
+	/// applies the code and waits for the new version (see docs/runtime-upgrades.md).
+	ProposeUpgrade(ProposeUpgradeArgs),
+	/// Vote on an open council motion (`Council.vote`).
+	CouncilVote(MotionArgs),
+	/// Close a council motion that has enough ayes (`Council.close`): executes its call.
+	CouncilClose(CloseArgs),
+	/// Submit an authorized runtime (`System.apply_authorized_upgrade`) and wait until it is live.
+	ApplyUpgrade(ApplyUpgradeArgs),
+}
+
+#[derive(Args)]
+struct ProposeUpgradeArgs {
+	/// Node WebSocket URL.
+	#[arg(long, default_value = "ws://127.0.0.1:9944")]
+	url: String,
+	/// The runtime blob (`training_runtime.compact.compressed.wasm`).
+	#[arg(long)]
+	wasm: PathBuf,
+	/// Secret URI of the proposer (a council member; the sudo key with `--sudo`).
+	#[arg(long)]
+	key: String,
+	/// Dev chain: `Sudo.sudo(System.set_code(code))` instead of a council motion.
+	#[arg(long)]
+	sudo: bool,
+	/// Comma-separated secret URIs of council members that vote aye (dev testing, e.g.
+	/// `//Bob,//Charlie`); then the motion is closed and the code applied.
+	#[arg(long, value_delimiter = ',')]
+	approve_with: Vec<String>,
+	/// Seconds to wait for the new spec_version to be live.
+	#[arg(long, default_value_t = 120)]
+	timeout: u64,
+}
+
+#[derive(Args)]
+struct MotionArgs {
+	#[arg(long, default_value = "ws://127.0.0.1:9944")]
+	url: String,
+	/// Motion hash (0x...), as printed by propose-upgrade.
+	#[arg(long)]
+	motion: String,
+	/// Motion index.
+	#[arg(long)]
+	index: u32,
+	/// Secret URI of the voting council member.
+	#[arg(long)]
+	key: String,
+	/// Vote nay instead of aye.
+	#[arg(long)]
+	nay: bool,
+}
+
+#[derive(Args)]
+struct CloseArgs {
+	#[arg(long, default_value = "ws://127.0.0.1:9944")]
+	url: String,
+	#[arg(long)]
+	motion: String,
+	#[arg(long)]
+	index: u32,
+	/// Encoded length of the proposed call, as printed by propose-upgrade.
+	#[arg(long)]
+	length: u32,
+	/// Secret URI of any funded account.
+	#[arg(long)]
+	key: String,
+}
+
+#[derive(Args)]
+struct ApplyUpgradeArgs {
+	#[arg(long, default_value = "ws://127.0.0.1:9944")]
+	url: String,
+	#[arg(long)]
+	wasm: PathBuf,
+	/// Secret URI of any funded account.
+	#[arg(long)]
+	key: String,
+	#[arg(long, default_value_t = 120)]
+	timeout: u64,
 }
 
 #[derive(Args)]
@@ -44,11 +128,25 @@ struct DevnetArgs {
 	/// Honest miners.
 	#[arg(long, default_value_t = 3)]
 	miners: usize,
-	/// Extra miners that commit but never publish their blob.
+	/// Extra miners that commit but never publish their blob (same as `--adversaries withhold`).
 	#[arg(long, default_value_t = 0)]
 	withholders: usize,
+	/// Extra adversarial miners, comma-separated: withhold, random-data, garbage, wrong-hash,
+	/// copier, zero.
+	#[arg(long, value_delimiter = ',')]
+	adversaries: Vec<offchain_gpu::roles::miner::Behaviour>,
 	#[arg(long, default_value_t = 1)]
 	validators: usize,
+	/// Extra validators that post random scores (with less stake than the honest ones).
+	#[arg(long, default_value_t = 0)]
+	random_validators: usize,
+	/// An S3-compatible bucket for the miners' blobs, e.g.
+	/// `s3://grads?endpoint=http://127.0.0.1:8333` [default: local directories under --out].
+	#[arg(long)]
+	store_url: Option<String>,
+	/// Evaluations a miner is in warm-up for.
+	#[arg(long, default_value_t = 3)]
+	warmup_rounds: u32,
 	/// Training rounds to run to settlement.
 	#[arg(long, default_value_t = 3)]
 	rounds: u64,
@@ -81,9 +179,14 @@ struct RoleArgs {
 	/// Environment variable holding the secret URI or seed phrase (e.g. `//Bob` on a dev chain).
 	#[arg(long, default_value = "WORKER_SECRET")]
 	secret_env: String,
-	/// Local store directory (published on chain as file:///dir).
+	/// Where this worker publishes: a local directory (published on chain as file:///dir) or
+	/// an S3-compatible bucket URL, `s3://bucket[/prefix]?endpoint=http://host:port`
+	/// (credentials from AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY; readers need public read).
 	#[arg(long, default_value = "worker-store")]
-	store: PathBuf,
+	store: String,
+	/// Local state (a miner's committed, unpublished blob), so that a restart loses nothing.
+	#[arg(long, default_value = "worker-state")]
+	state_dir: PathBuf,
 	/// Model preset; must match the run's model hash.
 	#[arg(long, default_value = "devnet")]
 	model: String,
@@ -259,10 +362,15 @@ fn devnet(a: DevnetArgs) -> Result<()> {
 		Some(p) => p,
 		None => std::env::current_exe()?.with_file_name("node"),
 	};
+	let mut adversaries = vec![offchain_gpu::roles::miner::Behaviour::Withhold; a.withholders];
+	adversaries.extend(a.adversaries);
 	let cfg = offchain_gpu::devnet::DevnetConfig {
 		miners: a.miners,
-		withholders: a.withholders,
+		adversaries,
 		validators: a.validators,
+		random_validators: a.random_validators,
+		store_url: a.store_url,
+		warmup_rounds: a.warmup_rounds,
 		rounds: a.rounds,
 		node_bin,
 		out: a.out,
@@ -273,7 +381,25 @@ fn devnet(a: DevnetArgs) -> Result<()> {
 		verbose: a.verbose,
 		..Default::default()
 	};
-	offchain_gpu::devnet::run(cfg).map(drop)
+	let (miners, inner_steps, model, out) = (cfg.miners, cfg.inner_steps, cfg.model.clone(), cfg.out.clone());
+	let summary = offchain_gpu::devnet::run(cfg)?;
+	// The held-out loss of the synced model against the tokens the honest miners trained on.
+	let (_, shape) = offchain_gpu::roles::model_preset(&model)?;
+	let per_round = (miners * inner_steps as usize * shape.batch_size * shape.seq_len) as u64;
+	let first = summary.rounds.first().map_or(0, |r| r.round);
+	let points = summary
+		.rounds
+		.iter()
+		.filter_map(|r| {
+			let tokens = (r.round - first) * per_round;
+			r.heldout_loss.map(|heldout_loss| quality::curve::Point { round: r.round, tokens, heldout_loss, bytes_sent: 0 })
+		})
+		.collect();
+	let curve = quality::curve::Curve { method: quality::curve::Method::SparseLoCo, points, wall: Default::default() };
+	let svg = out.join("heldout-loss.svg");
+	std::fs::write(&svg, quality::plot::svg(&[curve])).with_context(|| format!("writing {}", svg.display()))?;
+	eprintln!("devnet: wrote {}", svg.display());
+	Ok(())
 }
 
 fn role(a: RoleArgs, miner: bool) -> Result<()> {
@@ -281,8 +407,12 @@ fn role(a: RoleArgs, miner: bool) -> Result<()> {
 	let secret = std::env::var(&a.secret_env)
 		.with_context(|| format!("set {} to the worker's secret URI or seed phrase", a.secret_env))?;
 	let key = chain::keypair(&secret)?;
-	std::fs::create_dir_all(&a.store)?;
-	let store = BlobStore::new(std::fs::canonicalize(&a.store)?);
+	let store = if a.store.contains("://") {
+		BlobStore::from_url(&a.store)?
+	} else {
+		std::fs::create_dir_all(&a.store).with_context(|| format!("creating the store directory {}", a.store))?;
+		BlobStore::new(std::fs::canonicalize(&a.store)?)
+	};
 	let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build()?;
 	rt.block_on(async move {
 		let chain = chain::Chain::connect(&a.url, std::time::Duration::from_secs(30)).await?;
@@ -291,16 +421,93 @@ fn role(a: RoleArgs, miner: bool) -> Result<()> {
 		let ctx = roles::RunCtx::new(chain, a.run, &a.model, corpus, stop.clone(), roles::stderr_reporter()).await?;
 		let work = async {
 			if miner {
-				roles::miner::run(ctx, key, store, Default::default()).await
+				let cfg = roles::miner::MinerConfig { state_dir: Some(a.state_dir), ..Default::default() };
+				roles::miner::run(ctx, key, store, cfg).await
 			} else {
 				let cfg = roles::validator::ValidatorConfig { stake: a.stake * chain::UNIT, ..Default::default() };
-				roles::validator::run(ctx, key, store.url(), cfg).await
+				roles::validator::run(ctx, key, store, cfg).await
 			}
 		};
 		tokio::select! {
 			r = work => r,
 			_ = tokio::signal::ctrl_c() => { stop.store(true, std::sync::atomic::Ordering::Relaxed); Ok(()) }
 		}
+	})
+}
+
+fn block_on<F: std::future::Future<Output = Result<()>>>(f: F) -> Result<()> {
+	tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build()?.block_on(f)
+}
+
+async fn connect(url: &str) -> Result<offchain_gpu::chain::Chain> {
+	offchain_gpu::chain::Chain::connect(url, std::time::Duration::from_secs(30)).await
+}
+
+fn motion_hash(s: &str) -> Result<[u8; 32]> {
+	let bytes = hex::decode(s.trim_start_matches("0x")).context("--motion is not hex")?;
+	bytes.try_into().map_err(|_| anyhow::anyhow!("--motion must be 32 bytes"))
+}
+
+fn propose_upgrade(a: ProposeUpgradeArgs) -> Result<()> {
+	use offchain_gpu::{chain, upgrade};
+	let wasm = upgrade::Wasm::read(&a.wasm)?;
+	let key = chain::keypair(&a.key)?;
+	let approvers = a.approve_with.iter().map(|k| chain::keypair(k)).collect::<Result<Vec<_>>>()?;
+	block_on(async move {
+		let chain = connect(&a.url).await?;
+		let p = upgrade::ProposeUpgrade {
+			wasm: &wasm,
+			key: &key,
+			sudo: a.sudo,
+			approve_with: &approvers,
+			timeout: std::time::Duration::from_secs(a.timeout),
+		};
+		let outcome = upgrade::propose_upgrade(&chain, p, &mut |line| println!("{line}")).await?;
+		if let upgrade::Outcome::MotionOpen(m) = outcome {
+			let hash = hex::encode(m.hash);
+			println!("next: council members vote, then anyone closes and applies:");
+			println!("  offchain-gpu council-vote --url {} --motion 0x{hash} --index {} --key <member>", a.url, m.index);
+			println!(
+				"  offchain-gpu council-close --url {} --motion 0x{hash} --index {} --length {} --key <any>",
+				a.url, m.index, m.length
+			);
+			println!("  offchain-gpu apply-upgrade --url {} --wasm {} --key <any>", a.url, a.wasm.display());
+		}
+		Ok(())
+	})
+}
+
+fn council_vote(a: MotionArgs) -> Result<()> {
+	let key = offchain_gpu::chain::keypair(&a.key)?;
+	let hash = motion_hash(&a.motion)?;
+	block_on(async move {
+		connect(&a.url).await?.vote_motion(&key, hash, a.index, !a.nay).await?;
+		println!("voted {} on motion {}", if a.nay { "nay" } else { "aye" }, a.index);
+		Ok(())
+	})
+}
+
+fn council_close(a: CloseArgs) -> Result<()> {
+	let key = offchain_gpu::chain::keypair(&a.key)?;
+	let hash = motion_hash(&a.motion)?;
+	block_on(async move {
+		connect(&a.url).await?.close_motion(&key, hash, a.index, a.length).await?;
+		println!("motion {} closed and executed", a.index);
+		Ok(())
+	})
+}
+
+fn apply_upgrade(a: ApplyUpgradeArgs) -> Result<()> {
+	use offchain_gpu::{chain, upgrade};
+	let wasm = upgrade::Wasm::read(&a.wasm)?;
+	let key = chain::keypair(&a.key)?;
+	block_on(async move {
+		let chain = connect(&a.url).await?;
+		upgrade::check_upgrade(&chain.runtime_version().await?, &wasm.version)?;
+		chain.apply_authorized_upgrade(&key, &wasm.code).await?;
+		chain.wait_for_spec_version(wasm.version.spec_version, std::time::Duration::from_secs(a.timeout)).await?;
+		println!("spec_version {} is live", wasm.version.spec_version);
+		Ok(())
 	})
 }
 
@@ -334,6 +541,10 @@ fn run(cli: Cli) -> Result<()> {
 		Command::Devnet(a) => devnet(a)?,
 		Command::Miner(a) => role(a, true)?,
 		Command::Validator(a) => role(a, false)?,
+		Command::ProposeUpgrade(a) => propose_upgrade(a)?,
+		Command::CouncilVote(a) => council_vote(a)?,
+		Command::CouncilClose(a) => council_close(a)?,
+		Command::ApplyUpgrade(a) => apply_upgrade(a)?,
 	}
 	Ok(())
 }

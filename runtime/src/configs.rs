@@ -150,6 +150,13 @@ impl pallet_collective::Config<pallet_collective::Instance1> for Runtime {
 	type Consideration = ();
 }
 
+/// Root or two thirds of the council authorize runtime upgrades; anyone may then submit the
+/// code with `System.apply_authorized_upgrade`.
+impl pallet_governance::Config for Runtime {
+	type AuthorizeUpgradeOrigin = RootOrTwoThirdsCouncil;
+	type WeightInfo = pallet_governance::weights::SubstrateWeight<Runtime>;
+}
+
 parameter_types! {
 	pub const MinerDeposit: Balance = 10 * UNIT;
 	pub const MinValidatorStake: Balance = 100 * UNIT;

@@ -3,7 +3,8 @@
 //! Consensus is Aura (block production) plus GRANDPA (finality); money is `pallet-balances`
 //! with transaction fees; `pallet-sudo` administers dev chains and a council
 //! (`pallet-collective`) passes motions on governed chains: runtime upgrades and training-run
-//! parameters. `pallet-training` runs the training protocol: rounds, gradient commitments,
+//! parameters (a two-thirds council motion authorizes runtime upgrades through
+//! `pallet-governance`). `pallet-training` runs the training protocol: rounds, gradient commitments,
 //! validator scores, ratings, emission weights and payouts.
 //!
 //! Layout: `configs` implements each pallet's `Config`, `apis` the runtime APIs the node and
@@ -33,13 +34,35 @@ use sp_version::RuntimeVersion;
 
 pub use configs::{CouncilMotionDuration, COUNCIL_MAX_MEMBERS};
 
-/// The runtime's identity. `spec_version` must grow with every upgrade that changes behaviour.
+/// The runtime's identity. `spec_version` must grow with every upgrade that changes behaviour
+/// (see docs/runtime-upgrades.md for the release checklist).
+///
+/// The `upgrade-test` cargo feature builds the same runtime with `spec_version` one higher: a
+/// second, otherwise identical wasm that a running chain accepts as an upgrade (used by the
+/// end-to-end upgrade test and for rehearsals; see `docs/runtime-upgrades.md`). The
+/// `runtime_version` attribute needs literal numbers, hence the two declarations; keep them
+/// identical apart from `spec_version`.
+#[cfg(not(feature = "upgrade-test"))]
 #[sp_version::runtime_version]
 pub const VERSION: RuntimeVersion = RuntimeVersion {
 	spec_name: alloc::borrow::Cow::Borrowed("training-chain"),
 	impl_name: alloc::borrow::Cow::Borrowed("training-chain"),
 	authoring_version: 1,
-	spec_version: 100,
+	spec_version: 101,
+	impl_version: 1,
+	apis: apis::RUNTIME_API_VERSIONS,
+	transaction_version: 1,
+	system_version: 1,
+};
+
+/// [`VERSION`] with `spec_version` one higher (feature `upgrade-test`).
+#[cfg(feature = "upgrade-test")]
+#[sp_version::runtime_version]
+pub const VERSION: RuntimeVersion = RuntimeVersion {
+	spec_name: alloc::borrow::Cow::Borrowed("training-chain"),
+	impl_name: alloc::borrow::Cow::Borrowed("training-chain"),
+	authoring_version: 1,
+	spec_version: 102,
 	impl_version: 1,
 	apis: apis::RUNTIME_API_VERSIONS,
 	transaction_version: 1,
@@ -118,6 +141,8 @@ mod runtime {
 	pub type Council = pallet_collective<Instance1>;
 	#[runtime::pallet_index(8)]
 	pub type Training = pallet_training;
+	#[runtime::pallet_index(9)]
+	pub type Governance = pallet_governance;
 }
 
 pub type Address = MultiAddress<AccountId, ()>;
@@ -141,8 +166,13 @@ pub type UncheckedExtrinsic =
 	generic::UncheckedExtrinsic<Address, RuntimeCall, Signature, TxExtension>;
 pub type SignedPayload = generic::SignedPayload<RuntimeCall, TxExtension>;
 
-/// Storage migrations run on the next runtime upgrade, beyond those of the pallets.
-type Migrations = ();
+/// Storage migrations run on the next runtime upgrade, beyond those of the pallets, oldest
+/// first. Each is a `VersionedMigration` and does nothing unless the pallet's on-chain storage
+/// version matches its `FROM`; remove an entry once every live chain has run it.
+type Migrations = (
+	pallet_training::migrations::v1::MigrateV0ToV1<Runtime>,
+	pallet_training::migrations::v2::MigrateV1ToV2<Runtime>,
+);
 
 pub type Executive = frame_executive::Executive<
 	Runtime,

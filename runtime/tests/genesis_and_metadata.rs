@@ -75,8 +75,19 @@ fn metadata_is_v16_and_lists_every_pallet() {
 	let pallets: Vec<_> = meta.pallets.iter().map(|p| p.name.as_str()).collect();
 	for name in
 		["System", "Timestamp", "Aura", "Grandpa", "Balances", "TransactionPayment", "Sudo", "Council",
-		"Training"]
+		"Training", "Governance"]
 	{
 		assert!(pallets.contains(&name), "{name} missing from {pallets:?}");
 	}
+}
+
+/// The release build and the `upgrade-test` build differ only in `spec_version`, and the
+/// migrations the runtime lists leave pallet-training at its in-code storage version.
+#[test]
+fn version_and_storage_version() {
+	use frame_support::traits::GetStorageVersion;
+	let v = training_runtime::VERSION;
+	assert_eq!(v.spec_name, "training-chain");
+	assert!(v.spec_version >= 101);
+	assert_eq!(training_runtime::Training::in_code_storage_version(), 2);
 }

@@ -96,3 +96,162 @@ impl Drop for DevNode {
 		let _ = std::fs::remove_file(&self.log);
 	}
 }
+
+/// A port `p` such that `p` and `p + 10000` are both free (SeaweedFS puts each service's
+/// gRPC port 10000 above its HTTP port).
+fn free_port_with_grpc() -> u16 {
+	for _ in 0..200 {
+		let p = free_port();
+		if p > 55_000 {
+			continue;
+		}
+		if TcpListener::bind(("127.0.0.1", p + 10_000)).is_ok() {
+			return p;
+		}
+	}
+	panic!("no free pair of loopback ports p, p + 10000");
+}
+
+/// Path of SeaweedFS's `weed`: `$WEED_BIN`, else `weed` on PATH.
+pub fn weed_bin() -> PathBuf {
+	if let Some(path) = std::env::var_os("WEED_BIN") {
+		return path.into();
+	}
+	PathBuf::from("weed")
+}
+
+/// A real S3-compatible server on loopback (`weed mini`, SeaweedFS) with one bucket, no
+/// credentials (anonymous reads and writes), its data in a temporary directory. Stopped,
+/// with everything it started, when dropped.
+pub struct S3Server {
+	child: Child,
+	pub port: u16,
+	pub bucket: String,
+	dir: PathBuf,
+	/// `weed mini` arguments, to start it again after [`S3Server::stop`].
+	args: Vec<String>,
+}
+
+impl S3Server {
+	/// Starts `weed mini` and waits until a write and a read through its S3 port succeed.
+	pub fn start(bucket: &str) -> Self {
+		let port = free_port_with_grpc();
+		let dir = std::env::temp_dir().join(format!("s3-server-{port}"));
+		let _ = std::fs::remove_dir_all(&dir);
+		std::fs::create_dir_all(&dir).expect("create the S3 data directory");
+		let ports = [
+			("-master.port", free_port_with_grpc()),
+			("-volume.port", free_port_with_grpc()),
+			("-filer.port", free_port_with_grpc()),
+			("-admin.port", free_port_with_grpc()),
+			("-s3.port", port),
+		];
+		let mut args: Vec<String> = vec!["mini".into(), format!("-dir={}", dir.display())];
+		args.extend(
+			["-ip=127.0.0.1", "-ip.bind=127.0.0.1", "-master.telemetry=false", "-admin.ui=false"]
+				.into_iter()
+				.chain(["-webdav=false", "-s3.port.iceberg=0", "-s3.port.lance=0"])
+				.map(String::from),
+		);
+		args.push(format!("-bucket={bucket}"));
+		args.extend(ports.iter().map(|(flag, p)| format!("{flag}={p}")));
+		let child = Self::spawn(&args, &dir);
+		let mut server = S3Server { child, port, bucket: bucket.into(), dir, args };
+		server.wait_ready(Duration::from_secs(60));
+		server
+	}
+
+	fn spawn(args: &[String], dir: &std::path::Path) -> Child {
+		let log = std::fs::OpenOptions::new()
+			.create(true)
+			.append(true)
+			.open(dir.join("weed.log"))
+			.expect("open the S3 log");
+		Command::new(weed_bin())
+			.args(args)
+			.env_remove("AWS_ACCESS_KEY_ID")
+			.env_remove("AWS_SECRET_ACCESS_KEY")
+			.stdout(log.try_clone().expect("log handle"))
+			.stderr(log)
+			.spawn()
+			.unwrap_or_else(|e| {
+				panic!(
+					"cannot start {} ({e}): install SeaweedFS with scripts/setup-seaweedfs.sh and set WEED_BIN",
+					weed_bin().display()
+				)
+			})
+	}
+
+	/// Starts the server again on the same ports and data (after [`Self::stop`]).
+	pub fn restart(&mut self) {
+		self.child = Self::spawn(&self.args, &self.dir);
+		self.wait_ready(Duration::from_secs(60));
+	}
+
+	/// The store URL of the bucket, for `BlobStore::from_url`.
+	pub fn url(&self) -> String {
+		format!("s3://{}?endpoint=http://127.0.0.1:{}", self.bucket, self.port)
+	}
+
+	pub fn log(&self) -> String {
+		std::fs::read_to_string(self.dir.join("weed.log")).unwrap_or_default()
+	}
+
+	/// Ready once an object can be written and read back over plain HTTP.
+	fn wait_ready(&mut self, timeout: Duration) {
+		use std::io::{Read, Write};
+		let start = Instant::now();
+		let probe = |method: &str, body: &str| -> Option<String> {
+			let mut s = TcpStream::connect(("127.0.0.1", self.port)).ok()?;
+			s.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
+			let req = format!(
+				"{method} /{}/ready-probe HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+				self.bucket,
+				body.len()
+			);
+			s.write_all(req.as_bytes()).ok()?;
+			let mut out = String::new();
+			s.read_to_string(&mut out).ok()?;
+			Some(out)
+		};
+		while start.elapsed() < timeout {
+			if let Ok(Some(status)) = self.child.try_wait() {
+				panic!("weed exited early with {status}:\n{}", self.log());
+			}
+			let put = probe("PUT", "ok");
+			if put.as_deref().is_some_and(|r| r.starts_with("HTTP/1.1 200"))
+				&& probe("GET", "").is_some_and(|r| r.starts_with("HTTP/1.1 200") && r.ends_with("ok"))
+			{
+				return;
+			}
+			std::thread::sleep(Duration::from_millis(300));
+		}
+		panic!("S3 server not ready after {timeout:?}:\n{}", self.log());
+	}
+
+	/// Stops the server (SIGTERM, then SIGKILL after 10 s), as a store outage. `weed mini` runs
+	/// every component in its one process.
+	pub fn stop(&mut self) {
+		if let Ok(Some(_)) = self.child.try_wait() {
+			return;
+		}
+		// A positive pid only: some `kill` builds read a negative one as "every process".
+		let _ = Command::new("kill").args(["-s", "TERM", &self.child.id().to_string()]).status();
+		let deadline = Instant::now() + Duration::from_secs(10);
+		while Instant::now() < deadline {
+			if let Ok(Some(_)) = self.child.try_wait() {
+				return;
+			}
+			std::thread::sleep(Duration::from_millis(100));
+		}
+		let _ = self.child.kill();
+		let _ = self.child.wait();
+	}
+}
+
+impl Drop for S3Server {
+	fn drop(&mut self) {
+		self.stop();
+		let _ = std::fs::remove_dir_all(&self.dir);
+	}
+}

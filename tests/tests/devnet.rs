@@ -1,27 +1,76 @@
-//! The whole system on one machine: a real `node --dev`, a run created through sudo, three
-//! honest miners, one miner that commits but never publishes its blob, and one validator,
-//! all through `offchain_gpu::devnet` (the code behind `offchain-gpu devnet`).
+//! The whole system on one machine: a real `node --dev`, a real S3 server on loopback
+//! (SeaweedFS) holding the miners' blobs, a run created through sudo, three honest miners,
+//! one miner of each adversarial kind, one honest validator and one that posts random
+//! scores, all through `offchain_gpu::devnet` (the code behind `offchain-gpu devnet`), for 8
+//! training rounds.
 //!
 //! Asserts that the validator-measured held-out loss of the synced model goes down, that
-//! every honest miner is paid, and that the withholding miner ends with zero weight (three
-//! consecutive missing gradients: x0.75, x0.5, x0).
+//! every honest miner ends with positive weight and emission, and that every adversary ends
+//! with zero weight and earns nothing once past its warm-up: the withholder and the miners
+//! whose blobs are garbage or do not match their hash (three misses: x0.75, x0.5, x0), the
+//! zero-gradient miner (assigned-data indicator below the threshold), the copier (its
+//! gradient is another miner's from the round before: flagged as copied). The miner that
+//! trains on other data than its assignment runs too, but at this scale nothing tells it
+//! from an honest one (its weight is printed, not asserted).
+//! The random-score validator holds less stake than the honest one, so the stake-weighted
+//! medians, and with them who is paid, are the honest validator's.
+//!
+//! Midway the S3 server goes down for about four blocks around a commit deadline and comes
+//! back: the miners keep their committed blobs and publish them once it is back, and the
+//! outage costs at most that round (honest miners are paid again in the last rounds).
 
+use std::time::Duration;
+
+use offchain_gpu::chain::Chain;
 use offchain_gpu::devnet::{run, DevnetConfig};
-use system_tests::node_bin;
+use offchain_gpu::roles::miner::Behaviour;
+use system_tests::{DevNode, S3Server};
+
+/// Stops the store just before the commit deadline of the first round at or after `round`
+/// and starts it again `outage` later. Returns the round hit.
+async fn store_outage(url: &str, s3: &mut S3Server, round: u64, outage: Duration) -> anyhow::Result<u64> {
+	let chain = Chain::connect(url, Duration::from_secs(60)).await?;
+	loop {
+		if let Some(s) = chain.run_status(0).await? {
+			if s.round.is_some_and(|r| r >= round) && s.offset + 1 == u64::from(s.params.commit_window) {
+				s3.stop();
+				tokio::time::sleep(outage).await;
+				s3.restart();
+				return Ok(s.round.unwrap_or(round) - 1);
+			}
+		}
+		tokio::time::sleep(Duration::from_millis(300)).await;
+	}
+}
 
 #[test]
-fn devnet_trains_pays_honest_miners_and_zeroes_a_withholder() {
+fn devnet_over_s3_pays_honest_miners_and_zeroes_every_adversary() {
+	let mut s3 = S3Server::start("gradients");
+	let node = DevNode::start();
 	let out = std::env::temp_dir().join(format!("devnet-test-{}", std::process::id()));
+	let adversaries = Behaviour::ALL.into_iter().filter(|b| *b != Behaviour::Honest).collect::<Vec<_>>();
 	let cfg = DevnetConfig {
 		miners: 3,
-		withholders: 1,
+		adversaries,
 		validators: 1,
-		rounds: 3,
-		node_bin: node_bin(),
+		random_validators: 1,
+		rounds: 8,
+		store_url: Some(s3.url()),
+		node_url: Some(node.ws_url()),
 		out: out.clone(),
+		verbose: true,
 		..Default::default()
 	};
-	let summary = run(cfg).expect("devnet runs to completion");
+	let warmup = u64::from(cfg.warmup_rounds);
+	let devnet = std::thread::spawn(move || run(cfg));
+	let rt = tokio::runtime::Runtime::new().expect("a tokio runtime");
+	let hit = rt.block_on(store_outage(&node.ws_url(), &mut s3, 5, Duration::from_secs(12)));
+	let hit = hit.unwrap_or_else(|e| panic!("store outage: {e:#}"));
+	println!("store outage around the reveal of round {hit}");
+	let summary = match devnet.join().expect("the devnet thread") {
+		Ok(s) => s,
+		Err(e) => panic!("devnet failed: {e:#}\nS3 log:\n{}\nnode log:\n{}", s3.log(), node.log()),
+	};
 	for row in &summary.rounds {
 		println!(
 			"round {}: held-out {:?}, train {:?}, paid {:?}, weights {:?}, ordinals {:?}",
@@ -30,25 +79,52 @@ fn devnet_trains_pays_honest_miners_and_zeroes_a_withholder() {
 	}
 	for m in &summary.miners {
 		println!(
-			"miner uid {} {} withholds={}: paid {} final weight {} ordinal {:.3}",
-			m.uid, m.key, m.withholds, m.total_paid, m.final_weight_ppb, m.final_ordinal
+			"miner uid {} {} ({}): paid {} final weight {} ordinal {:.3}",
+			m.uid,
+			m.key,
+			m.behaviour.name(),
+			m.total_paid,
+			m.final_weight_ppb,
+			m.final_ordinal
 		);
 	}
 	println!("validators paid {}", summary.validators_paid);
+	println!("{:?}", summary.overhead);
 
 	let losses: Vec<f32> = summary.rounds.iter().filter_map(|r| r.heldout_loss).collect();
-	assert!(losses.len() >= 3, "held-out losses measured: {losses:?}");
+	assert!(losses.len() >= 6, "held-out losses measured: {losses:?}");
 	let (first, last) = (losses[0], *losses.last().unwrap());
 	assert!(last < first - 0.2, "held-out loss did not go down: {losses:?}");
 
-	let honest: Vec<_> = summary.miners.iter().filter(|m| !m.withholds).collect();
-	assert_eq!(honest.len(), 3);
-	for m in &honest {
-		assert!(m.total_paid > 0, "honest miner {} was not paid", m.key);
-		assert!(m.final_weight_ppb > 0, "honest miner {} ends with zero weight", m.key);
+	let first_round = summary.rounds.first().map(|r| r.round).unwrap_or(0);
+	for m in &summary.miners {
+		if m.behaviour == Behaviour::Honest {
+			assert!(m.total_paid > 0, "honest miner {} was not paid", m.key);
+			assert!(m.final_weight_ppb > 0, "honest miner {} ends with zero weight", m.key);
+			// The outage cost at most its round: paid in each of the last two rounds.
+			for row in summary.rounds.iter().rev().take(2) {
+				assert!(row.miner_paid.get(&m.uid).is_some_and(|p| *p > 0), "honest {} unpaid in round {}", m.key, row.round);
+			}
+			continue;
+		}
+		if m.behaviour == Behaviour::RandomData {
+			// Not caught at this scale: a gradient trained on another page gains as much on
+			// the miner's own batches as its own would (see the validator's docs and
+			// docs/benchmarks.md). Reported, not asserted.
+			println!("random-data miner {}: final weight {} (undetectable here)", m.key, m.final_weight_ppb);
+			continue;
+		}
+		assert_eq!(m.final_weight_ppb, 0, "adversary {} ({}) ends with weight", m.key, m.behaviour.name());
+		// Past warm-up (its first `warmup` evaluations, plus one for the indicator average
+		// to cross the threshold) an adversary earns nothing.
+		let late: u128 = summary
+			.rounds
+			.iter()
+			.filter(|r| r.round > first_round + warmup)
+			.filter_map(|r| r.miner_paid.get(&m.uid))
+			.sum();
+		assert_eq!(late, 0, "adversary {} ({}) was paid after warm-up", m.key, m.behaviour.name());
 	}
-	let withholder = summary.miners.iter().find(|m| m.withholds).expect("the withholder is registered");
-	assert_eq!(withholder.final_weight_ppb, 0, "a miner that never reveals must end with zero weight");
 	assert!(summary.validators_paid > 0);
 	let _ = std::fs::remove_dir_all(&out);
 }

@@ -107,20 +107,33 @@ pub fn account_of(key: &Keypair) -> AccountId {
 	key.public_key().0
 }
 
-/// A connected client.
+/// A connected client. Clones share one connection; [`Chain::reconnect`] replaces it for
+/// all of them (after a node restart).
 #[derive(Clone)]
 pub struct Chain {
-	api: OnlineClient<SubstrateConfig>,
+	url: std::sync::Arc<str>,
+	api: std::sync::Arc<std::sync::RwLock<OnlineClient<SubstrateConfig>>>,
+	/// Next nonce per signer, for transactions sent before the previous one is finalized
+	/// (the chain's own count is read at the finalized block and lags behind).
+	nonces: std::sync::Arc<std::sync::Mutex<std::collections::HashMap<AccountId, u64>>>,
 }
 
 impl Chain {
 	/// Connects to `url`, retrying until `timeout` (a node that is still starting up). The
 	/// error names the URL and the last failure in one line.
 	pub async fn connect(url: &str, timeout: Duration) -> Result<Self> {
+		let api = Self::open(url, timeout).await?;
+		Ok(Self { url: url.into(), api: std::sync::Arc::new(std::sync::RwLock::new(api)), nonces: Default::default() })
+	}
+
+	async fn open(url: &str, timeout: Duration) -> Result<OnlineClient<SubstrateConfig>> {
+		if !(url.starts_with("ws://") || url.starts_with("wss://")) {
+			bail!("invalid node URL {url:?}: expected ws://host:port or wss://host:port");
+		}
 		let start = Instant::now();
 		loop {
 			match OnlineClient::<SubstrateConfig>::from_insecure_url(url).await {
-				Ok(api) => return Ok(Self { api }),
+				Ok(api) => return Ok(api),
 				Err(e) if start.elapsed() < timeout => {
 					let _ = e;
 					tokio::time::sleep(Duration::from_millis(500)).await;
@@ -130,8 +143,35 @@ impl Chain {
 		}
 	}
 
-	pub fn api(&self) -> &OnlineClient<SubstrateConfig> {
-		&self.api
+	/// The current connection (a cheap handle).
+	pub fn api(&self) -> OnlineClient<SubstrateConfig> {
+		self.api.read().unwrap_or_else(|e| e.into_inner()).clone()
+	}
+
+	/// The node URL this client connects to.
+	pub fn url(&self) -> &str {
+		&self.url
+	}
+
+	/// Whether the node answers (the latest block is readable within 10 s).
+	pub async fn is_alive(&self) -> bool {
+		matches!(tokio::time::timeout(Duration::from_secs(10), self.api().at_current_block()).await, Ok(Ok(_)))
+	}
+
+	/// Opens a new connection to the same URL, retrying until `timeout`, and makes every
+	/// clone use it.
+	pub async fn reconnect(&self, timeout: Duration) -> Result<()> {
+		let api = Self::open(&self.url, timeout).await?;
+		*self.api.write().unwrap_or_else(|e| e.into_inner()) = api;
+		Ok(())
+	}
+
+	/// After a failed call: reconnects if the node stopped answering; otherwise nothing.
+	pub async fn recover(&self, timeout: Duration) -> Result<()> {
+		if self.is_alive().await {
+			return Ok(());
+		}
+		self.reconnect(timeout).await
 	}
 
 	/// Signs `call` with `signer`, submits it and waits until it is in a best block and
@@ -147,10 +187,31 @@ impl Chain {
 	}
 
 	async fn submit_with(&self, signer: &Keypair, call: &RawCall, finalized: bool) -> Result<Vec<RawEvent>> {
-		let at = self.api.at_current_block().await?;
+		let result = self.try_submit(signer, call, finalized).await;
+		if result.is_err() {
+			// Whatever happened to this nonce, the next transaction re-reads the chain's.
+			self.nonces.lock().unwrap_or_else(|e| e.into_inner()).remove(&account_of(signer));
+		}
+		result
+	}
+
+	/// The nonce for `who`'s next transaction: the finalized count, or one past the last
+	/// nonce this client used if that is higher.
+	async fn next_nonce(&self, at: &subxt::client::OnlineClientAtBlock<SubstrateConfig>, who: AccountId) -> Result<u64> {
+		let on_chain = at.transactions().account_nonce(&subxt::utils::AccountId32(who)).await?;
+		let mut nonces = self.nonces.lock().unwrap_or_else(|e| e.into_inner());
+		let next = nonces.get(&who).map_or(on_chain, |&n| n.max(on_chain));
+		nonces.insert(who, next + 1);
+		Ok(next)
+	}
+
+	async fn try_submit(&self, signer: &Keypair, call: &RawCall, finalized: bool) -> Result<Vec<RawEvent>> {
+		let at = self.api().at_current_block().await?;
+		let nonce = self.next_nonce(&at, account_of(signer)).await?;
+		let params = subxt::config::substrate::SubstrateExtrinsicParamsBuilder::<SubstrateConfig>::new().nonce(nonce).build();
 		let mut progress = at
 			.transactions()
-			.sign_and_submit_then_watch_default(call, signer)
+			.sign_and_submit_then_watch(call, signer, params)
 			.await
 			.with_context(|| format!("submitting {}.{}", call.pallet, call.call))?;
 		while let Some(status) = progress.next().await {
@@ -182,19 +243,25 @@ impl Chain {
 		bail!("{}.{}: transaction status stream ended", call.pallet, call.call)
 	}
 
-	/// `Sudo.sudo(call)`: builds the inner `RuntimeCall` bytes from the metadata indices and
-	/// checks the `Sudid` result.
-	pub async fn sudo(&self, sudo_key: &Keypair, inner: &RawCall) -> Result<Vec<RawEvent>> {
-		let at = self.api.at_current_block().await?;
+	/// The SCALE bytes of a `RuntimeCall`: pallet and call indices from the live metadata,
+	/// then the pre-encoded arguments.
+	pub async fn call_bytes(&self, call: &RawCall) -> Result<Vec<u8>> {
+		let at = self.api().at_current_block().await?;
 		let md = at.metadata_ref();
 		let pallet = md
-			.pallet_by_name(&inner.pallet)
-			.ok_or_else(|| anyhow!("no pallet {} in the runtime metadata", inner.pallet))?;
+			.pallet_by_name(&call.pallet)
+			.ok_or_else(|| anyhow!("no pallet {} in the runtime metadata", call.pallet))?;
 		let variant = pallet
-			.call_variant_by_name(&inner.call)
-			.ok_or_else(|| anyhow!("no call {}.{} in the metadata", inner.pallet, inner.call))?;
+			.call_variant_by_name(&call.call)
+			.ok_or_else(|| anyhow!("no call {}.{} in the metadata", call.pallet, call.call))?;
 		let mut bytes = vec![pallet.call_index(), variant.index];
-		bytes.extend_from_slice(&inner.args.0);
+		bytes.extend_from_slice(&call.args.0);
+		Ok(bytes)
+	}
+
+	/// `Sudo.sudo(call)`; checks the `Sudid` result.
+	pub async fn sudo(&self, sudo_key: &Keypair, inner: &RawCall) -> Result<Vec<RawEvent>> {
+		let bytes = self.call_bytes(inner).await?;
 		let call = RawCall { pallet: "Sudo".into(), call: "sudo".into(), args: RawArgs(bytes) };
 		let events = self.submit_finalized(sudo_key, &call).await?;
 		for e in &events {
@@ -208,7 +275,7 @@ impl Chain {
 	/// Calls view function `pallet::function` with SCALE-encoded `args` at the latest
 	/// finalized block and decodes its result as `R`.
 	pub async fn view<R: Decode>(&self, pallet: &str, function: &str, args: impl Encode) -> Result<R> {
-		let at = self.api.at_current_block().await?;
+		let at = self.api().at_current_block().await?;
 		let query_id = *at
 			.metadata_ref()
 			.pallet_by_name(pallet)
@@ -271,16 +338,49 @@ impl Chain {
 		self.submit_finalized(key, &RawCall::new(PALLET, "register_validator", args)).await.map(drop)
 	}
 
+	/// `commit_gradient(run, round, hash, len)`, returning as soon as the node accepted it
+	/// into its pool (a commitment is on the miner's critical path; whether it landed shows
+	/// in `round_commitments` a block later).
 	pub async fn commit_gradient(&self, key: &Keypair, run: RunId, round: Round, hash: [u8; 32], len: u32) -> Result<()> {
-		self.submit(key, &RawCall::new(PALLET, "commit_gradient", (run, round, hash, len)))
-			.await
-			.map(drop)
+		self.submit_to_pool(key, &RawCall::new(PALLET, "commit_gradient", (run, round, hash, len))).await
+	}
+
+	/// Signs and submits `call`; returns once the node's pool accepted it as valid.
+	pub async fn submit_to_pool(&self, signer: &Keypair, call: &RawCall) -> Result<()> {
+		let result = async {
+			let at = self.api().at_current_block().await?;
+			let nonce = self.next_nonce(&at, account_of(signer)).await?;
+			let params =
+				subxt::config::substrate::SubstrateExtrinsicParamsBuilder::<SubstrateConfig>::new().nonce(nonce).build();
+			at.transactions()
+				.sign_and_submit(call, signer, params)
+				.await
+				.map(drop)
+				.with_context(|| format!("{}.{} refused", call.pallet, call.call))
+		}
+		.await;
+		if result.is_err() {
+			self.nonces.lock().unwrap_or_else(|e| e.into_inner()).remove(&account_of(signer));
+		}
+		result
 	}
 
 	pub async fn submit_scores(&self, key: &Keypair, run: RunId, round: Round, scores: &[MinerScore]) -> Result<()> {
 		self.submit(key, &RawCall::new(PALLET, "submit_scores", (run, round, scores.to_vec())))
 			.await
 			.map(drop)
+	}
+
+	/// `commit_checkpoint(run, round, hash, uri)`: `theta_round` has parameter hash `hash` and
+	/// lies in the store at `uri`.
+	pub async fn commit_checkpoint(&self, key: &Keypair, run: RunId, round: Round, hash: [u8; 32], uri: &str) -> Result<()> {
+		let args = (run, round, hash, uri.as_bytes().to_vec());
+		self.submit(key, &RawCall::new(PALLET, "commit_checkpoint", args)).await.map(drop)
+	}
+
+	/// The newest recorded checkpoint of `run`: round, parameter hash, store URL.
+	pub async fn latest_checkpoint(&self, run: RunId) -> Result<Option<(Round, [u8; 32], Vec<u8>)>> {
+		self.view(PALLET, "latest_checkpoint", (run,)).await
 	}
 
 	/// Whether `who` is registered in `run` (and with which role / uid).

@@ -2,18 +2,83 @@
 //! compress with error feedback, commit the hash before the commit deadline and publish the
 //! blob only after that deadline (commit-then-reveal: no one can copy a gradient that is not
 //! readable before every commitment is fixed).
+//!
+//! A failed step (node restart, store outage) costs at most that round: the miner reports it,
+//! reconnects if the node stopped answering and carries on from its local state. A committed
+//! blob stays pending until it is published, so a store that comes back before the round is
+//! applied still gets it.
+//!
+//! [`Behaviour`] has the adversaries the end-to-end tests run; each must end with zero weight.
 
 use std::time::{Duration, Instant};
 
-use anyhow::Result;
-use sparseloco::{fingerprint, ErrorFeedback, Header, SparseGradient};
+use anyhow::{Context, Result};
+use codec::Encode;
+use sparseloco::{fingerprint, ErrorFeedback, Header, SparseGradient, SparseTensor};
 use subxt_signer::sr25519::Keypair;
 use training_model::{AdamWConfig, AssignedBatches, Assignment, LrSchedule, TrainConfig, Trainer};
 use training_protocol::Round;
 
-use super::{Report, RunCtx, Synced};
+use super::{fetch_round, Report, RunCtx, Synced};
 use crate::chain::{account_of, AccountId};
 use crate::store::{gradient_key, BlobStore};
+
+/// How a miner behaves: honestly, or as one of the adversaries the protocol must defeat.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Behaviour {
+	#[default]
+	Honest,
+	/// Commits its hash but never publishes the blob.
+	Withhold,
+	/// Trains on batches that are not its assignment (another account's, drawn per round).
+	RandomData,
+	/// Publishes a blob whose quantization table is NaN (committed with its true hash).
+	Garbage,
+	/// Commits the hash of one blob and publishes a different one.
+	WrongHash,
+	/// Copies another miner's gradient. The current round's blobs are unreadable until every
+	/// commitment is fixed, so the freshest it can take is the previous round's, which it
+	/// re-heads as its own for this round.
+	Copier,
+	/// Sends a gradient whose values are all zero.
+	Zero,
+}
+
+impl Behaviour {
+	/// Every behaviour, honest first.
+	pub const ALL: [Behaviour; 7] = [
+		Behaviour::Honest,
+		Behaviour::Withhold,
+		Behaviour::RandomData,
+		Behaviour::Garbage,
+		Behaviour::WrongHash,
+		Behaviour::Copier,
+		Behaviour::Zero,
+	];
+
+	/// The command-line name.
+	pub fn name(self) -> &'static str {
+		match self {
+			Behaviour::Honest => "honest",
+			Behaviour::Withhold => "withhold",
+			Behaviour::RandomData => "random-data",
+			Behaviour::Garbage => "garbage",
+			Behaviour::WrongHash => "wrong-hash",
+			Behaviour::Copier => "copier",
+			Behaviour::Zero => "zero",
+		}
+	}
+}
+
+impl std::str::FromStr for Behaviour {
+	type Err = anyhow::Error;
+	fn from_str(s: &str) -> Result<Self> {
+		Behaviour::ALL.into_iter().find(|b| b.name() == s).ok_or_else(|| {
+			let names: Vec<_> = Behaviour::ALL.iter().map(|b| b.name()).collect();
+			anyhow::anyhow!("unknown miner behaviour {s:?} (one of {})", names.join(", "))
+		})
+	}
+}
 
 /// How a miner behaves.
 #[derive(Clone, Debug)]
@@ -22,123 +87,288 @@ pub struct MinerConfig {
 	pub inner_lr: f32,
 	/// Error-feedback decay.
 	pub beta: f32,
-	/// Adversarial switch for tests: commit but never publish the blob.
-	pub withhold_reveal: bool,
-	/// Stop after this round has been committed (None: run until stopped).
+	pub behaviour: Behaviour,
+	/// Stop after this round has been revealed (None: run until stopped).
 	pub last_round: Option<Round>,
+	/// Where a committed, unpublished blob is kept until it is published, so that a miner
+	/// restarted mid-round still reveals what it committed (None: memory only).
+	pub state_dir: Option<std::path::PathBuf>,
 }
 
 impl Default for MinerConfig {
 	fn default() -> Self {
-		Self { inner_lr: 3e-3, beta: 0.95, withhold_reveal: false, last_round: None }
+		Self { inner_lr: 3e-3, beta: 0.95, behaviour: Behaviour::Honest, last_round: None, state_dir: None }
 	}
 }
 
 /// A blob committed and not yet published.
+#[derive(codec::Encode, codec::Decode)]
 struct Pending {
 	round: Round,
+	/// The committed hash (the store key).
 	hash: [u8; 32],
-	blob: Vec<u8>,
+	/// What gets published (differs from the committed blob only for `WrongHash`).
+	published: Vec<u8>,
 }
 
-/// Runs a miner until `ctx.stop` is set (or `cfg.last_round` is revealed).
+/// Everything a miner keeps between rounds.
+struct Miner {
+	uid: training_protocol::Uid,
+	me: AccountId,
+	key: Keypair,
+	store: BlobStore,
+	cfg: MinerConfig,
+	trainer: Trainer,
+	feedback: ErrorFeedback,
+	synced: Synced,
+	trained: Option<Round>,
+	pending: Option<Pending>,
+}
+
+/// Registers (if needed) and runs a miner until `ctx.stop` is set (or `cfg.last_round` is
+/// revealed).
 pub async fn run(ctx: RunCtx, key: Keypair, store: BlobStore, cfg: MinerConfig) -> Result<()> {
 	let me: AccountId = account_of(&key);
 	let peer = match ctx.chain.peer(ctx.run, &me).await? {
 		Some(p) => p,
 		None => {
-			ctx.chain.register_miner(&key, ctx.run, &store.url()).await?;
-			ctx.chain.peer(ctx.run, &me).await?.ok_or_else(|| anyhow::anyhow!("registration not visible"))?
+			ctx.chain
+				.register_miner(&key, ctx.run, store.url())
+				.await
+				.context("registering as a miner (is the key funded with the deposit and fees?)")?;
+			ctx.chain.peer(ctx.run, &me).await?.context("registration not visible")?
 		}
 	};
-	let uid = peer.uid;
 	let h = u64::from(ctx.params.inner_steps);
 	let train_cfg = TrainConfig {
 		adamw: AdamWConfig::default(),
-		schedule: LrSchedule {
-			peak_lr: cfg.inner_lr,
-			min_lr: cfg.inner_lr / 10.0,
-			warmup_steps: h.max(1),
-			total_steps: h * 200,
-		},
+		schedule: LrSchedule { peak_lr: cfg.inner_lr, min_lr: cfg.inner_lr / 10.0, warmup_steps: h.max(1), total_steps: h * 200 },
 		max_grad_norm: Some(1.0),
 	};
-	let mut trainer = Trainer::cpu(&ctx.model, train_cfg)?;
-	let mut feedback = ErrorFeedback::new(&ctx.plan, cfg.beta)?;
-	let mut synced = Synced::new(&ctx, format!("miner {uid}"));
-	let mut trained: Option<Round> = None;
-	let mut pending: Option<Pending> = None;
-
+	let mut m = Miner {
+		uid: peer.uid,
+		me,
+		trainer: Trainer::cpu(&ctx.model, train_cfg)?,
+		feedback: ErrorFeedback::new(&ctx.plan, cfg.beta)?,
+		synced: Synced::join(&ctx, format!("miner {}", peer.uid)).await?,
+		key,
+		store,
+		cfg,
+		trained: None,
+		pending: None,
+	};
+	if let Some(p) = m.load_pending()? {
+		(ctx.report)(Report::Warning {
+			who: format!("miner {}", m.uid),
+			message: format!("resuming: round {} is committed and not yet published", p.round),
+		});
+		m.trained = Some(p.round);
+		m.pending = Some(p);
+	}
+	let registered_at = peer.registered_at;
 	while !ctx.stopped() {
+		match m.step(&ctx, registered_at).await {
+			Ok(Step::Again) => {}
+			Ok(Step::Wait) => ctx.sleep(Duration::from_millis(700)).await,
+			Ok(Step::Done) => return Ok(()),
+			Err(e) => {
+				(ctx.report)(Report::Warning { who: format!("miner {}", m.uid), message: format!("{e:#}") });
+				super::recover(&ctx).await;
+			}
+		}
+	}
+	Ok(())
+}
+
+enum Step {
+	/// Look again at once.
+	Again,
+	/// Nothing to do yet.
+	Wait,
+	/// `last_round` is revealed.
+	Done,
+}
+
+impl Miner {
+	async fn step(&mut self, ctx: &RunCtx, registered_at: u64) -> Result<Step> {
 		let status = ctx.status().await?;
 		let now = status.now;
 		// Reveal once the commit deadline of the pending round has passed.
-		if let Some(p) = pending.take() {
+		if let Some(p) = &self.pending {
 			if now >= ctx.commit_deadline(&status, p.round) {
-				if cfg.withhold_reveal {
-					(ctx.report)(Report::Revealed { uid, round: p.round, published: false });
-				} else {
-					store.put(&gradient_key(ctx.run, p.round, &me, &p.hash), &p.blob)?;
-					(ctx.report)(Report::Revealed { uid, round: p.round, published: true });
+				let round = p.round;
+				let mut published = self.cfg.behaviour != Behaviour::Withhold;
+				let uploading = Instant::now();
+				if published {
+					let key = gradient_key(ctx.run, round, &self.me, &p.hash);
+					if let Err(e) = self.store.put(&key, &p.published).await {
+						// Retried on the next step until the round is settled; then it no longer
+						// matters and training goes on.
+						if now < ctx.settlement(&status, round) {
+							return Err(e.into());
+						}
+						(ctx.report)(Report::Warning {
+							who: format!("miner {}", self.uid),
+							message: format!("round {round} settled before its blob could be published: {e}"),
+						});
+						published = false;
+					}
 				}
-				if cfg.last_round.is_some_and(|last| p.round >= last) {
-					return Ok(());
+				self.pending = None;
+				self.save_pending()?;
+				let secs = uploading.elapsed().as_secs_f32();
+				let landed = ctx.chain.round_commitments(ctx.run, round).await?.iter().any(|(uid, _)| *uid == self.uid);
+				if !landed {
+					(ctx.report)(Report::Warning {
+						who: format!("miner {}", self.uid),
+						message: format!("round {round}: the commitment did not make it on chain"),
+					});
 				}
-			} else {
-				pending = Some(p);
+				(ctx.report)(Report::Revealed { uid: self.uid, round, published, secs });
+				if self.cfg.last_round.is_some_and(|last| round >= last) {
+					return Ok(Step::Done);
+				}
 			}
 		}
-		let Some(round) = status.round else {
-			ctx.sleep(Duration::from_millis(500)).await;
-			continue;
-		};
-		let eligible = peer.registered_at <= ctx.round_start(&status, round);
+		let Some(round) = status.round else { return Ok(Step::Wait) };
+		let eligible = registered_at <= ctx.round_start(&status, round);
 		// theta_round needs round-1's blobs: readable from its commit deadline (+1 block grace).
 		let sync_ready = round == 0 || now > ctx.commit_deadline(&status, round - 1);
-		let deadline = ctx.commit_deadline(&status, round);
-		if eligible && trained.is_none_or(|t| t < round) && sync_ready && pending.is_none() {
-			synced.advance_to(&ctx, round).await?;
-			let start = Instant::now();
-			let assignment = Assignment { run_seed: ctx.params.run_seed, round, miner: me };
-			let mut batches = AssignedBatches { corpus: &ctx.corpus, assignment, shape: ctx.shape };
-			let theta = &synced.theta;
-			let (outcome, tensors) = tokio::task::block_in_place(|| -> Result<_> {
-				let outcome = trainer.inner_steps(theta, h, &mut batches)?;
-				let delta: Vec<f32> = theta.iter().zip(&outcome.params).map(|(a, b)| a - b).collect();
-				let tensors = feedback.compress(&ctx.plan, &delta)?;
-				Ok((outcome, tensors))
-			})?;
-			let sample = fingerprint::sample(&ctx.plan, round, theta).expect("plan matches the model");
-			let header = Header::new(&ctx.plan, ctx.run, round, me, sample);
-			let blob = sparseloco::encode(&ctx.plan, &SparseGradient { header, tensors })?;
-			let hash = sparseloco::blob_hash(&blob);
-			trained = Some(round);
-			(ctx.report)(Report::Trained {
-				uid,
-				round,
-				first_loss: outcome.losses.first().copied().unwrap_or(f32::NAN),
-				last_loss: outcome.losses.last().copied().unwrap_or(f32::NAN),
-				blob_len: blob.len(),
-				secs: start.elapsed().as_secs_f32(),
-			});
-			let now = ctx.status().await?.now;
-			if now + 1 >= deadline {
-				(ctx.report)(Report::Warning {
-					who: format!("miner {uid}"),
-					message: format!("round {round} trained too late to commit (block {now}, deadline {deadline})"),
-				});
-				continue;
-			}
-			match ctx.chain.commit_gradient(&key, ctx.run, round, hash, blob.len() as u32).await {
-				Ok(()) => {
-					(ctx.report)(Report::Committed { uid, round });
-					pending = Some(Pending { round, hash, blob });
-				}
-				Err(e) => (ctx.report)(Report::Warning { who: format!("miner {uid}"), message: format!("{e:#}") }),
-			}
-			continue;
+		if !(eligible && self.trained.is_none_or(|t| t < round) && sync_ready && self.pending.is_none()) {
+			return Ok(Step::Wait);
 		}
-		ctx.sleep(Duration::from_millis(700)).await;
+		self.synced.advance_to(ctx, round).await?;
+		let start = Instant::now();
+		let (grad, first_loss, last_loss) = self.produce(ctx, round).await?;
+		let blob = sparseloco::encode(&ctx.plan, &grad)?;
+		let (committed, published) = self.disguise(blob, round);
+		let hash = sparseloco::blob_hash(&committed);
+		self.trained = Some(round);
+		(ctx.report)(Report::Trained {
+			uid: self.uid,
+			round,
+			first_loss,
+			last_loss,
+			blob_len: committed.len(),
+			secs: start.elapsed().as_secs_f32(),
+		});
+		let now = ctx.status().await?.now;
+		let deadline = ctx.commit_deadline(&status, round);
+		if now + 1 >= deadline {
+			(ctx.report)(Report::Warning {
+				who: format!("miner {}", self.uid),
+				message: format!("round {round} trained too late to commit (block {now}, deadline {deadline})"),
+			});
+			return Ok(Step::Again);
+		}
+		// Kept (on disk too, with a state directory) before the hash goes on chain: neither a
+		// restart nor a commit whose confirmation was lost may lose a commitment. Publishing a
+		// blob whose commitment never landed is harmless: nobody reads it.
+		self.pending = Some(Pending { round, hash, published });
+		self.save_pending()?;
+		let committing = Instant::now();
+		ctx.chain.commit_gradient(&self.key, ctx.run, round, hash, committed.len() as u32).await?;
+		(ctx.report)(Report::Committed { uid: self.uid, round, secs: committing.elapsed().as_secs_f32() });
+		Ok(Step::Again)
 	}
-	Ok(())
+
+	fn pending_path(&self) -> Option<std::path::PathBuf> {
+		self.cfg.state_dir.as_ref().map(|d| d.join(format!("pending-{}.scale", hex::encode(self.me))))
+	}
+
+	/// Writes (or, with nothing pending, removes) the pending blob file.
+	fn save_pending(&self) -> Result<()> {
+		let Some(path) = self.pending_path() else { return Ok(()) };
+		match &self.pending {
+			Some(p) => {
+				let dir = path.parent().unwrap_or(&path);
+				std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+				let tmp = path.with_extension("tmp");
+				std::fs::write(&tmp, p.encode()).with_context(|| format!("writing {}", tmp.display()))?;
+				std::fs::rename(&tmp, &path).with_context(|| format!("writing {}", path.display()))?;
+			}
+			None => match std::fs::remove_file(&path) {
+				Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+					return Err(e).with_context(|| format!("removing {}", path.display()))
+				}
+				_ => {}
+			},
+		}
+		Ok(())
+	}
+
+	fn load_pending(&self) -> Result<Option<Pending>> {
+		let Some(path) = self.pending_path() else { return Ok(None) };
+		match std::fs::read(&path) {
+			Ok(bytes) => Ok(Some(
+				<Pending as codec::Decode>::decode(&mut &bytes[..])
+					.with_context(|| format!("{} is corrupt: remove it to continue", path.display()))?,
+			)),
+			Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+			Err(e) => Err(e).with_context(|| format!("reading {}", path.display())),
+		}
+	}
+
+	/// This round's gradient (and the first and last inner-step losses).
+	async fn produce(&mut self, ctx: &RunCtx, round: Round) -> Result<(SparseGradient, f32, f32)> {
+		let theta = &self.synced.theta;
+		let sample = fingerprint::sample(&ctx.plan, round, theta).context("the plan does not match the model")?;
+		let header = Header::new(&ctx.plan, ctx.run, round, self.me, sample);
+		if self.cfg.behaviour == Behaviour::Copier && round > 0 {
+			if let Some(tensors) = self.copy_previous(ctx, round - 1).await? {
+				return Ok((SparseGradient { header, tensors }, f32::NAN, f32::NAN));
+			}
+		}
+		let miner = match self.cfg.behaviour {
+			// Someone else's data: an account derived from the round, never its own.
+			Behaviour::RandomData => sp_crypto_hashing::blake2_256(&(b"random-data", round, self.me).encode()),
+			_ => self.me,
+		};
+		let assignment = Assignment { run_seed: ctx.params.run_seed, round, miner };
+		let mut batches = AssignedBatches { corpus: &ctx.corpus, assignment, shape: ctx.shape };
+		let h = u64::from(ctx.params.inner_steps);
+		let (trainer, feedback, plan) = (&mut self.trainer, &mut self.feedback, &ctx.plan);
+		let (losses, mut tensors) = tokio::task::block_in_place(|| -> Result<_> {
+			let outcome = trainer.inner_steps(theta, h, &mut batches)?;
+			let delta: Vec<f32> = theta.iter().zip(&outcome.params).map(|(a, b)| a - b).collect();
+			Ok((outcome.losses, feedback.compress(plan, &delta)?))
+		})?;
+		if self.cfg.behaviour == Behaviour::Zero {
+			for t in &mut tensors {
+				t.table = sparseloco::QuantTable([0.0; 4]);
+			}
+		}
+		let first = losses.first().copied().unwrap_or(f32::NAN);
+		let last = losses.last().copied().unwrap_or(f32::NAN);
+		Ok((SparseGradient { header, tensors }, first, last))
+	}
+
+	/// Another miner's gradient of round `prev` (the lowest uid that is not this miner).
+	async fn copy_previous(&self, ctx: &RunCtx, prev: Round) -> Result<Option<Vec<SparseTensor>>> {
+		let fetched = fetch_round(ctx, prev, None).await?;
+		Ok(fetched.into_iter().filter(|f| f.uid != self.uid).find_map(|f| f.outcome.ok()).map(|g| g.tensors))
+	}
+
+	/// The blob to commit and the blob to publish.
+	fn disguise(&self, blob: Vec<u8>, round: Round) -> (Vec<u8>, Vec<u8>) {
+		match self.cfg.behaviour {
+			Behaviour::Garbage => {
+				// The first tensor's table starts right after the header.
+				let mut bad = blob;
+				let at = sparseloco::codec::HEADER_LEN;
+				if let Some(slot) = bad.get_mut(at..at + 4) {
+					slot.copy_from_slice(&f32::NAN.to_le_bytes());
+				}
+				(bad.clone(), bad)
+			}
+			Behaviour::WrongHash => {
+				let mut other = blob.clone();
+				if let Some(last) = other.last_mut() {
+					*last ^= 1 | (round as u8);
+				}
+				(blob, other)
+			}
+			_ => (blob.clone(), blob),
+		}
+	}
 }

@@ -92,15 +92,23 @@ pub fn plan_for(model: &ModelConfig, params: &RunParams<Balance>) -> Result<Plan
 pub enum Report {
 	/// A miner trained a round.
 	Trained { uid: Uid, round: Round, first_loss: f32, last_loss: f32, blob_len: usize, secs: f32 },
-	/// A miner committed its hash.
-	Committed { uid: Uid, round: Round },
-	/// A miner published its blob (or deliberately did not).
-	Revealed { uid: Uid, round: Round, published: bool },
-	/// A node applied a round's aggregate.
-	Applied { who: String, round: Round, used: usize, dropped: usize },
+	/// A miner committed its hash (`secs`: until the node accepted the transaction).
+	Committed { uid: Uid, round: Round, secs: f32 },
+	/// A miner published its blob (or deliberately did not); `secs` uploading it.
+	Revealed { uid: Uid, round: Round, published: bool, secs: f32 },
+	/// A node applied a round's aggregate: `fetch_secs` fetching and checking `bytes` of
+	/// blobs, `apply_secs` aggregating and stepping.
+	Applied { who: String, round: Round, used: usize, dropped: usize, bytes: u64, fetch_secs: f32, apply_secs: f32 },
 	/// A validator scored a round; `heldout_loss` is the loss of `theta_round` on the
-	/// held-out set.
-	Scored { validator: Uid, round: Round, heldout_loss: f32, scores: Vec<training_protocol::MinerScore> },
+	/// held-out set, `eval_secs` the evaluation time of all its miners.
+	Scored {
+		validator: Uid,
+		round: Round,
+		heldout_loss: f32,
+		scores: Vec<training_protocol::MinerScore>,
+		details: Vec<validator::ScoreDetail>,
+		eval_secs: f32,
+	},
 	/// Something went wrong but the role carries on.
 	Warning { who: String, message: String },
 }
@@ -196,6 +204,15 @@ impl RunCtx {
 	}
 }
 
+/// After a failed step: waits a moment and reconnects if the node stopped answering (a node
+/// restart); a node that stays away is reported and retried on the next step.
+pub async fn recover(ctx: &RunCtx) {
+	tokio::time::sleep(Duration::from_secs(1)).await;
+	if let Err(e) = ctx.chain.recover(Duration::from_secs(30)).await {
+		(ctx.report)(Report::Warning { who: "worker".into(), message: format!("{e:#}") });
+	}
+}
+
 /// Why a committed gradient could not be used.
 #[derive(Clone, Debug, PartialEq)]
 pub enum BlobFault {
@@ -209,6 +226,8 @@ pub enum BlobFault {
 pub struct Fetched {
 	pub uid: Uid,
 	pub account: AccountId,
+	/// Block of the commitment.
+	pub committed_at: u64,
 	pub outcome: Result<SparseGradient, BlobFault>,
 }
 
@@ -232,7 +251,7 @@ pub async fn fetch_round(ctx: &RunCtx, round: Round, uids: Option<&[Uid]>) -> Re
 		}
 		let Some((account, url)) = peers.get(&uid) else { continue };
 		let outcome = fetch_one(ctx, round, account, url, &c, deadline).await;
-		out.push(Fetched { uid, account: *account, outcome });
+		out.push(Fetched { uid, account: *account, committed_at: c.at, outcome });
 	}
 	Ok(out)
 }
@@ -249,11 +268,14 @@ async fn fetch_one(
 	let store = BlobStore::from_url(&url).map_err(|_| BlobFault::Missing)?;
 	let key = gradient_key(ctx.run, round, account, &c.blob_hash);
 	let blob = loop {
-		match store.get(&key, u64::from(c.blob_len)) {
+		match store.get(&key, u64::from(c.blob_len)).await {
 			Ok(Some(b)) => break b,
 			Ok(None) if Instant::now() < deadline => tokio::time::sleep(Duration::from_millis(300)).await,
 			Ok(None) => return Err(BlobFault::Missing),
-			Err(e) => return Err(BlobFault::Invalid(e.to_string())),
+			Err(e @ crate::store::StoreError::TooLarge { .. }) => return Err(BlobFault::Invalid(e.to_string())),
+			// Unreachable store: the miner's availability is its own responsibility.
+			Err(_) if Instant::now() < deadline => tokio::time::sleep(Duration::from_millis(300)).await,
+			Err(_) => return Err(BlobFault::Missing),
 		}
 	};
 	if blob.len() != c.blob_len as usize || sparseloco::blob_hash(&blob) != c.blob_hash {
@@ -282,14 +304,45 @@ impl Synced {
 		Self { theta: ctx.initial_params(), next_round: 0, step_scale: 0.0, who: who.into() }
 	}
 
+	/// Where a node that joins late starts: the newest checkpoint a validator recorded on
+	/// chain (fetched from its store, hash checked), or the initial model if there is none.
+	/// The rounds after it are then replayed by [`Self::advance_to`].
+	pub async fn join(ctx: &RunCtx, who: impl Into<String>) -> Result<Self> {
+		let mut synced = Self::new(ctx, who);
+		let Some((round, hash, url)) = ctx.chain.latest_checkpoint(ctx.run).await? else { return Ok(synced) };
+		let url = String::from_utf8_lossy(&url).into_owned();
+		let store = BlobStore::from_url(&url)?;
+		let max = (training_model::checkpoint::HEADER_LEN + 4 * ctx.model.num_params()) as u64;
+		let bytes = store
+			.get(&crate::store::checkpoint_key(ctx.run, round, &hash), max)
+			.await?
+			.with_context(|| format!("checkpoint of round {round} is not in {url}"))?;
+		let theta = training_model::checkpoint::decode(&ctx.model, &bytes)
+			.with_context(|| format!("checkpoint of round {round} from {url}"))?;
+		if training_model::params_hash(&theta) != hash {
+			bail!("checkpoint of round {round} from {url} does not match the hash recorded on chain");
+		}
+		(ctx.report)(Report::Warning {
+			who: synced.who.clone(),
+			message: format!("joined from the checkpoint of round {round} ({url})"),
+		});
+		synced.theta = theta;
+		synced.next_round = round;
+		Ok(synced)
+	}
+
 	/// Applies rounds `next_round .. target` (each round's commit deadline must have passed).
 	pub async fn advance_to(&mut self, ctx: &RunCtx, target: Round) -> Result<()> {
 		while self.next_round < target {
 			let round = self.next_round;
+			let fetching = Instant::now();
 			let set = ctx.chain.aggregation_set(ctx.run, round).await?;
 			let fetched = fetch_round(ctx, round, set.as_deref()).await?;
 			let dropped = fetched.iter().filter(|f| f.outcome.is_err()).count();
 			let peers: Vec<SparseGradient> = fetched.into_iter().filter_map(|f| f.outcome.ok()).collect();
+			let bytes = (peers.len() * ctx.plan.blob_len()) as u64;
+			let fetch_secs = fetching.elapsed().as_secs_f32();
+			let applying = Instant::now();
 			if !peers.is_empty() {
 				let before = self.theta.clone();
 				let lr = ctx.outer_lr();
@@ -303,7 +356,8 @@ impl Synced {
 				}
 				self.step_scale = if count == 0 { 0.0 } else { (moved / count as f64) as f32 };
 			}
-			(ctx.report)(Report::Applied { who: self.who.clone(), round, used: peers.len(), dropped });
+			let apply_secs = applying.elapsed().as_secs_f32();
+			(ctx.report)(Report::Applied { who: self.who.clone(), round, used: peers.len(), dropped, bytes, fetch_secs, apply_secs });
 			self.next_round += 1;
 		}
 		Ok(())

@@ -1,5 +1,5 @@
 //! The validator: register with stake, keep the synced model and, during round `r + 1`'s
-//! score window, score every miner eligible for round `r` (Gauntlet, simplest correct form):
+//! score window, score every miner eligible for round `r` (Gauntlet):
 //!
 //! - **loss_score**: the miner's decoded gradient alone, clipped to the round's per-tensor
 //!   median norms, applied to `theta_r` with step `eval_lr_factor * outer_lr`; relative loss
@@ -11,23 +11,38 @@
 //!   the same positions, in units of the last outer step's mean |change|; `x` is the
 //!   interquartile mean of those ratios and `sync = training_protocol::sync_score_ppm(x)`.
 //! - **flags**: `MISSING` (committed nothing, or the blob is not in its store), `INVALID`
-//!   (length/hash mismatch, undecodable, wrong header). Copying is prevented by
-//!   commit-then-reveal; the index-overlap check is not run yet (simplification).
+//!   (length/hash mismatch, undecodable, wrong header), `COPIED` (kept indices overlap, by
+//!   at least `copy_overlap`, another miner's gradient of the previous round, which was
+//!   readable before this round's commitments closed, or of the same round when the other
+//!   miner committed strictly earlier). Commit-then-reveal makes copying the current round
+//!   impossible, so the freshest a copier can take is the previous round's: this is the
+//!   second line of defence the design asks for, aimed where copying is still possible.
 //!
 //! Scores go on chain sorted by uid. The smoothing of the indicator, the OpenSkill update
-//! and penalties are the chain's job.
+//! and penalties are the chain's job. Every `checkpoint_every` rounds the validator also
+//! publishes `theta_r` in its store and records its hash on chain, for late joiners.
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
-use anyhow::Result;
+use anyhow::{Context, Result};
 use subxt_signer::sr25519::Keypair;
 use training_model::{eval_loss, eval_loss_many, Assignment, Batch};
-use training_protocol::{Fixed, MinerScore, Round, ScoreFlags};
+use training_protocol::{Fixed, MinerScore, Round, ScoreFlags, Uid};
 
-use super::{fetch_round, BlobFault, Report, RunCtx, Synced};
+use super::{fetch_round, BlobFault, Fetched, Report, RunCtx, Synced};
 use crate::chain::{account_of, Balance};
+use crate::store::{checkpoint_key, BlobStore};
 
-/// How a validator behaves.
+/// How a validator behaves: honestly, or as the adversary that posts random scores.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Behaviour {
+	#[default]
+	Honest,
+	/// Posts scores drawn at random (stake-weighted medians must ignore it).
+	RandomScores,
+}
+
+/// How a validator works.
 #[derive(Clone, Debug)]
 pub struct ValidatorConfig {
 	/// Stake to hold at registration.
@@ -36,61 +51,135 @@ pub struct ValidatorConfig {
 	pub eval_lr_factor: f32,
 	/// Held-out batches for the reported held-out loss.
 	pub heldout_batches: u64,
+	/// Assigned batches (steps drawn from the round) the indicator's own-data improvement is
+	/// measured on.
+	pub own_batches: u64,
+	/// The indicator is `+1` when the miner's gain on its own batches is at least
+	/// `1 - indicator_tolerance` times the reference gradient's gain on them.
+	pub indicator_tolerance: f32,
+	/// Index overlap with another miner of the round at or above which a gradient is flagged
+	/// as copied (the reference resets a miner from 0.5).
+	pub copy_overlap: f64,
+	/// Record a checkpoint every this many rounds (0: never).
+	pub checkpoint_every: u64,
+	pub behaviour: Behaviour,
 }
 
 impl Default for ValidatorConfig {
 	fn default() -> Self {
-		Self { stake: 100 * crate::chain::UNIT, eval_lr_factor: 0.5, heldout_batches: 4 }
+		Self {
+			stake: 100 * crate::chain::UNIT,
+			eval_lr_factor: 0.5,
+			heldout_batches: 4,
+			own_batches: 4,
+			indicator_tolerance: 0.5,
+			copy_overlap: 0.5,
+			checkpoint_every: 10,
+			behaviour: Behaviour::Honest,
+		}
 	}
 }
 
-/// Runs a validator until `ctx.stop` is set.
-pub async fn run(ctx: RunCtx, key: Keypair, store_url: String, cfg: ValidatorConfig) -> Result<()> {
+/// Registers (if needed) and runs a validator until `ctx.stop` is set. The validator's store
+/// holds its checkpoints.
+pub async fn run(ctx: RunCtx, key: Keypair, store: BlobStore, cfg: ValidatorConfig) -> Result<()> {
 	let me = account_of(&key);
 	let peer = match ctx.chain.peer(ctx.run, &me).await? {
 		Some(p) => p,
 		None => {
-			ctx.chain.register_validator(&key, ctx.run, cfg.stake, &store_url).await?;
-			ctx.chain.peer(ctx.run, &me).await?.ok_or_else(|| anyhow::anyhow!("registration not visible"))?
+			ctx.chain
+				.register_validator(&key, ctx.run, cfg.stake, store.url())
+				.await
+				.context("registering as a validator (is the key funded with the stake and fees?)")?;
+			ctx.chain.peer(ctx.run, &me).await?.context("registration not visible")?
 		}
 	};
 	let vuid = peer.uid;
 	let who = format!("validator {vuid}");
-	let mut synced = Synced::new(&ctx, who.clone());
+	let mut synced = Synced::join(&ctx, who.clone()).await?;
 	let heldout: Vec<Batch> =
 		(0..cfg.heldout_batches).map(|i| ctx.corpus.heldout_batch(i, ctx.shape)).collect::<Result<_, _>>()?;
 	let mut scored: Option<Round> = None;
 
 	while !ctx.stopped() {
-		let status = ctx.status().await?;
-		let Some(round) = status.round else {
-			ctx.sleep(Duration::from_millis(500)).await;
-			continue;
-		};
-		// Score round s = round - 1 once its blobs are readable (one block of grace).
-		if round >= 1 {
+		let step = async {
+			let status = ctx.status().await?;
+			let Some(round) = status.round else { return Ok(false) };
+			// Score round s = round - 1 once its blobs are readable (one block of grace).
+			if round == 0 {
+				return Ok(false);
+			}
 			let s = round - 1;
 			let open = status.now > ctx.commit_deadline(&status, s);
 			let close = ctx.settlement(&status, s);
-			if open && scored.is_none_or(|t| t < s) && status.now + 1 < close {
-				synced.advance_to(&ctx, s).await?;
-				let heldout_loss = tokio::task::block_in_place(|| eval_loss_many(&ctx.model, &synced.theta, &heldout))?;
-				let scores = score_round(&ctx, &synced, &status, s, &cfg).await?;
-				scored = Some(s);
-				if scores.is_empty() {
-					(ctx.report)(Report::Scored { validator: vuid, round: s, heldout_loss, scores });
-					continue;
-				}
-				match ctx.chain.submit_scores(&key, ctx.run, s, &scores).await {
-					Ok(()) => (ctx.report)(Report::Scored { validator: vuid, round: s, heldout_loss, scores }),
-					Err(e) => (ctx.report)(Report::Warning { who: who.clone(), message: format!("{e:#}") }),
-				}
-				continue;
+			if !(open && scored.is_none_or(|t| t < s) && status.now + 1 < close) {
+				return Ok(false);
+			}
+			synced.advance_to(&ctx, s).await?;
+			let evaluating = Instant::now();
+			let heldout_loss = tokio::task::block_in_place(|| eval_loss_many(&ctx.model, &synced.theta, &heldout))?;
+			// The previous round's gradients, fetched now for the copy check: what a copier
+			// could have read before this round's commitments closed (fetched afresh, so that a
+			// store that was down when that round was scored does not blind the check).
+			let earlier = if s > 0 { fetch_round(&ctx, s - 1, None).await? } else { Vec::new() };
+			let (mut scores, details) = score_round(&ctx, &synced, &status, s, &cfg, &earlier).await?;
+			if cfg.behaviour == Behaviour::RandomScores {
+				randomize(&mut scores, s, vuid);
+			}
+			let eval_secs = evaluating.elapsed().as_secs_f32();
+			scored = Some(s);
+			if !scores.is_empty() {
+				ctx.chain.submit_scores(&key, ctx.run, s, &scores).await?;
+			}
+			(ctx.report)(Report::Scored { validator: vuid, round: s, heldout_loss, scores, details, eval_secs });
+			if cfg.checkpoint_every > 0 && s > 0 && s % cfg.checkpoint_every == 0 {
+				record_checkpoint(&ctx, &key, &store, &synced, s).await?;
+			}
+			anyhow::Ok(true)
+		};
+		match step.await {
+			Ok(true) => {}
+			Ok(false) => ctx.sleep(Duration::from_millis(700)).await,
+			Err(e) => {
+				(ctx.report)(Report::Warning { who: who.clone(), message: format!("{e:#}") });
+				super::recover(&ctx).await;
 			}
 		}
-		ctx.sleep(Duration::from_millis(700)).await;
 	}
 	Ok(())
+}
+
+/// Publishes `theta_s` (the synced model before round `s` is applied) in the validator's
+/// store and records its hash on chain.
+async fn record_checkpoint(ctx: &RunCtx, key: &Keypair, store: &BlobStore, synced: &Synced, s: Round) -> Result<()> {
+	debug_assert_eq!(synced.next_round, s);
+	let bytes = training_model::checkpoint::encode(&ctx.model, &synced.theta)?;
+	let hash = training_model::params_hash(&synced.theta);
+	store.put(&checkpoint_key(ctx.run, s, &hash), &bytes).await?;
+	ctx.chain.commit_checkpoint(key, ctx.run, s, hash, store.url()).await
+}
+
+/// Replaces every score by a random one (a deterministic stream per validator and round).
+fn randomize(scores: &mut [MinerScore], round: Round, vuid: Uid) {
+	let mut state = u64::from_le_bytes(
+		sp_crypto_hashing::blake2_256(&codec::Encode::encode(&(b"random-scores", round, vuid)))[..8]
+			.try_into()
+			.unwrap_or([0; 8]),
+	);
+	let mut next = move || {
+		// xorshift64*
+		state ^= state >> 12;
+		state ^= state << 25;
+		state ^= state >> 27;
+		state.wrapping_mul(0x2545_f491_4f6c_dd1d)
+	};
+	for s in scores {
+		let r = next();
+		s.loss_score = (r % 200_000_000) as i64 - 100_000_000;
+		s.indicator = if r & (1 << 40) != 0 { 1 } else { -1 };
+		s.sync_ppm = (next() % 1_000_001) as u32;
+		s.flags = ScoreFlags::NONE;
+	}
 }
 
 /// Scores every miner eligible for round `s` (registered by its start), sorted by uid.
@@ -100,7 +189,8 @@ async fn score_round(
 	status: &pallet_training::RunStatus<Balance>,
 	s: Round,
 	cfg: &ValidatorConfig,
-) -> Result<Vec<MinerScore>> {
+	earlier: &[Fetched],
+) -> Result<(Vec<MinerScore>, Vec<ScoreDetail>)> {
 	let start = ctx.round_start(status, s);
 	let miners: Vec<_> = ctx
 		.chain
@@ -110,6 +200,9 @@ async fn score_round(
 		.filter(|p| p.role == pallet_training::Role::Miner && p.registered_at <= start)
 		.collect();
 	let fetched = fetch_round(ctx, s, None).await?;
+	let overlaps = max_overlaps(ctx, &fetched, earlier);
+	let copied: Vec<Uid> =
+		overlaps.iter().filter(|(_, o)| *o >= cfg.copy_overlap).map(|(uid, _)| *uid).collect();
 	let valid: Vec<sparseloco::SparseGradient> =
 		fetched.iter().filter_map(|f| f.outcome.as_ref().ok().cloned()).collect();
 	let clip = sparseloco::median_norms(&ctx.plan, &valid);
@@ -118,58 +211,177 @@ async fn score_round(
 	let lr = cfg.eval_lr_factor * ctx.outer_lr();
 	let positions = sparseloco::fingerprint::positions(&ctx.plan, s);
 
+	let rand_before = tokio::task::block_in_place(|| eval_loss(&ctx.model, theta, &random))?;
+
+	// Pass 1: every miner's gradient alone on the random batch and on its own batches.
 	let mut scores = Vec::new();
+	let mut measured: Vec<Measured> = Vec::new();
 	for m in miners {
 		let missing = MinerScore { uid: m.uid, loss_score: 0, indicator: 0, sync_ppm: 0, flags: ScoreFlags::MISSING };
-		let Some(f) = fetched.iter().find(|f| f.uid == m.uid) else {
-			scores.push(missing);
-			continue;
-		};
-		let grad = match &f.outcome {
-			Ok(g) => g,
-			Err(BlobFault::Missing) => {
+		let grad = match fetched.iter().find(|f| f.uid == m.uid).map(|f| &f.outcome) {
+			None | Some(Err(BlobFault::Missing)) => {
 				scores.push(missing);
 				continue;
 			}
-			Err(BlobFault::Invalid(_)) => {
+			Some(Err(BlobFault::Invalid(_))) => {
 				scores.push(MinerScore { flags: ScoreFlags::INVALID, ..missing });
 				continue;
 			}
+			Some(Ok(g)) => g,
 		};
-		// The step this miner's assigned data is checked on: drawn from the round, not chosen
-		// by the miner.
-		let step = u64::from(s as u32 ^ u32::from(m.uid)) % u64::from(ctx.params.inner_steps.max(1));
-		let own = ctx.corpus.assigned_batch(
-			&Assignment { run_seed: ctx.params.run_seed, round: s, miner: m.who },
-			step,
-			ctx.shape,
-		)?;
-		let measured = tokio::task::block_in_place(|| -> Result<(f32, f32, f32, f32)> {
-			let mut after = theta.clone();
-			sparseloco::aggregate_with_clip(&ctx.plan, std::slice::from_ref(grad), &clip, &mut after, lr)?;
-			Ok((
-				eval_loss(&ctx.model, theta, &random)?,
+		let assignment = Assignment { run_seed: ctx.params.run_seed, round: s, miner: m.who };
+		let own: Vec<Batch> = own_steps(s, m.uid, ctx.params.inner_steps, cfg.own_batches)
+			.into_iter()
+			.map(|step| ctx.corpus.assigned_batch(&assignment, step, ctx.shape))
+			.collect::<Result<_, _>>()?;
+		let losses = tokio::task::block_in_place(|| -> Result<[f32; 3]> {
+			let after = stepped(ctx, theta, grad, &clip, lr)?;
+			Ok([
 				eval_loss(&ctx.model, &after, &random)?,
-				eval_loss(&ctx.model, theta, &own)?,
-				eval_loss(&ctx.model, &after, &own)?,
-			))
+				eval_loss_many(&ctx.model, theta, &own)?,
+				eval_loss_many(&ctx.model, &after, &own)?,
+			])
 		});
-		let (rand_before, rand_after, own_before, own_after) = match measured {
-			Ok(v) => v,
-			Err(_) => {
+		let [rand_after, own_before, own_after] = match losses {
+			Ok(v) if v.iter().all(|l| l.is_finite()) && rand_before.is_finite() => v,
+			_ => {
 				scores.push(MinerScore { flags: ScoreFlags::INVALID, ..missing });
 				continue;
 			}
 		};
-		let rand_rel = (rand_before - rand_after) / rand_before;
-		let own_rel = (own_before - own_after) / own_before;
-		let loss_score = (f64::from(rand_rel) * 1e9).round().clamp(-1e18, 1e18) as i64;
-		let indicator = if own_rel > rand_rel { 1 } else { -1 };
 		let sync_ppm = sync_ppm(&grad.header.fingerprint, &positions.map(|p| theta[p]), synced.step_scale);
-		scores.push(MinerScore { uid: m.uid, loss_score, indicator, sync_ppm, flags: ScoreFlags::NONE });
+		let flags = if copied.contains(&m.uid) { ScoreFlags::COPIED } else { ScoreFlags::NONE };
+		let rand_rel = (rand_before - rand_after) / rand_before;
+		let loss_score = (f64::from(rand_rel) * 1e9).round().clamp(-1e18, 1e18) as i64;
+		measured.push(Measured {
+			score: MinerScore { uid: m.uid, loss_score, indicator: 0, sync_ppm, flags },
+			grad,
+			rand_rel,
+			own,
+			own_before,
+			own_after,
+		});
+	}
+
+	// Pass 2, the assigned-data indicator: does the miner's gradient lower the loss on its
+	// own batches at least `1 - indicator_tolerance` times as much as a typical peer's
+	// gradient does on the same batches? The reference is the gradient with the median loss
+	// score (the next one up for the median miner itself); comparing two gradients on the
+	// same batches cancels how hard the batches are. A zero, stale or harmful gradient fails;
+	// one trained on other data passes when its data-specific gain is below the noise, as it
+	// is at the devnet's scale (measured: docs/benchmarks.md). With a single valid gradient:
+	// own data against the random batch, as the reference system does.
+	let mut ranked: Vec<usize> = (0..measured.len()).collect();
+	ranked.sort_by(|&a, &b| measured[a].rand_rel.total_cmp(&measured[b].rand_rel).then(a.cmp(&b)));
+	// With n >= 2 the (lower) median has a neighbour above it.
+	let (median, neighbour) = match ranked.len() {
+		0 | 1 => (None, None),
+		n => (Some(ranked[(n - 1) / 2]), Some(ranked[(n - 1) / 2 + 1])),
+	};
+	let (theta_median, theta_neighbour) = tokio::task::block_in_place(|| -> Result<_> {
+		let step = |i: Option<usize>| i.map(|i| stepped(ctx, theta, measured[i].grad, &clip, lr)).transpose();
+		Ok((step(median)?, step(neighbour)?))
+	})?;
+	let mut details = Vec::new();
+	for (idx, m) in measured.iter().enumerate() {
+		let reference =
+			if Some(idx) == median { neighbour.zip(theta_neighbour.as_ref()) } else { median.zip(theta_median.as_ref()) };
+		let (indicator, advantage) = match reference {
+			Some((r, t)) => {
+				let ref_after = tokio::task::block_in_place(|| eval_loss_many(&ctx.model, t, &m.own))?;
+				let own_gain = (m.own_before - m.own_after) / m.own_before;
+				let ref_gain = (m.own_before - ref_after) / m.own_before;
+				// The double difference (gain over the reference on its own batches, less that
+				// on the random batch) is reported for diagnosis.
+				let advantage = (own_gain - ref_gain) - (m.rand_rel - measured[r].rand_rel);
+				(if own_gain > 0.0 && own_gain >= (1.0 - cfg.indicator_tolerance) * ref_gain { 1 } else { -1 }, advantage)
+			}
+			None => {
+				let own_rel = (m.own_before - m.own_after) / m.own_before;
+				(if own_rel > m.rand_rel { 1 } else { -1 }, own_rel - m.rand_rel)
+			}
+		};
+		scores.push(MinerScore { indicator, ..m.score });
+		let overlap = overlaps.iter().find(|(u, _)| *u == m.score.uid).map_or(0.0, |(_, o)| *o);
+		details.push(ScoreDetail {
+			uid: m.score.uid,
+			rand_rel: m.rand_rel,
+			own_rel: (m.own_before - m.own_after) / m.own_before,
+			advantage,
+			overlap,
+		});
 	}
 	scores.sort_by_key(|s| s.uid);
-	Ok(scores)
+	Ok((scores, details))
+}
+
+/// A valid gradient's measurements from the first pass of [`score_round`].
+struct Measured<'a> {
+	score: MinerScore,
+	grad: &'a sparseloco::SparseGradient,
+	rand_rel: f32,
+	own: Vec<Batch>,
+	own_before: f32,
+	own_after: f32,
+}
+
+/// `theta` after `grad` alone, clipped to the round's median norms, with step `lr`.
+fn stepped(
+	ctx: &RunCtx,
+	theta: &[f32],
+	grad: &sparseloco::SparseGradient,
+	clip: &[Option<f64>],
+	lr: f32,
+) -> Result<Vec<f32>> {
+	let mut after = theta.to_vec();
+	sparseloco::aggregate_with_clip(&ctx.plan, std::slice::from_ref(grad), clip, &mut after, lr)?;
+	Ok(after)
+}
+
+/// What a validator measured for one miner, beyond the score it posts.
+#[derive(Clone, Debug)]
+pub struct ScoreDetail {
+	pub uid: Uid,
+	/// Relative loss drop on the round's random batch.
+	pub rand_rel: f32,
+	/// Relative loss drop on the miner's own assigned batches.
+	pub own_rel: f32,
+	/// How much more its gradient lowers the loss on its own batches than the reference
+	/// peer's gradient does, less the same difference on the random batch (relative losses):
+	/// the data-specific gain, reported for diagnosis.
+	pub advantage: f32,
+	/// Largest index overlap with a gradient it could have copied (see [`max_overlaps`]).
+	pub overlap: f64,
+}
+
+/// The assigned steps whose batches a miner's own-data improvement is measured on: `n`
+/// distinct steps of `0..inner_steps`, drawn from the round and the miner's uid.
+fn own_steps(round: Round, uid: Uid, inner_steps: u32, n: u64) -> Vec<u64> {
+	let h = u64::from(inner_steps.max(1));
+	let first = u64::from(round as u32 ^ u32::from(uid)).wrapping_mul(0x9e37_79b9) % h;
+	// A stride coprime to nothing in particular: distinct steps while n <= h.
+	(0..n.min(h)).map(|i| (first + i * (h / n.min(h)).max(1)) % h).collect()
+}
+
+/// Per miner of `current`, the largest index overlap with a gradient it could have copied:
+/// another miner's of the previous round (`earlier`, readable before this round's commitments
+/// closed) or of the same round committed strictly earlier. A miner's own previous gradient
+/// is not compared: error feedback makes it overlap.
+fn max_overlaps(ctx: &RunCtx, current: &[Fetched], earlier: &[Fetched]) -> Vec<(Uid, f64)> {
+	let valid = |list: &[Fetched]| -> Vec<(Uid, u64, sparseloco::SparseGradient)> {
+		list.iter().filter_map(|f| f.outcome.as_ref().ok().map(|g| (f.uid, f.committed_at, g.clone()))).collect()
+	};
+	let (now, before) = (valid(current), valid(earlier));
+	let ratio = |a: &sparseloco::SparseGradient, b: &sparseloco::SparseGradient| {
+		sparseloco::index_overlap(&ctx.plan, &a.tensors, &b.tensors).map_or(0.0, |o| o.ratio())
+	};
+	now.iter()
+		.map(|(uid, at, g)| {
+			let from_before = before.iter().filter(|(u, _, _)| u != uid).map(|(_, _, e)| ratio(g, e));
+			let from_now = now.iter().filter(|(u, a, _)| u != uid && a < at).map(|(_, _, o)| ratio(g, o));
+			(*uid, from_before.chain(from_now).fold(0.0, f64::max))
+		})
+		.collect()
 }
 
 /// Sync score from the miner's fingerprint and the validator's values at the same positions.

@@ -75,7 +75,7 @@ pub mod pallet {
 	use frame_system::pallet_prelude::*;
 
 	/// The in-code storage version.
-	pub const STORAGE_VERSION: StorageVersion = StorageVersion::new(1);
+	pub const STORAGE_VERSION: StorageVersion = StorageVersion::new(2);
 
 	#[pallet::pallet]
 	#[pallet::storage_version(STORAGE_VERSION)]
@@ -394,6 +394,7 @@ pub mod pallet {
 					minted_total: Zero::zero(),
 					burned_total: Zero::zero(),
 					closed: false,
+					created_at: Self::now(),
 				},
 			);
 			Self::deposit_event(Event::RunCreated { run: id, start });
@@ -833,6 +834,7 @@ impl<T: Config> Pallet<T> {
 		for (run, info) in Runs::<T>::iter() {
 			ensure!(run < NextRunId::<T>::get(), TryRuntimeError::Other("run id beyond NextRunId"));
 			ensure!(info.closed != active.contains(&run), TryRuntimeError::Other("active list out of sync"));
+			ensure!(info.created_at < info.clock.start(), TryRuntimeError::Other("run created after its round 0"));
 			let uids = MinerUids::<T>::get(run);
 			ensure!(uids.windows(2).all(|w| w[0] < w[1]), TryRuntimeError::Other("miner uids not sorted/unique"));
 			ensure!(

@@ -645,11 +645,97 @@ fn hooks_integrity_and_storage_version() {
 	new_test_ext().execute_with(|| {
 		<Training as Hooks<u64>>::integrity_test();
 		use frame_support::traits::GetStorageVersion;
-		assert_eq!(Training::in_code_storage_version(), 1);
+		assert_eq!(Training::in_code_storage_version(), 2);
 		// The v0 -> v1 shell stamps version 1 exactly once.
 		use frame_support::traits::OnRuntimeUpgrade;
 		frame_support::traits::StorageVersion::new(0).put::<Training>();
 		migrations::v1::MigrateV0ToV1::<Test>::on_runtime_upgrade();
 		assert_eq!(Training::on_chain_storage_version(), 1);
+	});
+}
+
+/// Writes `run` in the v1 layout (without `created_at`), as a chain at version 1 holds it.
+fn store_as_v1(run: RunId) -> migrations::v2::OldRunInfo<u64> {
+	let info = Runs::<Test>::get(run).unwrap();
+	let old = migrations::v2::OldRunInfo {
+		params: info.params,
+		clock: info.clock,
+		next_settle: info.next_settle,
+		emission_from: info.emission_from,
+		accrued: info.accrued,
+		minted_total: info.minted_total,
+		burned_total: info.burned_total,
+		closed: info.closed,
+	};
+	frame_support::storage::unhashed::put_raw(&Runs::<Test>::hashed_key_for(run), &codec::Encode::encode(&old));
+	old
+}
+
+#[test]
+fn migration_v1_to_v2_adds_created_at_on_populated_state() {
+	use frame_support::traits::{GetStorageVersion, OnRuntimeUpgrade, StorageVersion};
+	new_test_ext().execute_with(|| {
+		// Two runs created at different blocks, one of them active with peers and settled
+		// rounds, the other closed.
+		assert_ok!(Training::create_run(RuntimeOrigin::root(), test_params()));
+		for who in 1..=3 {
+			assert_ok!(Training::register_miner(RuntimeOrigin::signed(who), 0, url("file:///m")));
+		}
+		run_to_block(25);
+		assert_ok!(Training::create_run(RuntimeOrigin::root(), test_params()));
+		assert_ok!(Training::close_run(RuntimeOrigin::root(), 1));
+		let (r0, r1) = (Runs::<Test>::get(0).unwrap(), Runs::<Test>::get(1).unwrap());
+		assert_eq!((r0.created_at, r1.created_at), (1, 25));
+
+		// Roll the state back to version 1.
+		let old0 = store_as_v1(0);
+		let old1 = store_as_v1(1);
+		StorageVersion::new(1).put::<Training>();
+		// In the old layout the new type does not decode.
+		assert!(Runs::<Test>::get(0).is_none());
+
+		migrations::v2::MigrateV1ToV2::<Test>::on_runtime_upgrade();
+		assert_eq!(Training::on_chain_storage_version(), 2);
+		assert_eq!(Runs::<Test>::get(0).unwrap(), r0);
+		assert_eq!(Runs::<Test>::get(1).unwrap(), r1);
+		assert_eq!(old0.upgrade(), r0);
+		assert_eq!(old1.upgrade(), r1);
+		Training::do_try_state().unwrap();
+
+		// Running it again is a no-op (the version is already 2).
+		let weight = migrations::v2::MigrateV1ToV2::<Test>::on_runtime_upgrade();
+		assert_eq!(weight, <<Test as frame_system::Config>::DbWeight as frame_support::traits::Get<frame_support::weights::RuntimeDbWeight>>::get().reads(1));
+		assert_eq!(Runs::<Test>::get(0).unwrap(), r0);
+
+		// The hooks keep driving the migrated run: it settles further rounds.
+		run_to_block(60);
+		assert!(Runs::<Test>::get(0).unwrap().next_settle > r0.next_settle);
+	});
+}
+
+#[test]
+fn migration_v1_to_v2_on_empty_state_only_bumps_the_version() {
+	use frame_support::traits::{GetStorageVersion, OnRuntimeUpgrade, StorageVersion};
+	new_test_ext().execute_with(|| {
+		StorageVersion::new(1).put::<Training>();
+		migrations::v2::MigrateV1ToV2::<Test>::on_runtime_upgrade();
+		assert_eq!(Training::on_chain_storage_version(), 2);
+		assert_eq!(Runs::<Test>::iter().count(), 0);
+	});
+}
+
+#[cfg(feature = "try-runtime")]
+#[test]
+fn migration_v1_to_v2_try_runtime_checks_pass() {
+	use frame_support::traits::{GetStorageVersion, OnRuntimeUpgrade, StorageVersion};
+	new_test_ext().execute_with(|| {
+		assert_ok!(Training::create_run(RuntimeOrigin::root(), test_params()));
+		assert_ok!(Training::register_miner(RuntimeOrigin::signed(1), 0, url("file:///m")));
+		store_as_v1(0);
+		StorageVersion::new(1).put::<Training>();
+		let state = migrations::v2::MigrateV1ToV2::<Test>::pre_upgrade().unwrap();
+		migrations::v2::MigrateV1ToV2::<Test>::on_runtime_upgrade();
+		migrations::v2::MigrateV1ToV2::<Test>::post_upgrade(state).unwrap();
+		assert_eq!(Training::on_chain_storage_version(), 2);
 	});
 }

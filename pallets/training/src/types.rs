@@ -82,6 +82,9 @@ pub struct RunInfo<Balance> {
 	pub burned_total: Balance,
 	/// Closed by governance: the clock stops, peers may only deregister.
 	pub closed: bool,
+	/// Block at which the run was created (round 0 starts at the next block). Added in
+	/// storage version 2; [`crate::migrations::v2`] fills it in for older runs.
+	pub created_at: u64,
 }
 
 /// The role of a registered account.

@@ -242,8 +242,9 @@ async fn live_upgrade(url: &str, wasm_path: &std::path::Path) -> Result<u64, Box
 	};
 	let length = u64::from(status.params.round_length);
 
-	// Governance: Bob proposes, Charlie seconds (two of three seats), Bob closes.
+	// Governance: Bob proposes, Bob and Charlie vote aye (two of three seats), Bob closes.
 	let motion = chain.propose_upgrade_motion(&bob, wasm.code_hash).await?.ok_or("motion executed at once")?;
+	chain.vote_motion(&bob, motion.hash, motion.index, true).await?;
 	chain.vote_motion(&charlie, motion.hash, motion.index, true).await?;
 	chain.close_motion(&bob, motion.hash, motion.index, motion.length).await?;
 

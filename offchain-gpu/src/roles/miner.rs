@@ -19,7 +19,7 @@ use subxt_signer::sr25519::Keypair;
 use training_model::{AdamWConfig, AssignedBatches, Assignment, LrSchedule, TrainConfig, Trainer};
 use training_protocol::Round;
 
-use super::{fetch_round, Report, RunCtx, Synced};
+use super::{Report, RunCtx, Synced};
 use crate::chain::{account_of, AccountId};
 use crate::store::{gradient_key, BlobStore};
 
@@ -38,7 +38,7 @@ pub enum Behaviour {
 	WrongHash,
 	/// Copies another miner's gradient. The current round's blobs are unreadable until every
 	/// commitment is fixed, so the freshest it can take is the previous round's, which it
-	/// re-heads as its own for this round.
+	/// re-heads as its own for this round; with nothing to copy it commits nothing.
 	Copier,
 	/// Sends a gradient whose values are all zero.
 	Zero,
@@ -239,7 +239,15 @@ impl Miner {
 		}
 		self.synced.advance_to(ctx, round).await?;
 		let start = Instant::now();
-		let (grad, first_loss, last_loss) = self.produce(ctx, round).await?;
+		let Some((grad, first_loss, last_loss)) = self.produce(ctx, round).await? else {
+			// A copier with nothing to copy has no gradient of its own: it skips the round.
+			self.trained = Some(round);
+			(ctx.report)(Report::Warning {
+				who: format!("miner {}", self.uid),
+				message: format!("round {round}: nothing readable to copy, nothing committed"),
+			});
+			return Ok(Step::Wait);
+		};
 		let blob = sparseloco::encode(&ctx.plan, &grad)?;
 		let (committed, published) = self.disguise(blob, round);
 		let hash = sparseloco::blob_hash(&committed);
@@ -309,15 +317,18 @@ impl Miner {
 		}
 	}
 
-	/// This round's gradient (and the first and last inner-step losses).
-	async fn produce(&mut self, ctx: &RunCtx, round: Round) -> Result<(SparseGradient, f32, f32)> {
+	/// This round's gradient (and the first and last inner-step losses); `None` for a copier
+	/// that finds nothing to copy.
+	async fn produce(&mut self, ctx: &RunCtx, round: Round) -> Result<Option<(SparseGradient, f32, f32)>> {
 		let theta = &self.synced.theta;
 		let sample = fingerprint::sample(&ctx.plan, round, theta).context("the plan does not match the model")?;
 		let header = Header::new(&ctx.plan, ctx.run, round, self.me, sample);
-		if self.cfg.behaviour == Behaviour::Copier && round > 0 {
-			if let Some(tensors) = self.copy_previous(ctx, round - 1).await? {
-				return Ok((SparseGradient { header, tensors }, f32::NAN, f32::NAN));
-			}
+		if self.cfg.behaviour == Behaviour::Copier {
+			let copied = match round.checked_sub(1) {
+				Some(prev) => self.copy_previous(ctx, prev).await?,
+				None => None,
+			};
+			return Ok(copied.map(|tensors| (SparseGradient { header, tensors }, f32::NAN, f32::NAN)));
 		}
 		let miner = match self.cfg.behaviour {
 			// Someone else's data: an account derived from the round, never its own.
@@ -340,12 +351,12 @@ impl Miner {
 		}
 		let first = losses.first().copied().unwrap_or(f32::NAN);
 		let last = losses.last().copied().unwrap_or(f32::NAN);
-		Ok((SparseGradient { header, tensors }, first, last))
+		Ok(Some((SparseGradient { header, tensors }, first, last)))
 	}
 
 	/// Another miner's gradient of round `prev` (the lowest uid that is not this miner).
 	async fn copy_previous(&self, ctx: &RunCtx, prev: Round) -> Result<Option<Vec<SparseTensor>>> {
-		let fetched = fetch_round(ctx, prev, None).await?;
+		let fetched = super::fetch_round_within(ctx, prev, None, Duration::ZERO).await?;
 		Ok(fetched.into_iter().filter(|f| f.uid != self.uid).find_map(|f| f.outcome.ok()).map(|g| g.tensors))
 	}
 

@@ -234,6 +234,17 @@ pub struct Fetched {
 /// Fetches and checks the committed blobs of `uids` (all committers if `None`) for `round`.
 /// Polls each store until `ctx.fetch_patience` has passed for blobs not there yet.
 pub async fn fetch_round(ctx: &RunCtx, round: Round, uids: Option<&[Uid]>) -> Result<Vec<Fetched>> {
+	fetch_round_within(ctx, round, uids, ctx.fetch_patience).await
+}
+
+/// [`fetch_round`] that waits at most `patience` for blobs not in their store yet (zero:
+/// take what is there now).
+pub async fn fetch_round_within(
+	ctx: &RunCtx,
+	round: Round,
+	uids: Option<&[Uid]>,
+	patience: Duration,
+) -> Result<Vec<Fetched>> {
 	let commitments = ctx.chain.round_commitments(ctx.run, round).await?;
 	let peers: BTreeMap<Uid, (AccountId, Vec<u8>)> = ctx
 		.chain
@@ -243,7 +254,7 @@ pub async fn fetch_round(ctx: &RunCtx, round: Round, uids: Option<&[Uid]>) -> Re
 		.filter(|p| p.role == pallet_training::Role::Miner)
 		.map(|p| (p.uid, (p.who, p.store_url)))
 		.collect();
-	let deadline = Instant::now() + ctx.fetch_patience;
+	let deadline = Instant::now() + patience;
 	let mut out = Vec::new();
 	for (uid, c) in commitments {
 		if uids.is_some_and(|set| !set.contains(&uid)) {

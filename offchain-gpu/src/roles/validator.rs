@@ -121,7 +121,11 @@ pub async fn run(ctx: RunCtx, key: Keypair, store: BlobStore, cfg: ValidatorConf
 			// The previous round's gradients, fetched now for the copy check: what a copier
 			// could have read before this round's commitments closed (fetched afresh, so that a
 			// store that was down when that round was scored does not blind the check).
-			let earlier = if s > 0 { fetch_round(&ctx, s - 1, None).await? } else { Vec::new() };
+			let earlier = if s > 0 {
+				super::fetch_round_within(&ctx, s - 1, None, Duration::ZERO).await?
+			} else {
+				Vec::new()
+			};
 			let (mut scores, details) = score_round(&ctx, &synced, &status, s, &cfg, &earlier).await?;
 			if cfg.behaviour == Behaviour::RandomScores {
 				randomize(&mut scores, s, vuid);

@@ -76,8 +76,9 @@ struct ProposeUpgradeArgs {
 	timeout: u64,
 }
 
+/// Which council motion, and who signs.
 #[derive(Args)]
-struct MotionArgs {
+struct MotionRef {
 	#[arg(long, default_value = "ws://127.0.0.1:9944")]
 	url: String,
 	/// Motion hash (0x...), as printed by propose-upgrade.
@@ -86,9 +87,15 @@ struct MotionArgs {
 	/// Motion index.
 	#[arg(long)]
 	index: u32,
-	/// Secret URI of the voting council member.
+	/// Secret URI of the signer (a council member to vote; any funded account to close).
 	#[arg(long)]
 	key: String,
+}
+
+#[derive(Args)]
+struct MotionArgs {
+	#[command(flatten)]
+	m: MotionRef,
 	/// Vote nay instead of aye.
 	#[arg(long)]
 	nay: bool,
@@ -96,18 +103,11 @@ struct MotionArgs {
 
 #[derive(Args)]
 struct CloseArgs {
-	#[arg(long, default_value = "ws://127.0.0.1:9944")]
-	url: String,
-	#[arg(long)]
-	motion: String,
-	#[arg(long)]
-	index: u32,
+	#[command(flatten)]
+	m: MotionRef,
 	/// Encoded length of the proposed call, as printed by propose-upgrade.
 	#[arg(long)]
 	length: u32,
-	/// Secret URI of any funded account.
-	#[arg(long)]
-	key: String,
 }
 
 #[derive(Args)]
@@ -478,21 +478,21 @@ fn propose_upgrade(a: ProposeUpgradeArgs) -> Result<()> {
 }
 
 fn council_vote(a: MotionArgs) -> Result<()> {
-	let key = offchain_gpu::chain::keypair(&a.key)?;
-	let hash = motion_hash(&a.motion)?;
+	let key = offchain_gpu::chain::keypair(&a.m.key)?;
+	let hash = motion_hash(&a.m.motion)?;
 	block_on(async move {
-		connect(&a.url).await?.vote_motion(&key, hash, a.index, !a.nay).await?;
-		println!("voted {} on motion {}", if a.nay { "nay" } else { "aye" }, a.index);
+		connect(&a.m.url).await?.vote_motion(&key, hash, a.m.index, !a.nay).await?;
+		println!("voted {} on motion {}", if a.nay { "nay" } else { "aye" }, a.m.index);
 		Ok(())
 	})
 }
 
 fn council_close(a: CloseArgs) -> Result<()> {
-	let key = offchain_gpu::chain::keypair(&a.key)?;
-	let hash = motion_hash(&a.motion)?;
+	let key = offchain_gpu::chain::keypair(&a.m.key)?;
+	let hash = motion_hash(&a.m.motion)?;
 	block_on(async move {
-		connect(&a.url).await?.close_motion(&key, hash, a.index, a.length).await?;
-		println!("motion {} closed and executed", a.index);
+		connect(&a.m.url).await?.close_motion(&key, hash, a.m.index, a.length).await?;
+		println!("motion {} closed and executed", a.m.index);
 		Ok(())
 	})
 }

@@ -555,61 +555,53 @@ async fn monitor(
 	let mut totals: BTreeMap<Uid, Balance> = BTreeMap::new();
 	let mut validators_paid: Balance = 0;
 	let mut pending_paid: BTreeMap<Round, RoundRow> = BTreeMap::new();
-	let mut blocks = chain.api().stream_blocks().await?;
+	// Finalized blocks by number, so that a node restart (or a dropped connection) loses
+	// nothing: the next block read is the one after the last one counted.
+	let mut next = chain.api().at_current_block().await?.block_number() + 1;
+	let mut failing_since: Option<Instant> = None;
 	loop {
-		let block = blocks.next().await.context("finalized block stream ended")??;
-		let events = block.at().await?.events().fetch().await?;
-		let mut settled: Vec<(Round, u32, Balance, Balance)> = Vec::new();
-		for ev in events.iter() {
-			let ev = ev?;
-			if ev.pallet_name() != "Training" {
+		let block = match read_block(chain, run, next).await {
+			Ok(Some(block)) => {
+				failing_since = None;
+				next += 1;
+				block
+			}
+			Ok(None) => {
+				tokio::time::sleep(Duration::from_millis(500)).await;
 				continue;
 			}
-			let mut bytes = ev.field_bytes();
-			match ev.event_name() {
-				"Paid" => {
-					let (r, round, who, role, uid, amount) =
-						<(u32, Round, AccountId, Role, Uid, Balance)>::decode(&mut bytes)?;
-					if r != run {
-						continue;
-					}
-					let _ = who;
-					let row = pending_paid.entry(round).or_default();
-					match role {
-						Role::Miner => {
-							*row.miner_paid.entry(uid).or_default() += amount;
-							*totals.entry(uid).or_default() += amount;
-						}
-						Role::Validator => {
-							row.validator_paid += amount;
-							validators_paid += amount;
-						}
-					}
+			Err(e) => {
+				let since = *failing_since.get_or_insert_with(Instant::now);
+				if since.elapsed() > Duration::from_secs(180) {
+					return Err(e.context(format!("the node at {} has not answered for 3 minutes", chain.url())));
 				}
-				"Settled" => {
-					let (r, round, scored, _accrued, minted, burned, _agg) =
-						<(u32, Round, u32, Balance, Balance, Balance, u32)>::decode(&mut bytes)?;
-					if r == run {
-						settled.push((round, scored, minted, burned));
-					}
+				eprintln!("  warning (devnet): reading block {next}: {e:#}; reconnecting");
+				tokio::time::sleep(Duration::from_secs(1)).await;
+				let _ = chain.recover(Duration::from_secs(10)).await;
+				continue;
+			}
+		};
+		for (round, role, uid, amount) in block.paid {
+			let row = pending_paid.entry(round).or_default();
+			match role {
+				Role::Miner => {
+					*row.miner_paid.entry(uid).or_default() += amount;
+					*totals.entry(uid).or_default() += amount;
 				}
-				_ => {}
+				Role::Validator => {
+					row.validator_paid += amount;
+					validators_paid += amount;
+				}
 			}
 		}
-		for (round, scored, minted, burned) in settled {
+		for Settlement { round, scored, minted, burned, weights, ordinals } in block.settled {
 			let mut row = pending_paid.remove(&round).unwrap_or_default();
 			row.round = round;
 			row.scored = scored;
 			row.minted = minted;
 			row.burned = burned;
-			let (_burn, weights) = chain.run_weights(run).await?;
-			row.weights = weights.into_iter().collect();
-			row.ordinals = chain
-				.miner_states(run)
-				.await?
-				.into_iter()
-				.map(|(uid, rec)| (uid, ordinal_f64(rec.state.rating.ordinal())))
-				.collect();
+			row.weights = weights;
+			row.ordinals = ordinals;
 			{
 				let reports = reports.lock().unwrap();
 				let mut train = Vec::new();
@@ -637,7 +629,7 @@ async fn monitor(
 			let ords: BTreeMap<Uid, String> = row.ordinals.iter().map(|(u, o)| (*u, format!("{o:.2}"))).collect();
 			eprintln!(
 				"devnet: round {round} settled (block {}): held-out loss {}, train loss {}, scored {scored}, minted {:.3} burned {:.3} UNIT\n         paid {{{}}} validators {:.3}; weights {{{}}}; ordinals {{{}}}",
-				block.number(),
+				block.number,
 				row.heldout_loss.map_or("-".into(), |l| format!("{l:.4}")),
 				row.train_loss.map_or("-".into(), |l| format!("{l:.4}")),
 				minted as f64 / UNIT as f64,
@@ -713,4 +705,73 @@ async fn monitor(
 			}
 		}
 	}
+}
+
+/// One settlement as a finalized block records it, with the weights and ordinals as the
+/// chain holds them when the block is read.
+struct Settlement {
+	round: Round,
+	scored: u32,
+	minted: Balance,
+	burned: Balance,
+	weights: BTreeMap<Uid, u32>,
+	ordinals: BTreeMap<Uid, f64>,
+}
+
+/// What one finalized block says about `run`.
+struct BlockFacts {
+	number: u64,
+	/// `(round, role, uid, amount)` of each `Paid` event.
+	paid: Vec<(Round, Role, Uid, Balance)>,
+	settled: Vec<Settlement>,
+}
+
+/// Reads finalized block `number` (None: not finalized yet). Everything is read before
+/// anything is counted, so a failure midway leaves the block to be read again.
+async fn read_block(chain: &Chain, run: u32, number: u64) -> Result<Option<BlockFacts>> {
+	let api = chain.api();
+	if api.at_current_block().await?.block_number() < number {
+		return Ok(None);
+	}
+	let at = api.at_block(number).await?;
+	let events = at.events().fetch().await?;
+	let mut facts = BlockFacts { number, paid: Vec::new(), settled: Vec::new() };
+	for ev in events.iter() {
+		let ev = ev?;
+		if ev.pallet_name() != "Training" {
+			continue;
+		}
+		let mut bytes = ev.field_bytes();
+		match ev.event_name() {
+			"Paid" => {
+				let (r, round, _who, role, uid, amount) = <(u32, Round, AccountId, Role, Uid, Balance)>::decode(&mut bytes)?;
+				if r == run {
+					facts.paid.push((round, role, uid, amount));
+				}
+			}
+			"Settled" => {
+				let (r, round, scored, _accrued, minted, burned, _agg) =
+					<(u32, Round, u32, Balance, Balance, Balance, u32)>::decode(&mut bytes)?;
+				if r == run {
+					let (_burn, weights) = chain.run_weights(run).await?;
+					let ordinals = chain
+						.miner_states(run)
+						.await?
+						.into_iter()
+						.map(|(uid, rec)| (uid, ordinal_f64(rec.state.rating.ordinal())))
+						.collect();
+					facts.settled.push(Settlement {
+						round,
+						scored,
+						minted,
+						burned,
+						weights: weights.into_iter().collect(),
+						ordinals,
+					});
+				}
+			}
+			_ => {}
+		}
+	}
+	Ok(Some(facts))
 }

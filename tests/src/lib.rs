@@ -38,31 +38,75 @@ pub fn node_bin() -> PathBuf {
 	path
 }
 
-/// A running `node --dev --tmp`, killed when dropped.
+/// A running `node --dev` (with a temporary database, or a kept one that survives
+/// [`DevNode::restart`]), killed when dropped.
 pub struct DevNode {
 	child: Child,
 	pub rpc_port: u16,
 	log: PathBuf,
+	/// Everything after the binary, to start it again.
+	args: Vec<String>,
+	/// The kept database, removed on drop.
+	base_path: Option<PathBuf>,
 }
 
 impl DevNode {
-	/// Starts a dev node on free ports and waits until its RPC port accepts connections.
+	/// Starts `node --dev --tmp` on free ports and waits until its RPC port accepts
+	/// connections.
 	pub fn start() -> Self {
+		Self::launch(None)
+	}
+
+	/// Like [`DevNode::start`] but with its database in a fresh directory that is kept across
+	/// [`DevNode::restart`]: the chain goes on where it stopped.
+	pub fn start_persistent() -> Self {
+		let dir = std::env::temp_dir().join(format!("dev-node-db-{}-{}", std::process::id(), free_port()));
+		let _ = std::fs::remove_dir_all(&dir);
+		Self::launch(Some(dir))
+	}
+
+	fn launch(base_path: Option<PathBuf>) -> Self {
 		let rpc_port = free_port();
 		let p2p_port = free_port();
 		let log = std::env::temp_dir().join(format!("dev-node-{rpc_port}.log"));
-		let log_file = std::fs::File::create(&log).expect("create node log");
-		let child = Command::new(node_bin())
-			.args(["--dev", "--tmp", "--no-prometheus", "--no-telemetry", "--no-mdns"])
-			.args(["--rpc-port", &rpc_port.to_string()])
-			.args(["--listen-addr", &format!("/ip4/127.0.0.1/tcp/{p2p_port}")])
+		let mut args: Vec<String> = ["--dev", "--no-prometheus", "--no-telemetry", "--no-mdns"].map(String::from).to_vec();
+		match &base_path {
+			Some(dir) => args.extend(["--base-path".to_string(), dir.display().to_string()]),
+			None => args.push("--tmp".into()),
+		}
+		args.extend(["--rpc-port".into(), rpc_port.to_string()]);
+		args.extend(["--listen-addr".into(), format!("/ip4/127.0.0.1/tcp/{p2p_port}")]);
+		let child = Self::spawn(&args, &log, false);
+		let mut node = DevNode { child, rpc_port, log, args, base_path };
+		node.wait_for_rpc(Duration::from_secs(120));
+		node
+	}
+
+	fn spawn(args: &[String], log: &PathBuf, append: bool) -> Child {
+		let log_file = std::fs::OpenOptions::new()
+			.create(true)
+			.append(append)
+			.write(true)
+			.truncate(!append)
+			.open(log)
+			.expect("open node log");
+		Command::new(node_bin())
+			.args(args)
 			.stdout(Stdio::null())
 			.stderr(log_file)
 			.spawn()
-			.expect("spawn node");
-		let mut node = DevNode { child, rpc_port, log };
-		node.wait_for_rpc(Duration::from_secs(120));
-		node
+			.expect("spawn node")
+	}
+
+	/// Kills the node (as a crash would), waits `down`, and starts it again on the same ports
+	/// and database; returns once its RPC port answers. Only meaningful for
+	/// [`DevNode::start_persistent`] (a `--tmp` node comes back as a new chain).
+	pub fn restart(&mut self, down: Duration) {
+		let _ = self.child.kill();
+		let _ = self.child.wait();
+		std::thread::sleep(down);
+		self.child = Self::spawn(&self.args, &self.log, true);
+		self.wait_for_rpc(Duration::from_secs(120));
 	}
 
 	pub fn ws_url(&self) -> String {
@@ -94,6 +138,9 @@ impl Drop for DevNode {
 		let _ = self.child.kill();
 		let _ = self.child.wait();
 		let _ = std::fs::remove_file(&self.log);
+		if let Some(dir) = &self.base_path {
+			let _ = std::fs::remove_dir_all(dir);
+		}
 	}
 }
 

@@ -30,6 +30,8 @@ use anyhow::{anyhow, bail, Context, Result};
 use codec::{Decode, Encode};
 use pallet_training::{Commitment, MinerRecord, PeerView, RunId, RunParams, RunStatus};
 use scale_encode::{EncodeAsFields, FieldIter, TypeResolver};
+use subxt::config::RpcConfigFor;
+use subxt::rpcs::{LegacyRpcMethods, RpcClient};
 use subxt::transactions::{Payload, TransactionStatus};
 use subxt::{OnlineClient, SubstrateConfig};
 use subxt_signer::sr25519::Keypair;
@@ -112,28 +114,40 @@ pub fn account_of(key: &Keypair) -> AccountId {
 #[derive(Clone)]
 pub struct Chain {
 	url: std::sync::Arc<str>,
-	api: std::sync::Arc<std::sync::RwLock<OnlineClient<SubstrateConfig>>>,
-	/// Next nonce per signer, for transactions sent before the previous one is finalized
-	/// (the chain's own count is read at the finalized block and lags behind).
-	nonces: std::sync::Arc<std::sync::Mutex<std::collections::HashMap<AccountId, u64>>>,
+	conn: std::sync::Arc<std::sync::RwLock<Conn>>,
+	/// Held from reading a nonce until the transaction is in the node's pool, so that two
+	/// submissions of one process never pick the same nonce.
+	submitting: std::sync::Arc<tokio::sync::Mutex<()>>,
+}
+
+/// One connection: subxt's client and the raw RPC methods over the same socket.
+#[derive(Clone)]
+struct Conn {
+	api: OnlineClient<SubstrateConfig>,
+	rpc: LegacyRpcMethods<RpcConfigFor<SubstrateConfig>>,
 }
 
 impl Chain {
 	/// Connects to `url`, retrying until `timeout` (a node that is still starting up). The
 	/// error names the URL and the last failure in one line.
 	pub async fn connect(url: &str, timeout: Duration) -> Result<Self> {
-		let api = Self::open(url, timeout).await?;
-		Ok(Self { url: url.into(), api: std::sync::Arc::new(std::sync::RwLock::new(api)), nonces: Default::default() })
+		let conn = Self::open(url, timeout).await?;
+		Ok(Self { url: url.into(), conn: std::sync::Arc::new(std::sync::RwLock::new(conn)), submitting: Default::default() })
 	}
 
-	async fn open(url: &str, timeout: Duration) -> Result<OnlineClient<SubstrateConfig>> {
+	async fn open(url: &str, timeout: Duration) -> Result<Conn> {
 		if !(url.starts_with("ws://") || url.starts_with("wss://")) {
 			bail!("invalid node URL {url:?}: expected ws://host:port or wss://host:port");
 		}
 		let start = Instant::now();
 		loop {
-			match OnlineClient::<SubstrateConfig>::from_insecure_url(url).await {
-				Ok(api) => return Ok(api),
+			let opened = async {
+				let rpc = RpcClient::from_insecure_url(url).await?;
+				let api = OnlineClient::<SubstrateConfig>::from_rpc_client(rpc.clone()).await?;
+				anyhow::Ok(Conn { api, rpc: LegacyRpcMethods::new(rpc) })
+			};
+			match opened.await {
+				Ok(conn) => return Ok(conn),
 				Err(e) if start.elapsed() < timeout => {
 					let _ = e;
 					tokio::time::sleep(Duration::from_millis(500)).await;
@@ -145,7 +159,7 @@ impl Chain {
 
 	/// The current connection (a cheap handle).
 	pub fn api(&self) -> OnlineClient<SubstrateConfig> {
-		self.api.read().unwrap_or_else(|e| e.into_inner()).clone()
+		self.conn.read().unwrap_or_else(|e| e.into_inner()).api.clone()
 	}
 
 	/// The node URL this client connects to.
@@ -161,8 +175,8 @@ impl Chain {
 	/// Opens a new connection to the same URL, retrying until `timeout`, and makes every
 	/// clone use it.
 	pub async fn reconnect(&self, timeout: Duration) -> Result<()> {
-		let api = Self::open(&self.url, timeout).await?;
-		*self.api.write().unwrap_or_else(|e| e.into_inner()) = api;
+		let conn = Self::open(&self.url, timeout).await?;
+		*self.conn.write().unwrap_or_else(|e| e.into_inner()) = conn;
 		Ok(())
 	}
 
@@ -186,34 +200,29 @@ impl Chain {
 		self.submit_with(signer, call, true).await
 	}
 
-	async fn submit_with(&self, signer: &Keypair, call: &RawCall, finalized: bool) -> Result<Vec<RawEvent>> {
-		let result = self.try_submit(signer, call, finalized).await;
-		if result.is_err() {
-			// Whatever happened to this nonce, the next transaction re-reads the chain's.
-			self.nonces.lock().unwrap_or_else(|e| e.into_inner()).remove(&account_of(signer));
-		}
-		result
-	}
-
-	/// The nonce for `who`'s next transaction: the finalized count, or one past the last
-	/// nonce this client used if that is higher.
-	async fn next_nonce(&self, at: &subxt::client::OnlineClientAtBlock<SubstrateConfig>, who: AccountId) -> Result<u64> {
-		let on_chain = at.transactions().account_nonce(&subxt::utils::AccountId32(who)).await?;
-		let mut nonces = self.nonces.lock().unwrap_or_else(|e| e.into_inner());
-		let next = nonces.get(&who).map_or(on_chain, |&n| n.max(on_chain));
-		nonces.insert(who, next + 1);
-		Ok(next)
-	}
-
-	async fn try_submit(&self, signer: &Keypair, call: &RawCall, finalized: bool) -> Result<Vec<RawEvent>> {
-		let at = self.api().at_current_block().await?;
-		let nonce = self.next_nonce(&at, account_of(signer)).await?;
-		let params = subxt::config::substrate::SubstrateExtrinsicParamsBuilder::<SubstrateConfig>::new().nonce(nonce).build();
-		let mut progress = at
-			.transactions()
-			.sign_and_submit_then_watch(call, signer, params)
+	/// The nonce for `who`'s next transaction as the node counts it: its best block's nonce
+	/// plus the transactions of `who` waiting in its pool. Neither the finalized count (which
+	/// lags a block or two behind) nor a count kept here (which a node restart, emptying the
+	/// pool, would leave too high) would do.
+	async fn next_nonce(&self, who: AccountId) -> Result<u64> {
+		let rpc = self.conn.read().unwrap_or_else(|e| e.into_inner()).rpc.clone();
+		rpc.system_account_next_index(&subxt::utils::AccountId32(who))
 			.await
-			.with_context(|| format!("submitting {}.{}", call.pallet, call.call))?;
+			.context("reading the account's next nonce")
+	}
+
+	async fn submit_with(&self, signer: &Keypair, call: &RawCall, finalized: bool) -> Result<Vec<RawEvent>> {
+		let at = self.api().at_current_block().await?;
+		let mut progress = {
+			let _one_at_a_time = self.submitting.lock().await;
+			let nonce = self.next_nonce(account_of(signer)).await?;
+			let params =
+				subxt::config::substrate::SubstrateExtrinsicParamsBuilder::<SubstrateConfig>::new().nonce(nonce).build();
+			at.transactions()
+				.sign_and_submit_then_watch(call, signer, params)
+				.await
+				.with_context(|| format!("submitting {}.{}", call.pallet, call.call))?
+		};
 		while let Some(status) = progress.next().await {
 			let in_block = match status? {
 				TransactionStatus::InBestBlock(b) if !finalized => b,
@@ -347,22 +356,15 @@ impl Chain {
 
 	/// Signs and submits `call`; returns once the node's pool accepted it as valid.
 	pub async fn submit_to_pool(&self, signer: &Keypair, call: &RawCall) -> Result<()> {
-		let result = async {
-			let at = self.api().at_current_block().await?;
-			let nonce = self.next_nonce(&at, account_of(signer)).await?;
-			let params =
-				subxt::config::substrate::SubstrateExtrinsicParamsBuilder::<SubstrateConfig>::new().nonce(nonce).build();
-			at.transactions()
-				.sign_and_submit(call, signer, params)
-				.await
-				.map(drop)
-				.with_context(|| format!("{}.{} refused", call.pallet, call.call))
-		}
-		.await;
-		if result.is_err() {
-			self.nonces.lock().unwrap_or_else(|e| e.into_inner()).remove(&account_of(signer));
-		}
-		result
+		let at = self.api().at_current_block().await?;
+		let _one_at_a_time = self.submitting.lock().await;
+		let nonce = self.next_nonce(account_of(signer)).await?;
+		let params = subxt::config::substrate::SubstrateExtrinsicParamsBuilder::<SubstrateConfig>::new().nonce(nonce).build();
+		at.transactions()
+			.sign_and_submit(call, signer, params)
+			.await
+			.map(drop)
+			.with_context(|| format!("{}.{} refused", call.pallet, call.call))
 	}
 
 	pub async fn submit_scores(&self, key: &Keypair, run: RunId, round: Round, scores: &[MinerScore]) -> Result<()> {

@@ -10,9 +10,10 @@
 use anyhow::Result;
 use codec::Encode;
 use offchain_gpu::devnet::DevnetConfig;
+use offchain_gpu::roles::miner::MinerConfig;
 use offchain_gpu::roles::{load_corpus, model_preset, plan_for};
 use sparseloco::ErrorFeedback;
-use training_model::{AdamWConfig, AssignedBatches, Assignment, LrSchedule, TrainConfig, Trainer, Workspace};
+use training_model::{AssignedBatches, Assignment, Trainer, Workspace};
 
 fn cos(a: &[f32], b: &[f32]) -> f64 {
 	let (mut ab, mut aa, mut bb) = (0.0f64, 0.0f64, 0.0f64);
@@ -33,17 +34,15 @@ fn main() -> Result<()> {
 	let plan = plan_for(&model, &params)?;
 	let corpus = load_corpus()?;
 	let h = u64::from(params.inner_steps);
-	let train_cfg = TrainConfig {
-		adamw: AdamWConfig::default(),
-		schedule: LrSchedule { peak_lr: 3e-3, min_lr: 3e-4, warmup_steps: h, total_steps: h * 200 },
-		max_grad_norm: Some(1.0),
-	};
+	// Exactly the miners' inner loop and error feedback.
+	let miner_cfg = MinerConfig::default();
+	let train_cfg = miner_cfg.train_config(params.inner_steps);
 	let accounts: Vec<[u8; 32]> = (0..n_miners as u8).map(|i| [i + 1; 32]).collect();
 	// The last miner trains on someone else's data.
 	let cheat = n_miners - 1;
 	let mut trainers: Vec<Trainer> = (0..n_miners).map(|_| Trainer::cpu(&model, train_cfg)).collect::<Result<_, _>>()?;
 	let mut feedback: Vec<ErrorFeedback> =
-		(0..n_miners).map(|_| ErrorFeedback::new(&plan, 0.95)).collect::<Result<_, _>>()?;
+		(0..n_miners).map(|_| ErrorFeedback::new(&plan, miner_cfg.beta)).collect::<Result<_, _>>()?;
 	let mut theta = training_model::init_params(&model, params.run_seed);
 	let mut ws = Workspace::<f32>::new(&model)?;
 	let mut replayer = Trainer::cpu(&model, train_cfg)?;

@@ -95,6 +95,24 @@ pub struct MinerConfig {
 	pub state_dir: Option<std::path::PathBuf>,
 }
 
+impl MinerConfig {
+	/// The inner loop for a run of `inner_steps` steps per round: AdamW, warm-up over the
+	/// first round, cosine decay to a tenth of `inner_lr` over 200 rounds, global-norm clip 1.
+	pub fn train_config(&self, inner_steps: u32) -> TrainConfig {
+		let h = u64::from(inner_steps);
+		TrainConfig {
+			adamw: AdamWConfig::default(),
+			schedule: LrSchedule {
+				peak_lr: self.inner_lr,
+				min_lr: self.inner_lr / 10.0,
+				warmup_steps: h.max(1),
+				total_steps: h * 200,
+			},
+			max_grad_norm: Some(1.0),
+		}
+	}
+}
+
 impl Default for MinerConfig {
 	fn default() -> Self {
 		Self { inner_lr: 3e-3, beta: 0.95, behaviour: Behaviour::Honest, last_round: None, state_dir: None }
@@ -139,16 +157,10 @@ pub async fn run(ctx: RunCtx, key: Keypair, store: BlobStore, cfg: MinerConfig) 
 			ctx.chain.peer(ctx.run, &me).await?.context("registration not visible")?
 		}
 	};
-	let h = u64::from(ctx.params.inner_steps);
-	let train_cfg = TrainConfig {
-		adamw: AdamWConfig::default(),
-		schedule: LrSchedule { peak_lr: cfg.inner_lr, min_lr: cfg.inner_lr / 10.0, warmup_steps: h.max(1), total_steps: h * 200 },
-		max_grad_norm: Some(1.0),
-	};
 	let mut m = Miner {
 		uid: peer.uid,
 		me,
-		trainer: Trainer::cpu(&ctx.model, train_cfg)?,
+		trainer: Trainer::cpu(&ctx.model, cfg.train_config(ctx.params.inner_steps))?,
 		feedback: ErrorFeedback::new(&ctx.plan, cfg.beta)?,
 		synced: Synced::join(&ctx, format!("miner {}", peer.uid)).await?,
 		key,

@@ -52,7 +52,7 @@ fn main() -> Result<()> {
 		for m in 0..n_miners {
 			let mut a = assignment(m);
 			if m == cheat {
-				a.miner = sp_crypto_hashing::blake2_256(&(b"random-data", r, accounts[m]).encode());
+				a.miner = sp_crypto_hashing::blake2_256(&(b"other-data", r, accounts[m]).encode());
 			}
 			let mut batches = AssignedBatches { corpus: &corpus, assignment: a, shape };
 			let out = trainers[m].inner_steps(&theta, h, &mut batches)?;
@@ -92,13 +92,24 @@ fn main() -> Result<()> {
 			let others: Vec<f64> = (0..n_miners).filter(|&n| n != m).map(|n| cos(&dense[m], &probe[n])).collect();
 			(own, own - others.iter().sum::<f64>() / others.len() as f64)
 		};
+		// Centred: each gradient and each probe less the mean over the miners, which removes
+		// the direction every batch shares and keeps what is particular to one miner's data.
+		let centred = |v: &[Vec<f32>]| -> Vec<Vec<f32>> {
+			let mut mean = vec![0.0f32; theta.len()];
+			for x in v {
+				mean.iter_mut().zip(x).for_each(|(a, b)| *a += b / v.len() as f32);
+			}
+			v.iter().map(|x| x.iter().zip(&mean).map(|(a, b)| a - b).collect()).collect()
+		};
+		let (dense_c, grad_c, replay_c) = (centred(&dense), centred(&grad_probe), centred(&replay_probe));
 		for m in 0..n_miners {
 			let (go, gc) = contrast(&grad_probe, m);
 			let (ro, rc) = contrast(&replay_probe, m);
 			let (fo, fc) = contrast(&few_probe, m);
+			let (cg, cr) = (cos(&dense_c[m], &grad_c[m]), cos(&dense_c[m], &replay_c[m]));
 			println!(
-				"round {r} miner {m}{}: grad cos {go:+.4} contrast {gc:+.4} | 4-batch cos {fo:+.4} contrast {fc:+.4} | replay cos {ro:+.4} contrast {rc:+.4}",
-				if m == cheat { " (random data)" } else { "" }
+				"round {r} miner {m}{}: grad cos {go:+.4} contrast {gc:+.4} | 4-batch cos {fo:+.4} contrast {fc:+.4} | replay cos {ro:+.4} contrast {rc:+.4} | centred grad {cg:+.4} replay {cr:+.4}",
+				if m == cheat { " (other data)" } else { "" }
 			);
 		}
 		sparseloco::aggregate(&plan, &grads, &mut theta, 1.0)?;

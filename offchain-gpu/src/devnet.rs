@@ -33,11 +33,10 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context, Result};
-use codec::Decode;
 use pallet_training::{Role, RunParams};
 use training_protocol::{Fixed, IncentiveParams, OpenSkillParams, Round, Uid};
 
-use crate::chain::{account_of, keypair, AccountId, Balance, Chain, UNIT};
+use crate::chain::{account_of, api, keypair, AccountId, Balance, Chain, UNIT};
 use crate::roles::{self, miner, validator, Report, Reporter, RunCtx};
 use crate::store::BlobStore;
 
@@ -729,48 +728,33 @@ struct BlockFacts {
 /// Reads finalized block `number` (None: not finalized yet). Everything is read before
 /// anything is counted, so a failure midway leaves the block to be read again.
 async fn read_block(chain: &Chain, run: u32, number: u64) -> Result<Option<BlockFacts>> {
-	let api = chain.api();
-	if api.at_current_block().await?.block_number() < number {
+	let client = chain.api();
+	if client.at_current_block().await?.block_number() < number {
 		return Ok(None);
 	}
-	let at = api.at_block(number).await?;
+	let at = client.at_block(number).await?;
 	let events = at.events().fetch().await?;
 	let mut facts = BlockFacts { number, paid: Vec::new(), settled: Vec::new() };
 	for ev in events.iter() {
 		let ev = ev?;
-		if ev.pallet_name() != "Training" {
-			continue;
-		}
-		let mut bytes = ev.field_bytes();
-		match ev.event_name() {
-			"Paid" => {
-				let (r, round, _who, role, uid, amount) = <(u32, Round, AccountId, Role, Uid, Balance)>::decode(&mut bytes)?;
-				if r == run {
-					facts.paid.push((round, role, uid, amount));
-				}
+		let (pallet, name, fields) = (ev.pallet_name(), ev.event_name(), ev.field_bytes());
+		if let Some(paid) = api::PAID.decode(pallet, name, fields) {
+			let (r, round, _who, role, uid, amount) = paid?;
+			if r == run {
+				facts.paid.push((round, role, uid, amount));
 			}
-			"Settled" => {
-				let (r, round, scored, _accrued, minted, burned, _agg) =
-					<(u32, Round, u32, Balance, Balance, Balance, u32)>::decode(&mut bytes)?;
-				if r == run {
-					let (_burn, weights) = chain.run_weights(run).await?;
-					let ordinals = chain
-						.miner_states(run)
-						.await?
-						.into_iter()
-						.map(|(uid, rec)| (uid, ordinal_f64(rec.state.rating.ordinal())))
-						.collect();
-					facts.settled.push(Settlement {
-						round,
-						scored,
-						minted,
-						burned,
-						weights: weights.into_iter().collect(),
-						ordinals,
-					});
-				}
+		} else if let Some(settled) = api::SETTLED.decode(pallet, name, fields) {
+			let (r, round, scored, _accrued, minted, burned, _agg) = settled?;
+			if r == run {
+				let (_burn, weights) = chain.run_weights(run).await?;
+				let ordinals = chain
+					.miner_states(run)
+					.await?
+					.into_iter()
+					.map(|(uid, rec)| (uid, ordinal_f64(rec.state.rating.ordinal())))
+					.collect();
+				facts.settled.push(Settlement { round, scored, minted, burned, weights: weights.into_iter().collect(), ordinals });
 			}
-			_ => {}
 		}
 	}
 	Ok(Some(facts))

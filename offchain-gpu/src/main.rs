@@ -131,8 +131,8 @@ struct DevnetArgs {
 	/// Extra miners that commit but never publish their blob (same as `--adversaries withhold`).
 	#[arg(long, default_value_t = 0)]
 	withholders: usize,
-	/// Extra adversarial miners, comma-separated: withhold, random-data, garbage, wrong-hash,
-	/// copier, zero.
+	/// Extra adversarial miners, comma-separated: withhold, random-data, other-data, garbage,
+	/// wrong-hash, copier, zero.
 	#[arg(long, value_delimiter = ',')]
 	adversaries: Vec<offchain_gpu::roles::miner::Behaviour>,
 	#[arg(long, default_value_t = 1)]

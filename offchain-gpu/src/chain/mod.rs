@@ -24,6 +24,9 @@
 //! Keys: sr25519 from a secret URI (`//Alice` on the devnet, or a seed phrase taken from the
 //! environment by the caller). Secrets are never printed.
 
+pub mod api;
+pub mod interface;
+
 use std::time::{Duration, Instant};
 
 use anyhow::{anyhow, bail, Context, Result};
@@ -147,7 +150,17 @@ impl Chain {
 				anyhow::Ok(Conn { api, rpc: LegacyRpcMethods::new(rpc) })
 			};
 			match opened.await {
-				Ok(conn) => return Ok(conn),
+				Ok(conn) => {
+					let at = conn.api.at_current_block().await?;
+					let theirs: Vec<String> = interface::of_pallet(at.metadata_ref(), PALLET)
+						.with_context(|| format!("the node at {url} is not a training chain"))?
+						.iter()
+						.map(interface::Signature::line)
+						.collect();
+					interface::check(PALLET, &api::used(), theirs.iter().map(String::as_str))
+						.with_context(|| format!("the node at {url} runs a runtime this offchain-gpu build does not speak; use a build from the same source as the runtime"))?;
+					return Ok(conn);
+				}
 				Err(e) if start.elapsed() < timeout => {
 					let _ = e;
 					tokio::time::sleep(Duration::from_millis(500)).await;
@@ -281,6 +294,11 @@ impl Chain {
 		Ok(events)
 	}
 
+	/// Calls the training pallet's view function `view` at the latest finalized block.
+	pub async fn view_of<A: Encode, R: Decode>(&self, view: &interface::View<A, R>, args: A) -> Result<R> {
+		self.view(PALLET, view.name, args).await
+	}
+
 	/// Calls view function `pallet::function` with SCALE-encoded `args` at the latest
 	/// finalized block and decodes its result as `R`.
 	pub async fn view<R: Decode>(&self, pallet: &str, function: &str, args: impl Encode) -> Result<R> {
@@ -307,51 +325,50 @@ impl Chain {
 	}
 
 	pub async fn run_status(&self, run: RunId) -> Result<Option<RunStatus<Balance>>> {
-		self.view(PALLET, "run_status", (run,)).await
+		self.view_of(&api::RUN_STATUS, (run,)).await
 	}
 	pub async fn aggregation_set(&self, run: RunId, round: Round) -> Result<Option<Vec<Uid>>> {
-		self.view(PALLET, "aggregation_set", (run, round)).await
+		self.view_of(&api::AGGREGATION_SET, (run, round)).await
 	}
 	pub async fn round_commitments(&self, run: RunId, round: Round) -> Result<Vec<(Uid, Commitment)>> {
-		self.view(PALLET, "round_commitments", (run, round)).await
+		self.view_of(&api::ROUND_COMMITMENTS, (run, round)).await
 	}
 	pub async fn miner_states(&self, run: RunId) -> Result<Vec<(Uid, MinerRecord)>> {
-		self.view(PALLET, "miner_states", (run,)).await
+		self.view_of(&api::MINER_STATES, (run,)).await
 	}
 	pub async fn run_weights(&self, run: RunId) -> Result<(u32, Vec<(Uid, u32)>)> {
-		self.view(PALLET, "run_weights", (run,)).await
+		self.view_of(&api::RUN_WEIGHTS, (run,)).await
 	}
 	pub async fn peers(&self, run: RunId) -> Result<Vec<PeerView<AccountId, Balance>>> {
-		self.view(PALLET, "peers", (run,)).await
+		self.view_of(&api::PEERS, (run,)).await
 	}
 
 	/// `create_run(params)` through sudo; returns the new run id from `RunCreated`.
 	pub async fn create_run(&self, sudo_key: &Keypair, params: &RunParams<Balance>) -> Result<(RunId, u64)> {
-		let events = self.sudo(sudo_key, &RawCall::new(PALLET, "create_run", (params,))).await?;
+		let events = self.sudo(sudo_key, &api::CREATE_RUN.with((params.clone(),))).await?;
 		events
 			.iter()
-			.find(|e| e.pallet == PALLET && e.name == "RunCreated")
-			.map(|e| <(RunId, u64)>::decode(&mut &e.fields[..]))
+			.find_map(|e| api::RUN_CREATED.decode(&e.pallet, &e.name, &e.fields))
 			.transpose()?
 			.ok_or_else(|| anyhow!("create_run emitted no RunCreated event"))
 	}
 
 	pub async fn register_miner(&self, key: &Keypair, run: RunId, store_url: &str) -> Result<()> {
-		self.submit_finalized(key, &RawCall::new(PALLET, "register_miner", (run, store_url.as_bytes().to_vec())))
+		self.submit_finalized(key, &api::REGISTER_MINER.with((run, store_url.as_bytes().to_vec())))
 			.await
 			.map(drop)
 	}
 
 	pub async fn register_validator(&self, key: &Keypair, run: RunId, stake: Balance, store_url: &str) -> Result<()> {
 		let args = (run, stake, store_url.as_bytes().to_vec());
-		self.submit_finalized(key, &RawCall::new(PALLET, "register_validator", args)).await.map(drop)
+		self.submit_finalized(key, &api::REGISTER_VALIDATOR.with(args)).await.map(drop)
 	}
 
 	/// `commit_gradient(run, round, hash, len)`, returning as soon as the node accepted it
 	/// into its pool (a commitment is on the miner's critical path; whether it landed shows
 	/// in `round_commitments` a block later).
 	pub async fn commit_gradient(&self, key: &Keypair, run: RunId, round: Round, hash: [u8; 32], len: u32) -> Result<()> {
-		self.submit_to_pool(key, &RawCall::new(PALLET, "commit_gradient", (run, round, hash, len))).await
+		self.submit_to_pool(key, &api::COMMIT_GRADIENT.with((run, round, hash, len))).await
 	}
 
 	/// Signs and submits `call`; returns once the node's pool accepted it as valid.
@@ -368,7 +385,7 @@ impl Chain {
 	}
 
 	pub async fn submit_scores(&self, key: &Keypair, run: RunId, round: Round, scores: &[MinerScore]) -> Result<()> {
-		self.submit(key, &RawCall::new(PALLET, "submit_scores", (run, round, scores.to_vec())))
+		self.submit(key, &api::SUBMIT_SCORES.with((run, round, scores.to_vec())))
 			.await
 			.map(drop)
 	}
@@ -377,12 +394,12 @@ impl Chain {
 	/// lies in the store at `uri`.
 	pub async fn commit_checkpoint(&self, key: &Keypair, run: RunId, round: Round, hash: [u8; 32], uri: &str) -> Result<()> {
 		let args = (run, round, hash, uri.as_bytes().to_vec());
-		self.submit(key, &RawCall::new(PALLET, "commit_checkpoint", args)).await.map(drop)
+		self.submit(key, &api::COMMIT_CHECKPOINT.with(args)).await.map(drop)
 	}
 
 	/// The newest recorded checkpoint of `run`: round, parameter hash, store URL.
 	pub async fn latest_checkpoint(&self, run: RunId) -> Result<Option<(Round, [u8; 32], Vec<u8>)>> {
-		self.view(PALLET, "latest_checkpoint", (run,)).await
+		self.view_of(&api::LATEST_CHECKPOINT, (run,)).await
 	}
 
 	/// Whether `who` is registered in `run` (and with which role / uid).

@@ -16,7 +16,7 @@ use anyhow::{Context, Result};
 use codec::Encode;
 use sparseloco::{fingerprint, ErrorFeedback, Header, SparseGradient, SparseTensor};
 use subxt_signer::sr25519::Keypair;
-use training_model::{AdamWConfig, AssignedBatches, Assignment, LrSchedule, TrainConfig, Trainer};
+use training_model::{AdamWConfig, Assignment, Batch, BatchShape, LrSchedule, ModelError, TrainConfig, Trainer};
 use training_protocol::Round;
 
 use super::{Report, RunCtx, Synced};
@@ -30,8 +30,11 @@ pub enum Behaviour {
 	Honest,
 	/// Commits its hash but never publishes the blob.
 	Withhold,
-	/// Trains on batches that are not its assignment (another account's, drawn per round).
+	/// Trains on uniformly random token ids instead of its assigned batches.
 	RandomData,
+	/// Trains on corpus batches that are not its assignment (another account's, drawn per
+	/// round). Not caught at devnet scale (docs/benchmarks.md), so not in the end-to-end test.
+	OtherData,
 	/// Publishes a blob whose quantization table is NaN (committed with its true hash).
 	Garbage,
 	/// Commits the hash of one blob and publishes a different one.
@@ -46,10 +49,11 @@ pub enum Behaviour {
 
 impl Behaviour {
 	/// Every behaviour, honest first.
-	pub const ALL: [Behaviour; 7] = [
+	pub const ALL: [Behaviour; 8] = [
 		Behaviour::Honest,
 		Behaviour::Withhold,
 		Behaviour::RandomData,
+		Behaviour::OtherData,
 		Behaviour::Garbage,
 		Behaviour::WrongHash,
 		Behaviour::Copier,
@@ -62,6 +66,7 @@ impl Behaviour {
 			Behaviour::Honest => "honest",
 			Behaviour::Withhold => "withhold",
 			Behaviour::RandomData => "random-data",
+			Behaviour::OtherData => "other-data",
 			Behaviour::Garbage => "garbage",
 			Behaviour::WrongHash => "wrong-hash",
 			Behaviour::Copier => "copier",
@@ -344,11 +349,19 @@ impl Miner {
 		}
 		let miner = match self.cfg.behaviour {
 			// Someone else's data: an account derived from the round, never its own.
-			Behaviour::RandomData => sp_crypto_hashing::blake2_256(&(b"random-data", round, self.me).encode()),
+			Behaviour::OtherData => sp_crypto_hashing::blake2_256(&(b"other-data", round, self.me).encode()),
 			_ => self.me,
 		};
 		let assignment = Assignment { run_seed: ctx.params.run_seed, round, miner };
-		let mut batches = AssignedBatches { corpus: &ctx.corpus, assignment, shape: ctx.shape };
+		let (corpus, shape, vocab) = (&ctx.corpus, ctx.shape, ctx.model.vocab_size);
+		let noise = self.cfg.behaviour == Behaviour::RandomData;
+		let me = self.me;
+		let mut batches = move |step: u64| -> Result<Batch, ModelError> {
+			if noise {
+				return Ok(noise_batch(vocab, shape, &(b"random-data", round, me, step)));
+			}
+			Ok(corpus.assigned_batch(&assignment, step, shape)?)
+		};
 		let h = u64::from(ctx.params.inner_steps);
 		let (trainer, feedback, plan) = (&mut self.trainer, &mut self.feedback, &ctx.plan);
 		let (losses, mut tensors) = tokio::task::block_in_place(|| -> Result<_> {
@@ -393,5 +406,40 @@ impl Miner {
 			}
 			_ => (blob.clone(), blob),
 		}
+	}
+}
+
+/// `shape` windows of uniformly random token ids below `vocab`, a pure function of `seed`
+/// (what the random-data adversary trains on).
+fn noise_batch(vocab: usize, shape: BatchShape, seed: &impl Encode) -> Batch {
+	let n = shape.batch_size * (shape.seq_len + 1);
+	let vocab = u32::try_from(vocab).unwrap_or(u32::MAX).max(1);
+	let mut tokens = Vec::with_capacity(n);
+	let mut block = 0u64;
+	while tokens.len() < n {
+		let bytes = sp_crypto_hashing::blake2_256(&(seed, block).encode());
+		block += 1;
+		let words = bytes.chunks_exact(4).map(|c| u32::from_le_bytes([c[0], c[1], c[2], c[3]]) % vocab);
+		tokens.extend(words.take(n - tokens.len()));
+	}
+	Batch::from_windows(shape.seq_len, tokens.chunks_exact(shape.seq_len + 1))
+}
+
+#[cfg(test)]
+mod tests {
+	use super::*;
+
+	#[test]
+	fn noise_batches_are_reproducible_in_vocabulary_and_differ_by_seed() {
+		let shape = BatchShape { batch_size: 3, seq_len: 17 };
+		let a = noise_batch(300, shape, &(1u64, 2u64));
+		assert_eq!((a.batch_size, a.seq_len, a.inputs.len()), (3, 17, 51));
+		a.validate(300, 17).expect("a valid batch");
+		assert_eq!(a.inputs, noise_batch(300, shape, &(1u64, 2u64)).inputs);
+		assert_ne!(a.inputs, noise_batch(300, shape, &(1u64, 3u64)).inputs);
+		// Roughly uniform: most of a small vocabulary shows up.
+		let b = noise_batch(16, BatchShape { batch_size: 8, seq_len: 63 }, &0u8);
+		let seen: std::collections::BTreeSet<u32> = b.inputs.iter().copied().collect();
+		assert_eq!(seen.len(), 16);
 	}
 }

@@ -1,16 +1,18 @@
 //! Experiment: how much of a miner's data is visible in its compressed gradient?
 //!
-//! Simulates the devnet's rounds in-process (no chain): honest miners and one that trains on
-//! another account's batches, all with error feedback, aggregated every round. For each
-//! round and miner it prints the cosine between the miner's decoded gradient and probes built
-//! from each miner's assigned batches at `theta_r`, own minus the mean over the others.
+//! Simulates the devnet's rounds in-process (no chain): honest miners, one that trains on
+//! another account's batches and one that trains on random tokens, all with error feedback,
+//! aggregated every round. For each round and miner it prints the cosine between the miner's
+//! decoded gradient and probes built from its assigned batches at `theta_r`, the same less
+//! the mean over the other miners' probes ("contrast"), and centred cosines (gradients and
+//! probes less their mean over the miners).
 //!
 //! cargo run --release --example data_signal -- [rounds]
 
 use anyhow::Result;
 use codec::Encode;
 use offchain_gpu::devnet::DevnetConfig;
-use offchain_gpu::roles::miner::MinerConfig;
+use offchain_gpu::roles::miner::{noise_batch, MinerConfig};
 use offchain_gpu::roles::{load_corpus, model_preset, plan_for};
 use sparseloco::ErrorFeedback;
 use training_model::{AssignedBatches, Assignment, Trainer, Workspace};
@@ -27,7 +29,7 @@ fn cos(a: &[f32], b: &[f32]) -> f64 {
 
 fn main() -> Result<()> {
 	let rounds: u64 = std::env::args().nth(1).map(|s| s.parse()).transpose()?.unwrap_or(8);
-	let n_miners = 5usize;
+	let n_miners = 6usize;
 	let (model, shape) = model_preset("devnet")?;
 	let devnet = DevnetConfig::default();
 	let params = devnet.run_params(model.config_hash())?;
@@ -38,8 +40,8 @@ fn main() -> Result<()> {
 	let miner_cfg = MinerConfig::default();
 	let train_cfg = miner_cfg.train_config(params.inner_steps);
 	let accounts: Vec<[u8; 32]> = (0..n_miners as u8).map(|i| [i + 1; 32]).collect();
-	// The last miner trains on someone else's data.
-	let cheat = n_miners - 1;
+	// The last two miners cheat: one trains on someone else's batches, one on random tokens.
+	let (cheat, noise) = (n_miners - 2, n_miners - 1);
 	let mut trainers: Vec<Trainer> = (0..n_miners).map(|_| Trainer::cpu(&model, train_cfg)).collect::<Result<_, _>>()?;
 	let mut feedback: Vec<ErrorFeedback> =
 		(0..n_miners).map(|_| ErrorFeedback::new(&plan, miner_cfg.beta)).collect::<Result<_, _>>()?;
@@ -54,7 +56,13 @@ fn main() -> Result<()> {
 			if m == cheat {
 				a.miner = sp_crypto_hashing::blake2_256(&(b"other-data", r, accounts[m]).encode());
 			}
-			let mut batches = AssignedBatches { corpus: &corpus, assignment: a, shape };
+			let vocab = model.vocab_size;
+			let mut batches = |step: u64| -> Result<training_model::Batch, training_model::ModelError> {
+				if m == noise {
+					return Ok(noise_batch(vocab, shape, &(b"random-data", r, accounts[m], step)));
+				}
+				Ok(corpus.assigned_batch(&a, step, shape)?)
+			};
 			let out = trainers[m].inner_steps(&theta, h, &mut batches)?;
 			let delta: Vec<f32> = theta.iter().zip(&out.params).map(|(a, b)| a - b).collect();
 			let tensors = feedback[m].compress(&plan, &delta)?;
@@ -109,7 +117,13 @@ fn main() -> Result<()> {
 			let (cg, cr) = (cos(&dense_c[m], &grad_c[m]), cos(&dense_c[m], &replay_c[m]));
 			println!(
 				"round {r} miner {m}{}: grad cos {go:+.4} contrast {gc:+.4} | 4-batch cos {fo:+.4} contrast {fc:+.4} | replay cos {ro:+.4} contrast {rc:+.4} | centred grad {cg:+.4} replay {cr:+.4}",
-				if m == cheat { " (other data)" } else { "" }
+				if m == cheat {
+					" (other data)"
+				} else if m == noise {
+					" (random tokens)"
+				} else {
+					""
+				}
 			);
 		}
 		sparseloco::aggregate(&plan, &grads, &mut theta, 1.0)?;

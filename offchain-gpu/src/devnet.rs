@@ -409,8 +409,8 @@ async fn drive(cfg: &DevnetConfig, out: &std::path::Path, url: &str, stop: Arc<A
 					if verbose {
 						for d in details {
 							eprintln!(
-								"      uid {}: random {:+.5} own {:+.5} advantage {:+.5} overlap {:.3}",
-								d.uid, d.rand_rel, d.own_rel, d.advantage, d.overlap
+								"      uid {}: random {:+.5} own {:+.5} advantage {:+.5} direction {:+.3} overlap {:.3}",
+								d.uid, d.rand_rel, d.own_rel, d.advantage, d.direction, d.overlap
 							);
 						}
 					}

@@ -8,10 +8,12 @@
 //! every honest miner ends with positive weight and emission, and that every adversary ends
 //! with zero weight and earns nothing once past its warm-up: the withholder and the miners
 //! whose blobs are garbage or do not match their hash (three misses: x0.75, x0.5, x0), the
-//! zero-gradient miner and the one that trains on random tokens (assigned-data indicator
-//! below the threshold), the copier (its gradient is another miner's from the round before:
-//! flagged as copied). A miner that trains on other corpus batches than its assignment does
-//! not run here: at this scale nothing tells it from an honest one (docs/benchmarks.md).
+//! zero-gradient miner (assigned-data indicator below the threshold: its gain is zero), the
+//! miner that trains on random tokens (indicator below the threshold: its update does not
+//! point where the validator's reference update does), the copier (its gradient is another
+//! miner's from the round before: flagged as copied). A miner that trains on other corpus
+//! batches than its assignment is not run: at this scale nothing tells it from an honest one
+//! (docs/benchmarks.md).
 //! The random-score validator holds less stake than the honest one, so the stake-weighted
 //! medians, and with them who is paid, are the honest validator's.
 //!

@@ -30,7 +30,8 @@ pub enum Behaviour {
 	Honest,
 	/// Commits its hash but never publishes the blob.
 	Withhold,
-	/// Trains on uniformly random token ids instead of its assigned batches.
+	/// Trains on uniformly random token ids instead of its assigned batches (caught by the
+	/// validator's direction check).
 	RandomData,
 	/// Trains on corpus batches that are not its assignment (another account's, drawn per
 	/// round). Not caught at devnet scale (docs/benchmarks.md), so not in the end-to-end test.
@@ -411,7 +412,7 @@ impl Miner {
 
 /// `shape` windows of uniformly random token ids below `vocab`, a pure function of `seed`
 /// (what the random-data adversary trains on).
-fn noise_batch(vocab: usize, shape: BatchShape, seed: &impl Encode) -> Batch {
+pub fn noise_batch(vocab: usize, shape: BatchShape, seed: &impl Encode) -> Batch {
 	let n = shape.batch_size * (shape.seq_len + 1);
 	let vocab = u32::try_from(vocab).unwrap_or(u32::MAX).max(1);
 	let mut tokens = Vec::with_capacity(n);

@@ -5,8 +5,14 @@
 //!   median norms, applied to `theta_r` with step `eval_lr_factor * outer_lr`; relative loss
 //!   drop `(before - after) / before` on one random batch shared by all miners of the round
 //!   (`Corpus::round_batch(run_seed, r, 0)`), in parts per billion.
-//! - **indicator**: `+1` if the relative drop on one of the miner's own assigned batches (a
-//!   step drawn from the round seed) beats the drop on the random batch, else `-1`.
+//! - **indicator**: `+1` if the gradient passes two checks, else `-1`. *Gain*: on a few of
+//!   the miner's own assigned batches it lowers the loss at least `1 - indicator_tolerance`
+//!   times as much as the median peer's gradient does. *Direction*: its cosine with a
+//!   reference update, which the validator trains itself from `theta_r` (the miners' inner
+//!   loop, H steps on the round's random batches), is at least `1 - indicator_tolerance`
+//!   times the median peer's. The second catches a miner that trains on random tokens: its
+//!   update lowers the loss on text early in training (it flattens the output
+//!   distribution) but points elsewhere (measured: docs/benchmarks.md).
 //! - **sync**: the blob header's 16 fingerprint values against the validator's `theta_r` at
 //!   the same positions, in units of the last outer step's mean |change|; `x` is the
 //!   interquartile mean of those ratios and `sync = training_protocol::sync_score_ppm(x)`.
@@ -216,6 +222,7 @@ async fn score_round(
 	let positions = sparseloco::fingerprint::positions(&ctx.plan, s);
 
 	let rand_before = tokio::task::block_in_place(|| eval_loss(&ctx.model, theta, &random))?;
+	let reference = tokio::task::block_in_place(|| reference_update(ctx, theta, s))?;
 
 	// Pass 1: every miner's gradient alone on the random batch and on its own batches.
 	let mut scores = Vec::new();
@@ -257,10 +264,12 @@ async fn score_round(
 		let flags = if copied.contains(&m.uid) { ScoreFlags::COPIED } else { ScoreFlags::NONE };
 		let rand_rel = (rand_before - rand_after) / rand_before;
 		let loss_score = (f64::from(rand_rel) * 1e9).round().clamp(-1e18, 1e18) as i64;
+		let direction = cosine(&grad.to_dense(&ctx.plan), &reference);
 		measured.push(Measured {
 			score: MinerScore { uid: m.uid, loss_score, indicator: 0, sync_ppm, flags },
 			grad,
 			rand_rel,
+			direction,
 			own,
 			own_before,
 			own_after,
@@ -286,6 +295,10 @@ async fn score_round(
 		let step = |i: Option<usize>| i.map(|i| stepped(ctx, theta, measured[i].grad, &clip, lr)).transpose();
 		Ok((step(median)?, step(neighbour)?))
 	})?;
+	// The direction check's bar: the median cosine with the reference update.
+	let mut directions: Vec<f64> = measured.iter().map(|m| m.direction).collect();
+	directions.sort_by(f64::total_cmp);
+	let direction_bar = directions.get(directions.len().saturating_sub(1) / 2).map_or(0.0, |d| d.max(0.0));
 	let mut details = Vec::new();
 	for (idx, m) in measured.iter().enumerate() {
 		let reference =
@@ -305,6 +318,8 @@ async fn score_round(
 				(if own_rel > m.rand_rel { 1 } else { -1 }, own_rel - m.rand_rel)
 			}
 		};
+		let aligned = m.direction > 0.0 && m.direction >= (1.0 - f64::from(cfg.indicator_tolerance)) * direction_bar;
+		let indicator = if aligned { indicator } else { -1 };
 		scores.push(MinerScore { indicator, ..m.score });
 		let overlap = overlaps.iter().find(|(u, _)| *u == m.score.uid).map_or(0.0, |(_, o)| *o);
 		details.push(ScoreDetail {
@@ -312,6 +327,7 @@ async fn score_round(
 			rand_rel: m.rand_rel,
 			own_rel: (m.own_before - m.own_after) / m.own_before,
 			advantage,
+			direction: m.direction,
 			overlap,
 		});
 	}
@@ -324,9 +340,42 @@ struct Measured<'a> {
 	score: MinerScore,
 	grad: &'a sparseloco::SparseGradient,
 	rand_rel: f32,
+	/// Cosine with the validator's reference update.
+	direction: f64,
 	own: Vec<Batch>,
 	own_before: f32,
 	own_after: f32,
+}
+
+/// The update an honest miner would send without error feedback, trained from `theta` on the
+/// round's random batches (`round_batch` 1..=H; 0 is the loss score's) with the miners' inner
+/// loop from a fresh optimizer: `theta - theta_after`.
+fn reference_update(ctx: &RunCtx, theta: &[f32], s: Round) -> Result<Vec<f32>> {
+	let inner = super::miner::MinerConfig::default().train_config(ctx.params.inner_steps);
+	let mut trainer = training_model::Trainer::cpu(&ctx.model, inner)?;
+	let h = u64::from(ctx.params.inner_steps);
+	trainer.set_global_step(s.saturating_mul(h));
+	let (corpus, seed, shape) = (&ctx.corpus, ctx.params.run_seed, ctx.shape);
+	let mut batches = |step: u64| -> Result<Batch, training_model::ModelError> { Ok(corpus.round_batch(seed, s, step + 1, shape)?) };
+	let out = trainer.inner_steps(theta, h, &mut batches)?;
+	Ok(theta.iter().zip(&out.params).map(|(a, b)| a - b).collect())
+}
+
+/// Cosine of two vectors, in f64; 0 when either is zero (or not finite).
+fn cosine(a: &[f32], b: &[f32]) -> f64 {
+	let (mut ab, mut aa, mut bb) = (0.0f64, 0.0f64, 0.0f64);
+	for (x, y) in a.iter().zip(b) {
+		let (x, y) = (f64::from(*x), f64::from(*y));
+		ab += x * y;
+		aa += x * x;
+		bb += y * y;
+	}
+	let c = ab / (aa * bb).sqrt();
+	if c.is_finite() {
+		c
+	} else {
+		0.0
+	}
 }
 
 /// `theta` after `grad` alone, clipped to the round's median norms, with step `lr`.
@@ -354,6 +403,8 @@ pub struct ScoreDetail {
 	/// peer's gradient does, less the same difference on the random batch (relative losses):
 	/// the data-specific gain, reported for diagnosis.
 	pub advantage: f32,
+	/// Cosine between its decoded gradient and the validator's reference update.
+	pub direction: f64,
 	/// Largest index overlap with a gradient it could have copied (see [`max_overlaps`]).
 	pub overlap: f64,
 }
@@ -410,4 +461,18 @@ fn sync_ppm(theirs: &[f32], mine: &[f32], step_scale: f32) -> u32 {
 	let x = mid.iter().sum::<f64>() / mid.len().max(1) as f64;
 	let x = Fixed::from_rational((x.min(3.0) * 1e9) as i128, 1_000_000_000).unwrap_or(Fixed::from_int(3));
 	training_protocol::sync_score_ppm(x)
+}
+
+#[cfg(test)]
+mod tests {
+	use super::*;
+
+	#[test]
+	fn cosine_is_bounded_and_zero_for_a_zero_or_broken_vector() {
+		assert!((cosine(&[1.0, 2.0], &[2.0, 4.0]) - 1.0).abs() < 1e-12);
+		assert!((cosine(&[1.0, 0.0], &[-3.0, 0.0]) + 1.0).abs() < 1e-12);
+		assert_eq!(cosine(&[0.0, 0.0], &[1.0, 1.0]), 0.0);
+		assert_eq!(cosine(&[f32::NAN, 1.0], &[1.0, 1.0]), 0.0);
+		assert_eq!(cosine(&[1.0, 0.0], &[0.0, 1.0]), 0.0);
+	}
 }

@@ -13,19 +13,10 @@ use anyhow::Result;
 use codec::Encode;
 use offchain_gpu::devnet::DevnetConfig;
 use offchain_gpu::roles::miner::{noise_batch, MinerConfig};
+use offchain_gpu::roles::validator::cosine as cos;
 use offchain_gpu::roles::{load_corpus, model_preset, plan_for};
 use sparseloco::ErrorFeedback;
 use training_model::{AssignedBatches, Assignment, Trainer, Workspace};
-
-fn cos(a: &[f32], b: &[f32]) -> f64 {
-	let (mut ab, mut aa, mut bb) = (0.0f64, 0.0f64, 0.0f64);
-	for (x, y) in a.iter().zip(b) {
-		ab += f64::from(*x) * f64::from(*y);
-		aa += f64::from(*x) * f64::from(*x);
-		bb += f64::from(*y) * f64::from(*y);
-	}
-	ab / (aa.sqrt() * bb.sqrt()).max(1e-30)
-}
 
 fn main() -> Result<()> {
 	let rounds: u64 = std::env::args().nth(1).map(|s| s.parse()).transpose()?.unwrap_or(8);

@@ -30,7 +30,7 @@ use subxt::metadata::Metadata;
 use super::{RawCall, PALLET};
 
 /// What a signature belongs to.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Kind {
 	Call,
 	View,
@@ -109,6 +109,12 @@ pub fn check<'a>(pallet: &str, ours: &[Signature], theirs: impl IntoIterator<Ite
 		}
 	}
 	Ok(())
+}
+
+/// Checks `ours` against the training pallet in a runtime's metadata (see [`check`]).
+pub fn check_runtime(md: &Metadata, ours: &[Signature]) -> Result<(), Mismatch> {
+	let theirs: Vec<String> = of_pallet(md, PALLET)?.iter().map(Signature::line).collect();
+	check(PALLET, ours, theirs.iter().map(String::as_str))
 }
 
 /// Every call, view function and event of `pallet` in `md`, in metadata order (calls, then

@@ -6,10 +6,11 @@
 //! Rust types the runtime uses (`RunParams`, `RunStatus`, `Commitment`, `MinerScore`, ...).
 //! It SCALE-encodes call arguments itself with those types and submits them through subxt
 //! with a tiny custom [`RawCall`] payload: subxt looks the pallet and call indices up *by
-//! name* in the live metadata and appends the pre-encoded argument bytes. Because the same
-//! Rust types encode on both sides, the encoding cannot drift from the runtime, and there is
-//! no generated code to keep in sync. A wrong argument shape shows up as a decode failure in
-//! the runtime (the extrinsic is refused), never as silently misread data.
+//! name* in the live metadata and appends the pre-encoded argument bytes. The calls, views
+//! and events the worker uses are typed constants in [`api`]; [`interface`] checks their
+//! wire shapes against the checked-in runtime interface (in tests) and against the node's
+//! metadata (on connecting), so a runtime that changed under the worker is a one-line error
+//! at connect time, not a refused extrinsic or silently misread data later.
 //!
 //! View functions (`run_status`, `aggregation_set`, ...) are read by calling the runtime API
 //! `RuntimeViewFunction_execute_view_function` with the function's query id from the
@@ -152,13 +153,9 @@ impl Chain {
 			match opened.await {
 				Ok(conn) => {
 					let at = conn.api.at_current_block().await?;
-					let theirs: Vec<String> = interface::of_pallet(at.metadata_ref(), PALLET)
-						.with_context(|| format!("the node at {url} is not a training chain"))?
-						.iter()
-						.map(interface::Signature::line)
-						.collect();
-					interface::check(PALLET, &api::used(), theirs.iter().map(String::as_str))
-						.with_context(|| format!("the node at {url} runs a runtime this offchain-gpu build does not speak; use a build from the same source as the runtime"))?;
+					interface::check_runtime(at.metadata_ref(), &api::used()).with_context(|| {
+						format!("the node at {url} runs a runtime this offchain-gpu build does not speak; use a build from the same source as the runtime")
+					})?;
 					return Ok(conn);
 				}
 				Err(e) if start.elapsed() < timeout => {

@@ -362,7 +362,7 @@ fn reference_update(ctx: &RunCtx, theta: &[f32], s: Round) -> Result<Vec<f32>> {
 }
 
 /// Cosine of two vectors, in f64; 0 when either is zero (or not finite).
-fn cosine(a: &[f32], b: &[f32]) -> f64 {
+pub fn cosine(a: &[f32], b: &[f32]) -> f64 {
 	let (mut ab, mut aa, mut bb) = (0.0f64, 0.0f64, 0.0f64);
 	for (x, y) in a.iter().zip(b) {
 		let (x, y) = (f64::from(*x), f64::from(*y));

@@ -16,8 +16,10 @@
 //! 4. Miners with a positive final score are ranked (score descending, then uid); the
 //!    [`WeightSchedule`] turns ranks into weights in parts per billion summing to exactly one
 //!    billion with the burn. The next aggregation set is the best `aggregation_set_size` of
-//!    them, leaving out miners whose last `exclude_after_negatives` indicators were all
-//!    negative; while the run is in warm-up it is every miner.
+//!    them, leaving out [excluded](MinerState::excluded) miners. While the run is in warm-up
+//!    it is every miner that is not excluded: ratings are still too young to rank by, but a
+//!    miner whose recent indicators were all negative, or whose misses have zeroed it, would
+//!    only make every node wait for or drop its blob.
 //!
 //! [`split_emission`] then pays an amount to miners by weight and to validators by stake
 //! times [`agreement_ppb`]; every unit not paid is burned, so `paid + burned == amount`.
@@ -211,6 +213,14 @@ impl MinerState {
 		let mask = mask_low(n);
 		n > 0 && self.history_len >= n && self.negative_history & mask == mask
 	}
+
+	/// Whether this miner is left out of the aggregation set, warm-up or not: its last
+	/// `exclude_after_negatives` indicators were all negative, or its run of missing or
+	/// invalid gradients has reached a miss penalty of zero. Validators keep scoring it, so
+	/// one good round (a measured positive indicator, a valid blob) brings it back.
+	pub fn excluded(&self, params: &IncentiveParams) -> bool {
+		self.negative_streak(params.exclude_after_negatives) || miss_penalty(params, self.consecutive_misses) == 0
+	}
 }
 
 /// Emission weights: miners' parts per billion plus the burned part, summing to [`PPB`].
@@ -307,11 +317,11 @@ pub fn settle(
 
 	let in_warmup = settled_round < u64::from(params.warmup_rounds);
 	let mut aggregation_set: Vec<Uid> = if in_warmup {
-		miners.iter().map(|m| m.0).collect()
+		miners.iter().filter(|m| !m.1.excluded(params)).map(|m| m.0).collect()
 	} else {
 		ranked
 			.iter()
-			.filter(|m| m.1.final_score.is_positive() && !m.1.negative_streak(params.exclude_after_negatives))
+			.filter(|m| m.1.final_score.is_positive() && !m.1.excluded(params))
 			.take(usize::from(params.aggregation_set_size))
 			.map(|m| m.0)
 			.collect()
@@ -346,9 +356,7 @@ fn advance(params: &IncentiveParams, old: &MinerState, rating: Rating, score: &M
 		ordinal.saturating_mul(state.indicator_avg.max(Fixed::ZERO)).saturating_mul(sync)
 	};
 	if state.consecutive_misses > 0 {
-		let step = usize::from(state.consecutive_misses.min(3).saturating_sub(1));
-		let factor = params.miss_penalty_ppb.get(step).copied().unwrap_or(0);
-		value = value.saturating_mul(ppb(factor));
+		value = value.saturating_mul(ppb(miss_penalty(params, state.consecutive_misses)));
 	}
 	let recent = state.negative_history & mask_low(state.history_len);
 	if recent.count_ones() > 4 {
@@ -359,6 +367,15 @@ fn advance(params: &IncentiveParams, old: &MinerState, rating: Rating, score: &M
 	}
 	state.final_score = value.max(Fixed::ZERO);
 	state
+}
+
+/// The multiplier, in parts per billion, for a run of `misses` consecutive missing or
+/// invalid gradients: [`PPB`] for none, then `miss_penalty_ppb` by the run's length.
+fn miss_penalty(params: &IncentiveParams, misses: u8) -> u32 {
+	match misses {
+		0 => PPB,
+		n => params.miss_penalty_ppb.get(usize::from(n.min(3)).saturating_sub(1)).copied().unwrap_or(0),
+	}
 }
 
 fn ppb(parts: u32) -> Fixed {
@@ -624,7 +641,8 @@ mod tests {
 		flagged.score.flags = ScoreFlags::MISSING;
 		let scores = [score(0, 10, 1), score(1, 30, 1), score(2, 20, 1), flagged, score(77, 5, 1)];
 		let out = settle(&params, &skill, 0, &mut miners, &scores).unwrap();
-		// Warm-up: everyone aggregates; final score is the ordinal, clamped at zero.
+		// Warm-up: everyone aggregates, one miss or not; final score is the ordinal, clamped
+		// at zero.
 		assert_eq!(out.aggregation_set, [0, 1, 2, 3, 4]);
 		assert!(miners[1].1.final_score > miners[2].1.final_score);
 		assert_eq!(miners[4].1.final_score, Fixed::ZERO);
@@ -650,6 +668,17 @@ mod tests {
 		assert!(!out.weights.miners.iter().any(|m| m.0 == 1));
 		let one = IncentiveParams { aggregation_set_size: 1, ..params };
 		assert_eq!(settle(&one, &skill, 20, &mut bad, &round).unwrap().aggregation_set, [2]);
+
+		// Still in warm-up, a miner whose misses have zeroed it (miner 4, third miss) or whose
+		// last three indicators were negative (miner 1) no longer aggregates; one that was
+		// never scored (miner 3) does. A good round brings a miner back.
+		let mut warm = miners.clone();
+		let round = [score(0, 10, 1), score(1, 30, -1), score(2, 20, 1), flagged];
+		let sets: Vec<Vec<Uid>> =
+			(1..=3).map(|r| settle(&params, &skill, r, &mut warm, &round).unwrap().aggregation_set).collect();
+		assert_eq!(sets, [vec![0, 1, 2, 3, 4], vec![0, 1, 2, 3], vec![0, 2, 3]]);
+		let back = [score(1, 30, 1), score(4, 900, 1)];
+		assert_eq!(settle(&params, &skill, 4, &mut warm, &back).unwrap().aggregation_set, [0, 1, 2, 3, 4]);
 
 		let mut unsorted = fresh(2);
 		unsorted.reverse();

@@ -246,7 +246,7 @@ mod benchmarks {
 		Ok(())
 	}
 
-	/// Opening a round of a full run in warm-up (the set is every miner).
+	/// Opening a round of a full run before its first settlement (the set is every miner).
 	#[benchmark]
 	fn open_round() -> Result<(), BenchmarkError> {
 		let run = new_run::<T>()?;

@@ -65,11 +65,11 @@ pub fn drive_run<T: Config>(run_id: RunId, now: u64) -> Weight {
 	weight
 }
 
-/// Fixes the aggregation set of `round`: every registered miner while the run is in
-/// warm-up (no round past warm-up settled yet), otherwise the set the last settlement chose.
+/// Fixes the aggregation set of `round`: every registered miner until the run's first
+/// settlement, then the set the last settlement chose (in warm-up, every miner it did not
+/// exclude; a miner registered since joins at the next settlement).
 pub fn open_round<T: Config>(run_id: RunId, info: &RunInfoOf<T>, round: Round) {
-	let in_warmup = info.next_settle < u64::from(info.params.incentive.warmup_rounds);
-	let set = if in_warmup { MinerUids::<T>::get(run_id) } else { NextAggregationSet::<T>::get(run_id) };
+	let set = if info.next_settle == 0 { MinerUids::<T>::get(run_id) } else { NextAggregationSet::<T>::get(run_id) };
 	let len = set.len() as u32;
 	AggregationSets::<T>::insert(run_id, round, set);
 	Pallet::<T>::deposit_event(Event::RoundOpened { run: run_id, round, aggregation_set_len: len });

@@ -13,7 +13,7 @@ use frame_support::{
 	},
 };
 use sp_runtime::traits::BadOrigin;
-use training_protocol::{Fixed, MinerScore, ScoreFlags, PPB, PPM};
+use training_protocol::{Fixed, IncentiveParams, MinerScore, ScoreFlags, PPB, PPM};
 
 const RUN: RunId = 0;
 
@@ -573,6 +573,44 @@ fn rounds_open_with_aggregation_sets_and_settlement_weight_is_reported() {
 		assert!(w.ref_time() >= <() as WeightInfo>::settle(2, 0).ref_time());
 		// Nobody committed: both missed round 0.
 		assert_eq!(MinerStates::<Test>::get(RUN, 0).unwrap().state.consecutive_misses, 1);
+	});
+}
+
+#[test]
+fn warmup_sets_drop_zeroed_miners_and_take_newcomers_at_the_next_settlement() {
+	new_test_ext().execute_with(|| {
+		let incentive = IncentiveParams { warmup_rounds: 10, ..IncentiveParams::default() };
+		assert_ok!(Training::create_run(RuntimeOrigin::root(), RunParams { incentive, ..test_params() }));
+		for who in 1..=3 {
+			miner(who);
+		}
+		validator(1000, 10_000);
+		// Miners 1 and 2 (uids 0, 1) commit every round; miner 3 (uid 2) never does and is
+		// scored missing. Round r settles at block 26 + 10 r and fixes the set of round r + 3.
+		let list = vec![score(0, 200), score(1, 100), MinerScore { flags: ScoreFlags::MISSING, ..score(2, 0) }];
+		for b in 2..=52 {
+			run_to_block(b);
+			if b >= 3 && (b - 3) % 10 == 0 {
+				commit(1, (b - 3) / 10);
+				commit(2, (b - 3) / 10);
+			}
+			if b >= 15 && (b - 15) % 10 == 0 {
+				assert_ok!(Training::submit_scores(RuntimeOrigin::signed(1000), RUN, (b - 15) / 10, scores(list.clone())));
+			}
+			if b == 30 {
+				miner(4);
+			}
+		}
+		let set = |round| Training::aggregation_set(RUN, round).unwrap();
+		// Before the first settlement: every registered miner.
+		assert_eq!((set(0), set(2)), (vec![0, 1, 2], vec![0, 1, 2]));
+		// Two misses cost uid 2 score but not its place; uid 3, registered at block 30, joins
+		// with the settlement at block 36.
+		assert_eq!((set(3), set(4)), (vec![0, 1, 2], vec![0, 1, 2, 3]));
+		// The third miss zeroes uid 2 (miss penalty 0): left out although still in warm-up.
+		assert_eq!(MinerStates::<Test>::get(RUN, 2).unwrap().state.consecutive_misses, 3);
+		assert_eq!(set(5), vec![0, 1, 3]);
+		assert!(Training::run_status(RUN).unwrap().next_settle < 10, "still in warm-up");
 	});
 }
 

@@ -7,7 +7,8 @@
 //! store root. The launcher follows finalized blocks, collects `Paid` / `Settled` events and
 //! prints one summary per settled round (held-out loss of the synced model, ratings, weights,
 //! payouts), appends it to `<out>/rounds.csv`, and stops everything it started when the
-//! requested number of rounds has settled or on Ctrl-C.
+//! requested number of rounds has settled, or on Ctrl-C or SIGTERM (the node also gets
+//! SIGTERM from Linux if the devnet is killed outright).
 //!
 //! Stores: by default each miner publishes into its own directory under `<out>/store`; with
 //! `store_url` (an `s3://bucket?endpoint=...` URL) each miner publishes under its own prefix
@@ -295,7 +296,9 @@ fn start_node(bin: &PathBuf, log: &PathBuf) -> Result<NodeProcess> {
 	let rpc_port = free_port()?;
 	let p2p_port = free_port()?;
 	let log_file = std::fs::File::create(log).with_context(|| format!("creating {}", log.display()))?;
-	let child = Command::new(bin)
+	let mut command = Command::new(bin);
+	die_with_parent(&mut command);
+	let child = command
 		.args(["--dev", "--tmp", "--no-prometheus", "--no-telemetry", "--no-mdns"])
 		.args(["--rpc-port", &rpc_port.to_string()])
 		.args(["--listen-addr", &format!("/ip4/127.0.0.1/tcp/{p2p_port}")])
@@ -304,6 +307,29 @@ fn start_node(bin: &PathBuf, log: &PathBuf) -> Result<NodeProcess> {
 		.spawn()
 		.with_context(|| format!("cannot start the node binary {}", bin.display()))?;
 	Ok(NodeProcess { child, rpc_port })
+}
+
+/// Asks Linux to send the child SIGTERM when the thread that started it exits (for the
+/// command line, the main thread: the process), so that a devnet killed outright (SIGKILL,
+/// out of memory) does not leave its node running. Elsewhere [`NodeProcess`]'s drop and
+/// the signal handler are all there is.
+fn die_with_parent(command: &mut Command) {
+	#[cfg(target_os = "linux")]
+	{
+		use std::os::unix::process::CommandExt;
+		// SAFETY: runs in the forked child before exec and only calls `prctl`, which is
+		// async-signal-safe.
+		unsafe {
+			command.pre_exec(|| {
+				if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGTERM) != 0 {
+					return Err(std::io::Error::last_os_error());
+				}
+				Ok(())
+			});
+		}
+	}
+	#[cfg(not(target_os = "linux"))]
+	let _ = command;
 }
 
 /// `uid:loss_score` with the flags that stand out: `M`issing, `I`nvalid, `C`opied, and `-`
@@ -367,14 +393,48 @@ pub fn run(cfg: DevnetConfig) -> Result<DevnetSummary> {
 		}
 	};
 	let stop = Arc::new(AtomicBool::new(false));
-	let result = rt.block_on(drive(&cfg, &out, &url, stop.clone()));
+	let role_threads = Mutex::new(Vec::new());
+	let result = rt.block_on(async {
+		tokio::select! {
+			r = drive(&cfg, &out, &url, &stop, &role_threads) => r,
+			signal = roles::shutdown_signal() => Err(anyhow::anyhow!("interrupted ({signal}): stopped every process the devnet started")),
+		}
+	});
+	// Roles see `stop` between steps; one in the middle of a training step gets a few
+	// seconds, and a second Ctrl-C stops waiting for it.
 	stop.store(true, Ordering::Relaxed);
-	drop(rt);
+	let role_threads = role_threads.into_inner().unwrap_or_else(|e| e.into_inner());
+	rt.block_on(async {
+		tokio::select! {
+			_ = join_within(role_threads, Duration::from_secs(15)) => {}
+			_ = roles::shutdown_signal() => eprintln!("devnet: not waiting for the workers"),
+		}
+	});
+	rt.shutdown_timeout(Duration::from_secs(2));
 	drop(node);
 	result
 }
 
-async fn drive(cfg: &DevnetConfig, out: &std::path::Path, url: &str, stop: Arc<AtomicBool>) -> Result<DevnetSummary> {
+/// Joins the threads that finish within `limit`; the rest end with the process.
+async fn join_within(threads: Vec<std::thread::JoinHandle<()>>, limit: Duration) {
+	let deadline = Instant::now() + limit;
+	for t in threads {
+		while !t.is_finished() && Instant::now() < deadline {
+			tokio::time::sleep(Duration::from_millis(100)).await;
+		}
+		if t.is_finished() {
+			let _ = t.join();
+		}
+	}
+}
+
+async fn drive(
+	cfg: &DevnetConfig,
+	out: &std::path::Path,
+	url: &str,
+	stop: &Arc<AtomicBool>,
+	threads: &Mutex<Vec<std::thread::JoinHandle<()>>>,
+) -> Result<DevnetSummary> {
 	let chain = Chain::connect(url, Duration::from_secs(120)).await?;
 	let corpus = Arc::new(tokio::task::block_in_place(roles::load_corpus)?);
 	let (model, _) = roles::model_preset(&cfg.model)?;
@@ -425,7 +485,6 @@ async fn drive(cfg: &DevnetConfig, out: &std::path::Path, url: &str, stop: Arc<A
 
 	// Roles, each on its own thread and runtime.
 	let store_root = out.join("store");
-	let mut threads = Vec::new();
 	let mut miner_keys = BTreeMap::<AccountId, (String, miner::Behaviour)>::new();
 	let behaviours =
 		std::iter::repeat_n(miner::Behaviour::Honest, cfg.miners).chain(cfg.adversaries.iter().copied());
@@ -438,9 +497,10 @@ async fn drive(cfg: &DevnetConfig, out: &std::path::Path, url: &str, stop: Arc<A
 			None => BlobStore::new(store_root.join(&name)),
 		};
 		let mcfg = miner::MinerConfig { behaviour, state_dir: Some(out.join("state")), ..Default::default() };
-		threads.push(spawn_role(format!("miner {key_uri}"), url, run, cfg, &corpus, &stop, &reporter, move |ctx| {
+		let role = spawn_role(format!("miner {key_uri}"), url, run, cfg, &corpus, stop, &reporter, move |ctx| {
 			Box::pin(miner::run(ctx, key, store, mcfg))
-		}));
+		});
+		threads.lock().unwrap_or_else(|e| e.into_inner()).push(role);
 	}
 	let validator_roles = std::iter::repeat_n(validator::Behaviour::Honest, cfg.validators)
 		.chain(std::iter::repeat_n(validator::Behaviour::RandomScores, cfg.random_validators));
@@ -454,26 +514,13 @@ async fn drive(cfg: &DevnetConfig, out: &std::path::Path, url: &str, stop: Arc<A
 			validator::Behaviour::RandomScores => 100 * UNIT,
 		};
 		let vcfg = validator::ValidatorConfig { stake, behaviour, checkpoint_every: 4, ..Default::default() };
-		threads.push(spawn_role(format!("validator {key_uri}"), url, run, cfg, &corpus, &stop, &reporter, move |ctx| {
+		let role = spawn_role(format!("validator {key_uri}"), url, run, cfg, &corpus, stop, &reporter, move |ctx| {
 			Box::pin(validator::run(ctx, key, store, vcfg))
-		}));
+		});
+		threads.lock().unwrap_or_else(|e| e.into_inner()).push(role);
 	}
 
-	let outcome = tokio::select! {
-		r = monitor(cfg, &chain, run, start, &params, &miner_keys, &reports, out) => r,
-		_ = tokio::signal::ctrl_c() => Err(anyhow::anyhow!("interrupted (Ctrl-C): stopping everything")),
-	};
-	stop.store(true, Ordering::Relaxed);
-	let deadline = Instant::now() + Duration::from_secs(15);
-	for t in threads {
-		while !t.is_finished() && Instant::now() < deadline {
-			tokio::time::sleep(Duration::from_millis(100)).await;
-		}
-		if t.is_finished() {
-			let _ = t.join();
-		}
-	}
-	outcome
+	monitor(cfg, &chain, run, start, &params, &miner_keys, &reports, out).await
 }
 
 type RoleFuture = std::pin::Pin<Box<dyn std::future::Future<Output = Result<()>> + Send>>;

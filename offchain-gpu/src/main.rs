@@ -430,7 +430,11 @@ fn role(a: RoleArgs, miner: bool) -> Result<()> {
 		};
 		tokio::select! {
 			r = work => r,
-			_ = tokio::signal::ctrl_c() => { stop.store(true, std::sync::atomic::Ordering::Relaxed); Ok(()) }
+			signal = roles::shutdown_signal() => {
+				stop.store(true, std::sync::atomic::Ordering::Relaxed);
+				eprintln!("{signal}: stopping; local state is on disk, start again to resume");
+				Ok(())
+			}
 		}
 	})
 }

@@ -121,6 +121,30 @@ pub fn stderr_reporter() -> Reporter {
 	Arc::new(|r| eprintln!("{r:?}"))
 }
 
+/// Resolves when the process is asked to stop: Ctrl-C (SIGINT) or, on Unix, SIGTERM (what
+/// `kill`, systemd and `docker stop` send). Returns the signal's name for the log line.
+pub async fn shutdown_signal() -> &'static str {
+	#[cfg(unix)]
+	{
+		use tokio::signal::unix::{signal, SignalKind};
+		match signal(SignalKind::terminate()) {
+			Ok(mut term) => tokio::select! {
+				_ = tokio::signal::ctrl_c() => "Ctrl-C",
+				_ = term.recv() => "SIGTERM",
+			},
+			Err(_) => {
+				let _ = tokio::signal::ctrl_c().await;
+				"Ctrl-C"
+			}
+		}
+	}
+	#[cfg(not(unix))]
+	{
+		let _ = tokio::signal::ctrl_c().await;
+		"Ctrl-C"
+	}
+}
+
 /// What every role needs about its run.
 #[derive(Clone)]
 pub struct RunCtx {

@@ -35,7 +35,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context, Result};
 use pallet_training::{Role, RunParams};
-use training_protocol::{Fixed, IncentiveParams, OpenSkillParams, Round, Uid};
+use training_protocol::{Fixed, IncentiveParams, OpenSkillParams, Round, ScoreFlags, Uid};
 
 use crate::chain::{account_of, api, keypair, AccountId, Balance, Chain, UNIT};
 use crate::roles::{self, miner, validator, Report, Reporter, RunCtx};
@@ -215,7 +215,8 @@ pub struct Overhead {
 	pub fetch_secs: f64,
 	/// Aggregating and the outer step (per node).
 	pub apply_secs: f64,
-	/// A validator's evaluation time per miner scored.
+	/// A validator's evaluation time (compute, not fetching) per miner whose blob it
+	/// evaluated.
 	pub eval_secs_per_miner: f64,
 	/// Bytes of blobs one node downloads per round.
 	pub bytes_down_per_node: f64,
@@ -255,8 +256,11 @@ impl Overhead {
 					apply.push(f64::from(*apply_secs));
 					down.push(*bytes as f64);
 				}
-				Report::Scored { eval_secs, scores, .. } if !scores.is_empty() => {
-					eval.push(f64::from(*eval_secs) / scores.len() as f64)
+				Report::Scored { eval_secs, scores, .. } => {
+					let evaluated = scores.iter().filter(|s| !s.flags.intersects(ScoreFlags::MISSING.union(ScoreFlags::INVALID))).count();
+					if evaluated > 0 {
+						eval.push(f64::from(*eval_secs) / evaluated as f64)
+					}
 				}
 				_ => {}
 			}
@@ -335,7 +339,6 @@ fn die_with_parent(command: &mut Command) {
 /// `uid:loss_score` with the flags that stand out: `M`issing, `I`nvalid, `C`opied, and `-`
 /// for a negative assigned-vs-random indicator.
 fn fmt_score(s: &training_protocol::MinerScore) -> String {
-	use training_protocol::ScoreFlags;
 	let mut marks = String::new();
 	for (flag, mark) in [(ScoreFlags::MISSING, 'M'), (ScoreFlags::INVALID, 'I'), (ScoreFlags::COPIED, 'C')] {
 		if s.flags.contains(flag) {
@@ -461,9 +464,9 @@ async fn drive(
 				Report::Trained { uid, round, first_loss, last_loss, blob_len, secs } => eprintln!(
 					"  round {round:>3} miner {uid}: trained, loss {first_loss:.3} -> {last_loss:.3}, blob {blob_len} B, {secs:.1}s"
 				),
-				Report::Scored { validator, round, heldout_loss, scores, details, eval_secs } => {
+				Report::Scored { validator, round, heldout_loss, scores, details, eval_secs, fetch_secs } => {
 					eprintln!(
-						"  round {round:>3} validator {validator}: held-out loss {heldout_loss:.4}, {eval_secs:.1}s, scores {}",
+						"  round {round:>3} validator {validator}: held-out loss {heldout_loss:.4}, fetch {fetch_secs:.1}s, eval {eval_secs:.1}s, scores {}",
 						scores.iter().map(fmt_score).collect::<Vec<_>>().join(" ")
 					);
 					if verbose {

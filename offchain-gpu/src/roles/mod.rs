@@ -100,7 +100,8 @@ pub enum Report {
 	/// blobs, `apply_secs` aggregating and stepping.
 	Applied { who: String, round: Round, used: usize, dropped: usize, bytes: u64, fetch_secs: f32, apply_secs: f32 },
 	/// A validator scored a round; `heldout_loss` is the loss of `theta_round` on the
-	/// held-out set, `eval_secs` the evaluation time of all its miners.
+	/// held-out set, `eval_secs` the evaluation time of all its miners (compute only) and
+	/// `fetch_secs` the time spent fetching their blobs (waiting for a missing one included).
 	Scored {
 		validator: Uid,
 		round: Round,
@@ -108,6 +109,7 @@ pub enum Report {
 		scores: Vec<training_protocol::MinerScore>,
 		details: Vec<validator::ScoreDetail>,
 		eval_secs: f32,
+		fetch_secs: f32,
 	},
 	/// Something went wrong but the role carries on.
 	Warning { who: String, message: String },

@@ -127,21 +127,24 @@ pub async fn run(ctx: RunCtx, key: Keypair, store: BlobStore, cfg: ValidatorConf
 			// The previous round's gradients, fetched now for the copy check: what a copier
 			// could have read before this round's commitments closed (fetched afresh, so that a
 			// store that was down when that round was scored does not blind the check).
+			let fetching = Instant::now();
 			let earlier = if s > 0 {
 				super::fetch_round_within(&ctx, s - 1, None, Duration::ZERO).await?
 			} else {
 				Vec::new()
 			};
-			let (mut scores, details) = score_round(&ctx, &synced, &status, s, &cfg, &earlier).await?;
+			let fetched = fetch_round(&ctx, s, None).await?;
+			let fetch_secs = fetching.elapsed().as_secs_f32();
+			let (mut scores, details) = score_round(&ctx, &synced, &status, s, &cfg, &fetched, &earlier).await?;
 			if cfg.behaviour == Behaviour::RandomScores {
 				randomize(&mut scores, s, vuid);
 			}
-			let eval_secs = evaluating.elapsed().as_secs_f32();
+			let eval_secs = (evaluating.elapsed().as_secs_f32() - fetch_secs).max(0.0);
 			scored = Some(s);
 			if !scores.is_empty() {
 				ctx.chain.submit_scores(&key, ctx.run, s, &scores).await?;
 			}
-			(ctx.report)(Report::Scored { validator: vuid, round: s, heldout_loss, scores, details, eval_secs });
+			(ctx.report)(Report::Scored { validator: vuid, round: s, heldout_loss, scores, details, eval_secs, fetch_secs });
 			if cfg.checkpoint_every > 0 && s > 0 && s % cfg.checkpoint_every == 0 {
 				record_checkpoint(&ctx, &key, &store, &synced, s).await?;
 			}
@@ -199,6 +202,7 @@ async fn score_round(
 	status: &pallet_training::RunStatus<Balance>,
 	s: Round,
 	cfg: &ValidatorConfig,
+	fetched: &[Fetched],
 	earlier: &[Fetched],
 ) -> Result<(Vec<MinerScore>, Vec<ScoreDetail>)> {
 	let start = ctx.round_start(status, s);
@@ -209,8 +213,7 @@ async fn score_round(
 		.into_iter()
 		.filter(|p| p.role == pallet_training::Role::Miner && p.registered_at <= start)
 		.collect();
-	let fetched = fetch_round(ctx, s, None).await?;
-	let overlaps = max_overlaps(ctx, &fetched, earlier);
+	let overlaps = max_overlaps(ctx, fetched, earlier);
 	let copied: Vec<Uid> =
 		overlaps.iter().filter(|(_, o)| *o >= cfg.copy_overlap).map(|(uid, _)| *uid).collect();
 	let valid: Vec<sparseloco::SparseGradient> =

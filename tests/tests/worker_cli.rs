@@ -1,0 +1,202 @@
+//! `offchain-gpu miner` and `offchain-gpu validator` as an operator meets them, against a
+//! real `node --dev`:
+//!
+//! - a miner killed between its commit and its reveal (the worst moment: the chain holds its
+//!   commitment, nobody holds its blob yet) loses nothing: started again with the same state
+//!   directory it publishes the committed blob for that round, and the blob in its store is
+//!   the one the chain committed to;
+//! - the usual mistakes (a malformed or dead node URL, a run that does not exist, an unfunded
+//!   key, no secret in the environment) end the process with status 1 and one line that says
+//!   what is wrong.
+
+use std::{
+	io::{BufRead, BufReader, Lines},
+	path::Path,
+	process::{Child, ChildStderr, Command, Stdio},
+	sync::mpsc,
+	time::{Duration, Instant},
+};
+
+use tokio::runtime::Runtime;
+
+use offchain_gpu::{
+	chain::{account_of, keypair, Chain},
+	devnet::DevnetConfig,
+	roles::model_preset,
+	store::{gradient_key, BlobStore},
+};
+use system_tests::{bin_dir, free_port, DevNode};
+
+const MINER_KEY: &str = "//Dave";
+
+fn start_miner(url: &str, run: u32, dir: &Path) -> (Child, mpsc::Receiver<String>) {
+	let mut child = Command::new(bin_dir().join("offchain-gpu"))
+		.arg("miner")
+		.args(["--url", url, "--run", &run.to_string()])
+		.arg("--store")
+		.arg(dir.join("store"))
+		.arg("--state-dir")
+		.arg(dir.join("state"))
+		.env("WORKER_SECRET", MINER_KEY)
+		.stdout(Stdio::null())
+		.stderr(Stdio::piped())
+		.spawn()
+		.expect("start offchain-gpu miner (build the workspace first: `make build`)");
+	let lines: Lines<BufReader<ChildStderr>> = BufReader::new(child.stderr.take().expect("piped stderr")).lines();
+	let (tx, rx) = mpsc::channel();
+	std::thread::spawn(move || {
+		for line in lines.map_while(Result::ok) {
+			let _ = tx.send(line);
+		}
+	});
+	(child, rx)
+}
+
+/// The value of `field` in a report printed as `Name { field: value, ... }`.
+fn field<'a>(line: &'a str, field: &str) -> Option<&'a str> {
+	let rest = line.split_once(&format!("{field}: "))?.1;
+	Some(rest.split([',', ' ', '}']).next().unwrap_or(rest))
+}
+
+/// Waits for the first line for which `pick` says something, keeping every line for the
+/// failure message.
+fn wait_for<T>(lines: &mpsc::Receiver<String>, seen: &mut Vec<String>, limit: Duration, pick: impl Fn(&str) -> Option<T>) -> Option<T> {
+	let deadline = Instant::now() + limit;
+	while let Ok(line) = lines.recv_timeout(deadline.saturating_duration_since(Instant::now())) {
+		let found = pick(&line);
+		seen.push(line);
+		if found.is_some() {
+			return found;
+		}
+	}
+	None
+}
+
+#[test]
+fn a_miner_killed_after_committing_reveals_the_same_blob_when_restarted() {
+	let node = DevNode::start();
+	let url = node.ws_url();
+	let dir = std::env::temp_dir().join(format!("worker-crash-{}", node.rpc_port));
+	let _ = std::fs::remove_dir_all(&dir);
+	let rt = Runtime::new().expect("tokio runtime");
+	let (chain, run) = rt.block_on(async {
+		let chain = Chain::connect(&url, Duration::from_secs(60)).await?;
+		let (model, _) = model_preset("devnet")?;
+		let params = DevnetConfig::default().run_params(model.config_hash())?;
+		let (run, _) = chain.create_run(&keypair("//Alice")?, &params).await?;
+		anyhow::Ok((chain, run))
+	})
+	.unwrap_or_else(|e| panic!("creating a run: {e:#}\nnode log:\n{}", node.log()));
+
+	// First life: register, train, commit; killed at once (the reveal waits for the commit
+	// deadline, a few blocks later).
+	let (mut miner, lines) = start_miner(&url, run, &dir);
+	let mut seen = Vec::new();
+	let committed = wait_for(&lines, &mut seen, Duration::from_secs(180), |l| {
+		l.starts_with("Committed {").then(|| field(l, "round")?.parse::<u64>().ok()).flatten()
+	});
+	miner.kill().expect("SIGKILL the miner");
+	miner.wait().expect("reap the miner");
+	let round = committed.unwrap_or_else(|| panic!("the miner never committed:\n{}\nnode log:\n{}", seen.join("\n"), node.log()));
+	assert!(
+		!seen.iter().any(|l| l.starts_with("Revealed {")),
+		"the miner revealed before it was killed; the test must kill it earlier:\n{}",
+		seen.join("\n")
+	);
+	let pending = std::fs::read_dir(dir.join("state")).map(|d| d.count()).unwrap_or(0);
+	assert_eq!(pending, 1, "the committed blob must be on disk before the reveal");
+
+	// Second life: same key, same state directory.
+	let (mut miner, lines) = start_miner(&url, run, &dir);
+	let mut seen = Vec::new();
+	let revealed = wait_for(&lines, &mut seen, Duration::from_secs(180), |l| {
+		(l.starts_with("Revealed {") && field(l, "round") == Some(&round.to_string())).then(|| field(l, "published") == Some("true"))
+	});
+	let _ = miner.kill();
+	let _ = miner.wait();
+	assert_eq!(revealed, Some(true), "round {round} was not published after the restart:\n{}", seen.join("\n"));
+
+	// The chain's commitment and the store's blob agree.
+	let me = account_of(&keypair(MINER_KEY).expect("dev key"));
+	let blob = rt
+		.block_on(async {
+			let uid = chain.peer(run, &me).await?.ok_or_else(|| anyhow::anyhow!("miner not registered"))?.uid;
+			let commitments = chain.round_commitments(run, round).await?;
+			let (_, c) = commitments
+				.into_iter()
+				.find(|(u, _)| *u == uid)
+				.ok_or_else(|| anyhow::anyhow!("no commitment of uid {uid} in round {round}"))?;
+			let store = BlobStore::new(std::fs::canonicalize(dir.join("store"))?);
+			let blob = store.get(&gradient_key(run, round, &me, &c.blob_hash), u64::from(c.blob_len)).await?;
+			anyhow::Ok(blob.map(|b| (b, c)))
+		})
+		.unwrap_or_else(|e| panic!("reading the commitment and the blob: {e:#}"));
+	let (blob, c) = blob.expect("the committed blob is in the miner's store");
+	assert_eq!(blob.len(), c.blob_len as usize);
+	assert_eq!(sp_crypto_hashing::blake2_256(&blob), c.blob_hash, "the published blob is not the committed one");
+	println!("round {round}: committed, killed, restarted, published {} B matching the commitment", blob.len());
+	let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// Runs a worker command to its end and returns its status code and non-empty stderr lines.
+fn worker(role: &str, url: &str, run: u32, secret: Option<&str>, dir: &Path) -> (Option<i32>, Vec<String>) {
+	let mut command = Command::new(bin_dir().join("offchain-gpu"));
+	command
+		.arg(role)
+		.args(["--url", url, "--run", &run.to_string()])
+		.arg("--store")
+		.arg(dir.join("store"))
+		.arg("--state-dir")
+		.arg(dir.join("state"))
+		.env_remove("WORKER_SECRET");
+	if let Some(secret) = secret {
+		command.env("WORKER_SECRET", secret);
+	}
+	let out = command.output().expect("run offchain-gpu (build the workspace first: `make build`)");
+	let lines = String::from_utf8_lossy(&out.stderr).lines().filter(|l| !l.trim().is_empty()).map(str::to_owned).collect();
+	(out.status.code(), lines)
+}
+
+fn assert_one_line_error(what: &str, (code, lines): (Option<i32>, Vec<String>), expect: &str) {
+	assert_eq!(code, Some(1), "{what}: exit status; stderr:\n{}", lines.join("\n"));
+	assert_eq!(lines.len(), 1, "{what}: one line expected, got:\n{}", lines.join("\n"));
+	assert!(lines[0].starts_with("error: ") && lines[0].contains(expect), "{what}: {:?} does not say {expect:?}", lines[0]);
+	println!("{what}: {}", lines[0]);
+}
+
+#[test]
+fn operator_mistakes_are_one_line_errors() {
+	let node = DevNode::start();
+	let url = node.ws_url();
+	let dir = std::env::temp_dir().join(format!("worker-errors-{}", node.rpc_port));
+	let run = Runtime::new().expect("tokio runtime").block_on(async {
+		let chain = Chain::connect(&url, Duration::from_secs(60)).await?;
+		let (model, _) = model_preset("devnet")?;
+		let params = DevnetConfig::default().run_params(model.config_hash())?;
+		anyhow::Ok(chain.create_run(&keypair("//Alice")?, &params).await?.0)
+	});
+	let run = run.unwrap_or_else(|e| panic!("creating a run: {e:#}\nnode log:\n{}", node.log()));
+
+	assert_one_line_error("malformed URL", worker("miner", "http://127.0.0.1:9944", run, Some("//Dave"), &dir), "invalid node URL");
+	assert_one_line_error("no secret", worker("miner", &url, run, None, &dir), "set WORKER_SECRET");
+	assert_one_line_error("unknown run", worker("validator", &url, run + 7, Some("//Ferdie"), &dir), &format!("run {} does not exist", run + 7));
+	assert_one_line_error(
+		"unfunded miner key",
+		worker("miner", &url, run, Some("//NobodyFundedThis"), &dir),
+		"is the key funded",
+	);
+	assert_one_line_error(
+		"unfunded validator key",
+		worker("validator", &url, run, Some("//NobodyFundedThis"), &dir),
+		"is the key funded",
+	);
+	let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn a_dead_node_url_is_a_one_line_error_after_the_connect_timeout() {
+	let dir = std::env::temp_dir().join(format!("worker-dead-url-{}", std::process::id()));
+	let url = format!("ws://127.0.0.1:{}", free_port());
+	assert_one_line_error("dead node", worker("miner", &url, 0, Some("//Dave"), &dir), &format!("cannot connect to the node at {url}"));
+	let _ = std::fs::remove_dir_all(&dir);
+}

@@ -2,9 +2,12 @@
 //! stop them, even when a test fails.
 
 use std::{
+	io::{BufRead, BufReader},
 	net::{TcpListener, TcpStream},
 	path::PathBuf,
 	process::{Child, Command, Stdio},
+	sync::mpsc,
+	thread::JoinHandle,
 	time::{Duration, Instant},
 };
 
@@ -22,6 +25,79 @@ pub fn bin_dir() -> PathBuf {
 	let exe = std::env::current_exe().expect("test executable path");
 	let deps = exe.parent().expect("deps directory");
 	deps.parent().expect("profile directory").to_path_buf()
+}
+
+/// Path of the `offchain-gpu` binary built beside these tests.
+pub fn offchain_gpu_bin() -> PathBuf {
+	bin_dir().join("offchain-gpu")
+}
+
+/// `offchain-gpu ARGS` with stdout discarded and stderr piped into [`StderrLines`].
+pub fn spawn_offchain_gpu(args: &mut Command) -> (Child, StderrLines) {
+	let mut child = args
+		.stdout(Stdio::null())
+		.stderr(Stdio::piped())
+		.spawn()
+		.expect("start offchain-gpu (build the workspace first: `make build`)");
+	let lines = StderrLines::of(&mut child);
+	(child, lines)
+}
+
+/// A child's stderr, read line by line on a thread (so that the child never blocks on a
+/// full pipe or dies of a closed one), with every line read so far kept for failure
+/// messages.
+pub struct StderrLines {
+	lines: mpsc::Receiver<String>,
+	reader: Option<JoinHandle<()>>,
+	pub seen: Vec<String>,
+}
+
+impl StderrLines {
+	/// Takes over `child`'s piped stderr.
+	pub fn of(child: &mut Child) -> Self {
+		let stderr = child.stderr.take().expect("the child's stderr is piped");
+		let (tx, lines) = mpsc::channel();
+		let reader = std::thread::spawn(move || {
+			for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+				if tx.send(line).is_err() {
+					break;
+				}
+			}
+		});
+		Self { lines, reader: Some(reader), seen: Vec::new() }
+	}
+
+	/// Reads until `pick` says something about a line (that answer), or `limit` passes or
+	/// the child closes stderr (`None`).
+	pub fn wait_for<T>(&mut self, limit: Duration, mut pick: impl FnMut(&str) -> Option<T>) -> Option<T> {
+		let deadline = Instant::now() + limit;
+		while let Ok(line) = self.lines.recv_timeout(deadline.saturating_duration_since(Instant::now())) {
+			let found = pick(&line);
+			self.seen.push(line);
+			if found.is_some() {
+				return found;
+			}
+		}
+		None
+	}
+
+	/// Once the child has exited: reads the rest of what it wrote.
+	pub fn finish(&mut self) {
+		if let Some(reader) = self.reader.take() {
+			reader.join().expect("the stderr reader");
+		}
+		self.seen.extend(self.lines.try_iter());
+	}
+
+	/// Every line read so far.
+	pub fn text(&self) -> String {
+		self.seen.join("\n")
+	}
+}
+
+/// The port of a line that names a node at `ws://127.0.0.1:PORT`.
+pub fn loopback_ws_port(line: &str) -> Option<u16> {
+	line.split_once("ws://127.0.0.1:")?.1.split(|c: char| !c.is_ascii_digit()).next()?.parse().ok()
 }
 
 /// Path of the `node` binary: `$NODE_BIN`, or the one built beside these tests.

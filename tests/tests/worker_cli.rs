@@ -10,11 +10,9 @@
 //!   what is wrong.
 
 use std::{
-	io::{BufRead, BufReader, Lines},
 	path::Path,
-	process::{Child, ChildStderr, Command, Stdio},
-	sync::mpsc,
-	time::{Duration, Instant},
+	process::{Child, Command},
+	time::Duration,
 };
 
 use tokio::runtime::Runtime;
@@ -25,51 +23,48 @@ use offchain_gpu::{
 	roles::model_preset,
 	store::{gradient_key, BlobStore},
 };
-use system_tests::{bin_dir, free_port, DevNode};
+use system_tests::{free_port, offchain_gpu_bin, spawn_offchain_gpu, DevNode, StderrLines};
 
 const MINER_KEY: &str = "//Dave";
 
-fn start_miner(url: &str, run: u32, dir: &Path) -> (Child, mpsc::Receiver<String>) {
-	let mut child = Command::new(bin_dir().join("offchain-gpu"))
-		.arg("miner")
+/// `offchain-gpu ROLE` against `url` and `run`, with its store and state under `dir` and
+/// `WORKER_SECRET` set to `secret` (or unset).
+fn worker_command(role: &str, url: &str, run: u32, secret: Option<&str>, dir: &Path) -> Command {
+	let mut command = Command::new(offchain_gpu_bin());
+	command
+		.arg(role)
 		.args(["--url", url, "--run", &run.to_string()])
 		.arg("--store")
 		.arg(dir.join("store"))
 		.arg("--state-dir")
 		.arg(dir.join("state"))
-		.env("WORKER_SECRET", MINER_KEY)
-		.stdout(Stdio::null())
-		.stderr(Stdio::piped())
-		.spawn()
-		.expect("start offchain-gpu miner (build the workspace first: `make build`)");
-	let lines: Lines<BufReader<ChildStderr>> = BufReader::new(child.stderr.take().expect("piped stderr")).lines();
-	let (tx, rx) = mpsc::channel();
-	std::thread::spawn(move || {
-		for line in lines.map_while(Result::ok) {
-			let _ = tx.send(line);
-		}
-	});
-	(child, rx)
+		.env_remove("WORKER_SECRET");
+	if let Some(secret) = secret {
+		command.env("WORKER_SECRET", secret);
+	}
+	command
+}
+
+/// A run with the devnet's parameters, created through sudo (Alice).
+fn create_run(rt: &Runtime, node: &DevNode) -> (Chain, u32) {
+	rt.block_on(async {
+		let chain = Chain::connect(&node.ws_url(), Duration::from_secs(60)).await?;
+		let (model, _) = model_preset("devnet")?;
+		let params = DevnetConfig::default().run_params(model.config_hash())?;
+		let (run, _) = chain.create_run(&keypair("//Alice")?, &params).await?;
+		anyhow::Ok((chain, run))
+	})
+	.unwrap_or_else(|e| panic!("creating a run: {e:#}\nnode log:\n{}", node.log()))
+}
+
+fn start_miner(url: &str, run: u32, dir: &Path) -> (Child, StderrLines) {
+	spawn_offchain_gpu(&mut worker_command("miner", url, run, Some(MINER_KEY), dir))
 }
 
 /// The value of `field` in a report printed as `Name { field: value, ... }`.
 fn field<'a>(line: &'a str, field: &str) -> Option<&'a str> {
 	let rest = line.split_once(&format!("{field}: "))?.1;
 	Some(rest.split([',', ' ', '}']).next().unwrap_or(rest))
-}
-
-/// Waits for the first line for which `pick` says something, keeping every line for the
-/// failure message.
-fn wait_for<T>(lines: &mpsc::Receiver<String>, seen: &mut Vec<String>, limit: Duration, pick: impl Fn(&str) -> Option<T>) -> Option<T> {
-	let deadline = Instant::now() + limit;
-	while let Ok(line) = lines.recv_timeout(deadline.saturating_duration_since(Instant::now())) {
-		let found = pick(&line);
-		seen.push(line);
-		if found.is_some() {
-			return found;
-		}
-	}
-	None
 }
 
 #[test]
@@ -79,42 +74,34 @@ fn a_miner_killed_after_committing_reveals_the_same_blob_when_restarted() {
 	let dir = std::env::temp_dir().join(format!("worker-crash-{}", node.rpc_port));
 	let _ = std::fs::remove_dir_all(&dir);
 	let rt = Runtime::new().expect("tokio runtime");
-	let (chain, run) = rt.block_on(async {
-		let chain = Chain::connect(&url, Duration::from_secs(60)).await?;
-		let (model, _) = model_preset("devnet")?;
-		let params = DevnetConfig::default().run_params(model.config_hash())?;
-		let (run, _) = chain.create_run(&keypair("//Alice")?, &params).await?;
-		anyhow::Ok((chain, run))
-	})
-	.unwrap_or_else(|e| panic!("creating a run: {e:#}\nnode log:\n{}", node.log()));
+	let (chain, run) = create_run(&rt, &node);
 
 	// First life: register, train, commit; killed at once (the reveal waits for the commit
 	// deadline, a few blocks later).
-	let (mut miner, lines) = start_miner(&url, run, &dir);
-	let mut seen = Vec::new();
-	let committed = wait_for(&lines, &mut seen, Duration::from_secs(180), |l| {
+	let (mut miner, mut lines) = start_miner(&url, run, &dir);
+	let committed = lines.wait_for(Duration::from_secs(180), |l| {
 		l.starts_with("Committed {").then(|| field(l, "round")?.parse::<u64>().ok()).flatten()
 	});
 	miner.kill().expect("SIGKILL the miner");
 	miner.wait().expect("reap the miner");
-	let round = committed.unwrap_or_else(|| panic!("the miner never committed:\n{}\nnode log:\n{}", seen.join("\n"), node.log()));
+	lines.finish();
+	let round = committed.unwrap_or_else(|| panic!("the miner never committed:\n{}\nnode log:\n{}", lines.text(), node.log()));
 	assert!(
-		!seen.iter().any(|l| l.starts_with("Revealed {")),
+		!lines.seen.iter().any(|l| l.starts_with("Revealed {")),
 		"the miner revealed before it was killed; the test must kill it earlier:\n{}",
-		seen.join("\n")
+		lines.text()
 	);
 	let pending = std::fs::read_dir(dir.join("state")).map(|d| d.count()).unwrap_or(0);
 	assert_eq!(pending, 1, "the committed blob must be on disk before the reveal");
 
 	// Second life: same key, same state directory.
-	let (mut miner, lines) = start_miner(&url, run, &dir);
-	let mut seen = Vec::new();
-	let revealed = wait_for(&lines, &mut seen, Duration::from_secs(180), |l| {
+	let (mut miner, mut lines) = start_miner(&url, run, &dir);
+	let revealed = lines.wait_for(Duration::from_secs(180), |l| {
 		(l.starts_with("Revealed {") && field(l, "round") == Some(&round.to_string())).then(|| field(l, "published") == Some("true"))
 	});
 	let _ = miner.kill();
 	let _ = miner.wait();
-	assert_eq!(revealed, Some(true), "round {round} was not published after the restart:\n{}", seen.join("\n"));
+	assert_eq!(revealed, Some(true), "round {round} was not published after the restart:\n{}", lines.text());
 
 	// The chain's commitment and the store's blob agree.
 	let me = account_of(&keypair(MINER_KEY).expect("dev key"));
@@ -140,19 +127,7 @@ fn a_miner_killed_after_committing_reveals_the_same_blob_when_restarted() {
 
 /// Runs a worker command to its end and returns its status code and non-empty stderr lines.
 fn worker(role: &str, url: &str, run: u32, secret: Option<&str>, dir: &Path) -> (Option<i32>, Vec<String>) {
-	let mut command = Command::new(bin_dir().join("offchain-gpu"));
-	command
-		.arg(role)
-		.args(["--url", url, "--run", &run.to_string()])
-		.arg("--store")
-		.arg(dir.join("store"))
-		.arg("--state-dir")
-		.arg(dir.join("state"))
-		.env_remove("WORKER_SECRET");
-	if let Some(secret) = secret {
-		command.env("WORKER_SECRET", secret);
-	}
-	let out = command.output().expect("run offchain-gpu (build the workspace first: `make build`)");
+	let out = worker_command(role, url, run, secret, dir).output().expect("run offchain-gpu (build the workspace first: `make build`)");
 	let lines = String::from_utf8_lossy(&out.stderr).lines().filter(|l| !l.trim().is_empty()).map(str::to_owned).collect();
 	(out.status.code(), lines)
 }
@@ -169,13 +144,7 @@ fn operator_mistakes_are_one_line_errors() {
 	let node = DevNode::start();
 	let url = node.ws_url();
 	let dir = std::env::temp_dir().join(format!("worker-errors-{}", node.rpc_port));
-	let run = Runtime::new().expect("tokio runtime").block_on(async {
-		let chain = Chain::connect(&url, Duration::from_secs(60)).await?;
-		let (model, _) = model_preset("devnet")?;
-		let params = DevnetConfig::default().run_params(model.config_hash())?;
-		anyhow::Ok(chain.create_run(&keypair("//Alice")?, &params).await?.0)
-	});
-	let run = run.unwrap_or_else(|e| panic!("creating a run: {e:#}\nnode log:\n{}", node.log()));
+	let (_chain, run) = create_run(&Runtime::new().expect("tokio runtime"), &node);
 
 	assert_one_line_error("malformed URL", worker("miner", "http://127.0.0.1:9944", run, Some("//Dave"), &dir), "invalid node URL");
 	assert_one_line_error("no secret", worker("miner", &url, run, None, &dir), "set WORKER_SECRET");

@@ -71,6 +71,8 @@ pub struct DevnetConfig {
 	pub validators: usize,
 	/// Extra validators that post random scores (with the minimum stake).
 	pub random_validators: usize,
+	/// Extra validators that score one miner a round (with the honest validators' stake).
+	pub lazy_validators: usize,
 	/// Base URL of an S3-compatible store for the miners' blobs (None: local directories).
 	pub store_url: Option<String>,
 	/// Rounds with training miners to run to settlement.
@@ -103,6 +105,7 @@ impl Default for DevnetConfig {
 			adversaries: Vec::new(),
 			validators: 1,
 			random_validators: 0,
+			lazy_validators: 0,
 			store_url: None,
 			rounds: 3,
 			node_bin: PathBuf::from("node"),
@@ -130,6 +133,8 @@ impl DevnetConfig {
 	/// miners earn from their first settled round instead of after many games, and a short
 	/// warm-up (3 instead of 10) with a faster indicator average (alpha 0.2 instead of 0.05)
 	/// so that miners who fail the assigned-vs-random check drop to zero within a few rounds.
+	/// Validators: a quorum of half the bonded stake, 8 sampled miners beyond the aggregation
+	/// set per validator and round, and an unbonding period of three rounds.
 	pub fn run_params(&self, model_hash: [u8; 32]) -> Result<RunParams<Balance>> {
 		let skill = OpenSkillParams { sigma0: Fixed::from_int(2), ..OpenSkillParams::default() };
 		let incentive = IncentiveParams {
@@ -137,7 +142,7 @@ impl DevnetConfig {
 			indicator_alpha_ppb: self.indicator_alpha_ppb,
 			..IncentiveParams::default()
 		};
-		Ok(RunParams {
+		let mut params = RunParams {
 			round_length: self.round_length,
 			commit_window: self.commit_window,
 			score_window: self.score_window,
@@ -152,7 +157,15 @@ impl DevnetConfig {
 			model_hash,
 			dataset_id: 1,
 			run_seed: 42,
-		})
+			blob_len: 0,
+			quorum_ppb: training_protocol::PPB / 2,
+			eval_sample: 8,
+			unbonding_blocks: 3 * self.round_length,
+		};
+		// Every gradient blob of the run has the length the model and the chunking fix.
+		let (model, _) = crate::roles::model_preset(&self.model)?;
+		params.blob_len = u32::try_from(crate::roles::plan_for(&model, &params)?.blob_len())?;
+		Ok(params)
 	}
 }
 
@@ -189,6 +202,15 @@ pub struct MinerSummary {
 	pub final_ordinal: f64,
 }
 
+/// One validator's part in the devnet.
+#[derive(Clone, Debug)]
+pub struct ValidatorSummary {
+	pub key: String,
+	pub behaviour: validator::Behaviour,
+	pub stake: Balance,
+	pub total_paid: Balance,
+}
+
 /// What the devnet did.
 #[derive(Clone, Debug)]
 pub struct DevnetSummary {
@@ -196,6 +218,8 @@ pub struct DevnetSummary {
 	pub rounds: Vec<RoundRow>,
 	pub miners: Vec<MinerSummary>,
 	pub validators_paid: Balance,
+	/// Each validator's behaviour, stake and total pay, by uid.
+	pub validators: BTreeMap<Uid, ValidatorSummary>,
 	pub overhead: Overhead,
 	pub csv: PathBuf,
 }
@@ -369,8 +393,8 @@ pub fn run(cfg: DevnetConfig) -> Result<DevnetSummary> {
 	if total_miners == 0 || total_miners > MINER_KEYS.len() {
 		bail!("between 1 and {} miners in all (honest and adversaries)", MINER_KEYS.len());
 	}
-	if cfg.validators == 0 || cfg.validators + cfg.random_validators > VALIDATOR_KEYS.len() {
-		bail!("between 1 and {} validators in all (honest and random)", VALIDATOR_KEYS.len());
+	if cfg.validators == 0 || cfg.validators + cfg.random_validators + cfg.lazy_validators > VALIDATOR_KEYS.len() {
+		bail!("between 1 and {} validators in all (honest, random and lazy)", VALIDATOR_KEYS.len());
 	}
 	if let Some(url) = &cfg.store_url {
 		BlobStore::from_url(url)?;
@@ -505,15 +529,13 @@ async fn drive(
 		});
 		threads.lock().unwrap_or_else(|e| e.into_inner()).push(role);
 	}
-	let validator_roles = std::iter::repeat_n(validator::Behaviour::Honest, cfg.validators)
-		.chain(std::iter::repeat_n(validator::Behaviour::RandomScores, cfg.random_validators));
-	for (key_uri, behaviour) in VALIDATOR_KEYS.iter().zip(validator_roles) {
+	for (key_uri, behaviour) in validator_roles(cfg) {
 		let key = keypair(key_uri)?;
 		let store = BlobStore::new(store_root.join(key_uri.trim_start_matches('/')));
 		// Honest validators hold more stake than random-score ones: the stake-weighted
 		// median follows the honest majority of stake.
 		let stake = match behaviour {
-			validator::Behaviour::Honest => 150 * UNIT,
+			validator::Behaviour::Honest | validator::Behaviour::Lazy => 150 * UNIT,
 			validator::Behaviour::RandomScores => 100 * UNIT,
 		};
 		let vcfg = validator::ValidatorConfig { stake, behaviour, checkpoint_every: 4, ..Default::default() };
@@ -524,6 +546,14 @@ async fn drive(
 	}
 
 	monitor(cfg, &chain, run, start, &params, &miner_keys, &reports, out).await
+}
+
+/// Each validator's key and behaviour: honest ones first, then random-score and lazy ones.
+fn validator_roles(cfg: &DevnetConfig) -> impl Iterator<Item = (&'static str, validator::Behaviour)> {
+	let behaviours = std::iter::repeat_n(validator::Behaviour::Honest, cfg.validators)
+		.chain(std::iter::repeat_n(validator::Behaviour::RandomScores, cfg.random_validators))
+		.chain(std::iter::repeat_n(validator::Behaviour::Lazy, cfg.lazy_validators));
+	VALIDATOR_KEYS.iter().copied().zip(behaviours)
 }
 
 type RoleFuture = std::pin::Pin<Box<dyn std::future::Future<Output = Result<()>> + Send>>;
@@ -572,7 +602,7 @@ async fn monitor(
 ) -> Result<DevnetSummary> {
 	let l = u64::from(params.round_length);
 	// Wait for every registration; the first training round starts after the last one.
-	let expected = cfg.miners + cfg.adversaries.len() + cfg.validators + cfg.random_validators;
+	let expected = cfg.miners + cfg.adversaries.len() + cfg.validators + cfg.random_validators + cfg.lazy_validators;
 	let wait = Instant::now();
 	let peers = loop {
 		let peers = chain.peers(run).await?;
@@ -589,6 +619,14 @@ async fn monitor(
 	let last_round = first_round + cfg.rounds - 1;
 	let uid_of: BTreeMap<AccountId, Uid> =
 		peers.iter().filter(|p| p.role == Role::Miner).map(|p| (p.who, p.uid)).collect();
+	let mut validators: BTreeMap<Uid, ValidatorSummary> = BTreeMap::new();
+	for (key_uri, behaviour) in validator_roles(cfg) {
+		let who = account_of(&keypair(key_uri)?);
+		if let Some(p) = peers.iter().find(|p| p.role == Role::Validator && p.who == who) {
+			let summary = ValidatorSummary { key: key_uri.into(), behaviour, stake: p.held, total_paid: 0 };
+			validators.insert(p.uid, summary);
+		}
+	}
 	eprintln!(
 		"devnet: {} miners, {} validators registered; training rounds {first_round}..={last_round}, last settlement at block {}",
 		uid_of.len(),
@@ -640,6 +678,9 @@ async fn monitor(
 				Role::Validator => {
 					row.validator_paid += amount;
 					validators_paid += amount;
+					if let Some(v) = validators.get_mut(&uid) {
+						v.total_paid += amount;
+					}
 				}
 			}
 		}
@@ -735,6 +776,15 @@ async fn monitor(
 					);
 				}
 				eprintln!("  validators paid {:.3} UNIT", validators_paid as f64 / UNIT as f64);
+				for (uid, v) in &validators {
+					eprintln!(
+						"  validator uid {uid} {} ({:?}, stake {} UNIT): paid {:.3} UNIT",
+						v.key,
+						v.behaviour,
+						v.stake / UNIT,
+						v.total_paid as f64 / UNIT as f64
+					);
+				}
 				let overhead = Overhead::from_reports(&reports.lock().unwrap(), params.round_length);
 				eprintln!(
 					"  per round ({:.0} s): train {:.2} s, commit {:.2} s, reveal {:.3} s, fetch {:.2} s, aggregate {:.3} s: overhead {:.1} % of the round",
@@ -750,7 +800,7 @@ async fn monitor(
 					"  validator evaluation {:.3} s per miner; bytes per round: {:.0} down per node, {:.0} up per miner",
 					overhead.eval_secs_per_miner, overhead.bytes_down_per_node, overhead.bytes_up_per_miner
 				);
-				return Ok(DevnetSummary { run, rounds: rows, miners, validators_paid, overhead, csv });
+				return Ok(DevnetSummary { run, rounds: rows, miners, validators_paid, validators, overhead, csv });
 			}
 		}
 	}

@@ -140,6 +140,9 @@ struct DevnetArgs {
 	/// Extra validators that post random scores (with less stake than the honest ones).
 	#[arg(long, default_value_t = 0)]
 	random_validators: usize,
+	/// Extra validators that score one miner a round (with the honest validators' stake).
+	#[arg(long, default_value_t = 0)]
+	lazy_validators: usize,
 	/// An S3-compatible bucket for the miners' blobs, e.g.
 	/// `s3://grads?endpoint=http://127.0.0.1:8333` [default: local directories under --out].
 	#[arg(long)]
@@ -369,6 +372,7 @@ fn devnet(a: DevnetArgs) -> Result<()> {
 		adversaries,
 		validators: a.validators,
 		random_validators: a.random_validators,
+		lazy_validators: a.lazy_validators,
 		store_url: a.store_url,
 		warmup_rounds: a.warmup_rounds,
 		rounds: a.rounds,

@@ -184,5 +184,8 @@ impl pallet_training::Config for Runtime {
 	type ImmunityPeriod = ImmunityPeriod;
 	type MaxEmissionPerBlock = MaxEmissionPerBlock;
 	type CommitmentRetention = ConstU32<16>;
+	// This runtime serves dev chains whose workers share one machine, so local `file://`
+	// stores are allowed; a runtime for a public chain sets this to `false`.
+	type AllowFileStoreUrls = ConstBool<true>;
 	type WeightInfo = pallet_training::weights::SubstrateWeight<Runtime>;
 }

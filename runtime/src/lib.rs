@@ -48,7 +48,7 @@ pub const VERSION: RuntimeVersion = RuntimeVersion {
 	spec_name: alloc::borrow::Cow::Borrowed("training-chain"),
 	impl_name: alloc::borrow::Cow::Borrowed("training-chain"),
 	authoring_version: 1,
-	spec_version: 102,
+	spec_version: 103,
 	impl_version: 1,
 	apis: apis::RUNTIME_API_VERSIONS,
 	transaction_version: 1,
@@ -62,7 +62,7 @@ pub const VERSION: RuntimeVersion = RuntimeVersion {
 	spec_name: alloc::borrow::Cow::Borrowed("training-chain"),
 	impl_name: alloc::borrow::Cow::Borrowed("training-chain"),
 	authoring_version: 1,
-	spec_version: 103,
+	spec_version: 104,
 	impl_version: 1,
 	apis: apis::RUNTIME_API_VERSIONS,
 	transaction_version: 1,
@@ -172,6 +172,7 @@ pub type SignedPayload = generic::SignedPayload<RuntimeCall, TxExtension>;
 type Migrations = (
 	pallet_training::migrations::v1::MigrateV0ToV1<Runtime>,
 	pallet_training::migrations::v2::MigrateV1ToV2<Runtime>,
+	pallet_training::migrations::v3::MigrateV2ToV3<Runtime>,
 );
 
 pub type Executive = frame_executive::Executive<

@@ -179,6 +179,15 @@ impl RunCtx {
 			bail!("model preset {model_name} does not match run {run}'s model hash");
 		}
 		let plan = Arc::new(plan_for(&model, &status.params)?);
+		// Runs created before storage version 3 have no blob length (zero): unchecked.
+		let expected = status.params.blob_len;
+		if expected != 0 && expected as usize != plan.blob_len() {
+			bail!(
+				"run {run} expects gradient blobs of {expected} bytes, but model preset {model_name} with the run's \
+				 chunking gives {} bytes: this worker and the run disagree on the model or the wire format",
+				plan.blob_len()
+			);
+		}
 		Ok(Self {
 			chain,
 			run,

@@ -39,13 +39,15 @@ use super::{fetch_round, BlobFault, Fetched, Report, RunCtx, Synced};
 use crate::chain::{account_of, Balance};
 use crate::store::{checkpoint_key, BlobStore};
 
-/// How a validator behaves: honestly, or as the adversary that posts random scores.
+/// How a validator behaves: honestly, or as one of the adversaries (random scores, lazy).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub enum Behaviour {
 	#[default]
 	Honest,
 	/// Posts scores drawn at random (stake-weighted medians must ignore it).
 	RandomScores,
+	/// Evaluates one miner and posts that single score (pay must follow coverage).
+	Lazy,
 }
 
 /// How a validator works.
@@ -133,11 +135,18 @@ pub async fn run(ctx: RunCtx, key: Keypair, store: BlobStore, cfg: ValidatorConf
 			} else {
 				Vec::new()
 			};
-			let fetched = fetch_round(&ctx, s, None).await?;
+			let mut fetched = fetch_round(&ctx, s, None).await?;
+			if cfg.behaviour == Behaviour::Lazy {
+				fetched.truncate(1);
+			}
 			let fetch_secs = fetching.elapsed().as_secs_f32();
 			let (mut scores, details) = score_round(&ctx, &synced, &status, s, &cfg, &fetched, &earlier).await?;
 			if cfg.behaviour == Behaviour::RandomScores {
 				randomize(&mut scores, s, vuid);
+			}
+			if cfg.behaviour == Behaviour::Lazy {
+				// Only the one miner it looked at (not MISSING flags for all the others).
+				scores.retain(|sc| fetched.iter().any(|f| f.uid == sc.uid));
 			}
 			let eval_secs = (evaluating.elapsed().as_secs_f32() - fetch_secs).max(0.0);
 			scored = Some(s);

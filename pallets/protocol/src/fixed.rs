@@ -331,7 +331,7 @@ pub(crate) fn mul_div_rem(a: u128, b: u128, d: u128) -> Option<(u128, u128)> {
 
 /// The full 256-bit product `a * b` as `(high, low)` halves.
 #[allow(clippy::arithmetic_side_effects)] // Bounds argued in the body.
-fn mul_wide(a: u128, b: u128) -> (u128, u128) {
+pub(crate) fn mul_wide(a: u128, b: u128) -> (u128, u128) {
 	const MASK: u128 = u64::MAX as u128;
 	let (a1, a0) = (a >> 64, a & MASK);
 	let (b1, b0) = (b >> 64, b & MASK);

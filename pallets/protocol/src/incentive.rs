@@ -489,7 +489,8 @@ pub struct ValidatorClaim {
 	pub uid: Uid,
 	/// Its stake.
 	pub stake: u128,
-	/// Its [`agreement_ppb`] this round (zero if it submitted nothing).
+	/// What it earned per unit of stake this round, in parts per billion: its
+	/// [`agreement_ppb`] times its [`crate::coverage_ppb`] (zero if it submitted nothing).
 	pub agreement_ppb: u32,
 }
 
@@ -511,16 +512,19 @@ impl EmissionSplit {
 	}
 }
 
-/// Splits `amount`: `validator_share_ppb` of it (floored) to validators in proportion to
-/// `stake * agreement`, the rest to miners in proportion to their weights out of the
-/// weights' total (at least [`PPB`]). Each payout is floored and everything left over is
-/// burned, so payouts plus burn equal `amount` exactly. With no agreeing stake the
-/// validators' part is burned.
+/// Splits `amount`: `validator_share_ppb` of it (floored) is the validators' pot, of which
+/// each validator gets `stake * agreement / bonded` (`bonded`: the stake of every validator
+/// that could have scored, at least the claims' total); the rest goes to miners in proportion
+/// to their weights out of the weights' total (at least [`PPB`]). What a validator loses by
+/// disagreeing or scoring less than it was due is burned, not handed to the others: a cheater
+/// can neither gain from nor shrink an honest validator's pay. Each payout is floored and
+/// everything left over is burned, so payouts plus burn equal `amount` exactly.
 pub fn split_emission(
 	amount: u128,
 	validator_share_ppb: u32,
 	weights: &Weights,
 	validators: &[ValidatorClaim],
+	bonded: u128,
 ) -> EmissionSplit {
 	let share = u128::from(validator_share_ppb.min(PPB));
 	let validator_pot = mul_div_floor(amount, share, u128::from(PPB)).unwrap_or(0);
@@ -534,10 +538,11 @@ pub fn split_emission(
 		.iter()
 		.map(|v| mul_div_floor(v.stake, u128::from(v.agreement_ppb.min(PPB)), u128::from(PPB)).unwrap_or(0))
 		.collect();
-	let shift = fitting_shift(claims.iter().copied());
+	let stakes = validators.iter().map(|v| v.stake).chain(core::iter::once(bonded));
+	let shift = fitting_shift(stakes.clone());
 	let claims: Vec<u128> = claims.iter().map(|c| c >> shift).collect();
-	let claim_total = claims.iter().fold(0u128, |acc, &c| acc.saturating_add(c));
-	let validator_pay = pro_rata(validator_pot, &claims, claim_total);
+	let staked = validators.iter().fold(0u128, |acc, v| acc.saturating_add(v.stake >> shift));
+	let validator_pay = pro_rata(validator_pot, &claims, staked.max(bonded >> shift));
 
 	let paid = miners.iter().chain(&validator_pay).fold(0u128, |acc, &p| acc.saturating_add(p));
 	EmissionSplit {
@@ -625,11 +630,19 @@ mod tests {
 			ValidatorClaim { uid: 11, stake: 300, agreement_ppb: PPB / 2 },
 			ValidatorClaim { uid: 12, stake: 900, agreement_ppb: 0 },
 		];
-		let split = split_emission(1_000_000, 400_000_000, &weights, &validators);
+		// Pot 400_000 over 1_500 staked: 266.67 per unit of stake at full agreement.
+		let split = split_emission(1_000_000, 400_000_000, &weights, &validators, 1_500);
 		assert_eq!(split.miners, [(1, 180_000), (2, 120_000)]);
-		assert_eq!(split.validators, [(10, 266_666), (11, 133_333), (12, 0)]);
-		assert_eq!(split.burned, 300_001);
+		assert_eq!(split.validators, [(10, 80_000), (11, 40_000), (12, 0)]);
+		assert_eq!(split.burned, 580_000);
 		assert_eq!(split.total(), 1_000_000);
+		// Bonded stake that did not submit still counts in the denominator: cheaters and
+		// absentees never raise another validator's pay, and never lower it either.
+		let alone = split_emission(1_000_000, 400_000_000, &weights, &validators[..1], 1_500);
+		assert_eq!(alone.validators, [(10, 80_000)]);
+		// A bonded total below the claims' stake is raised to it (payouts never exceed the pot).
+		let low = split_emission(1_000_000, 400_000_000, &weights, &validators, 1);
+		assert_eq!(low.validators, [(10, 80_000), (11, 40_000), (12, 0)]);
 	}
 
 	#[test]
@@ -714,13 +727,14 @@ mod tests {
 			miner_weights in proptest::collection::vec((any::<u16>(), any::<u32>()), 0..40),
 			burn in any::<u32>(),
 			validators in proptest::collection::vec((any::<u16>(), any::<u128>(), any::<u32>()), 0..20),
+			bonded in any::<u128>(),
 		) {
 			let weights = Weights { burn_ppb: burn, miners: miner_weights };
 			let claims: Vec<ValidatorClaim> = validators
 				.iter()
 				.map(|&(uid, stake, agreement_ppb)| ValidatorClaim { uid, stake, agreement_ppb })
 				.collect();
-			let split = split_emission(amount, share, &weights, &claims);
+			let split = split_emission(amount, share, &weights, &claims, bonded);
 			let paid = split.miners.iter().chain(&split.validators).try_fold(0u128, |a, p| a.checked_add(p.1));
 			prop_assert_eq!(paid.and_then(|p| p.checked_add(split.burned)), Some(amount));
 		}

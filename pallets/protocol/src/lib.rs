@@ -9,6 +9,9 @@
 //! - [`score`]: the per-miner score validators submit, and the stake-weighted median that
 //!   combines several validators' scores so that a stake minority cannot move them.
 //! - [`openskill`]: the Plackett-Luce rating update of OpenSkill, bit-for-bit deterministic.
+//! - [`duty`]: what each validator is due to score in a round (the aggregation set plus a
+//!   sample drawn from a seed that exists only after the commit deadline), its coverage of
+//!   that, and the stake quorum a miner's round needs to count.
 //! - [`incentive`]: penalties, final scores, emission weights, the next aggregation set, and
 //!   the exact split of each round's emission between miners, validators and the burn.
 //! - [`fixed`]: the decimal fixed-point number all of the above compute with.
@@ -45,18 +48,20 @@
 
 extern crate alloc;
 
+pub mod duty;
 pub mod fixed;
 pub mod incentive;
 pub mod openskill;
 pub mod round;
 pub mod score;
 
+pub use duty::{coverage_ppb, due_set, meets_quorum};
 pub use fixed::Fixed;
 pub use incentive::{
 	agreement_ppb, apportion, emission_weights, settle, split_emission, EmissionSplit, IncentiveParams, MinerState,
 	ParamsError, SettleError, Settlement, ValidatorClaim, WeightSchedule, Weights, PPB,
 };
-pub use openskill::{rate, OpenSkillParams, RateError, Rating};
+pub use openskill::{rate, OpenSkillParams, RateError, Rating, PARAM_LIMIT, RATING_LIMIT};
 pub use round::{Block, ClockError, Phase, Position, Round, RoundClock};
 pub use score::{
 	aggregate, competition_ranks, sync_score_ppm, validate_scores, weighted_median, AggregatedScore, MinerScore,

@@ -111,10 +111,11 @@ impl OpenSkillParams {
 	}
 
 	/// Checks that the parameters keep the update well defined: positive `beta` (so `c > 0`),
-	/// non-negative `tau`, `kappa` in `(0, 1]`, positive `sigma0`, and everything within
-	/// [`RATING_LIMIT`].
+	/// non-negative `tau`, `kappa` in `(0, 1]`, positive `sigma0`, and `|mu0|`, `sigma0`,
+	/// `beta`, `tau` within [`PARAM_LIMIT`], a hundredth of [`RATING_LIMIT`], so that ratings
+	/// start far inside the range [`rate`] accepts.
 	pub fn validate(&self) -> Result<(), RateError> {
-		let in_limit = |x: Fixed| x.saturating_abs() <= RATING_LIMIT;
+		let in_limit = |x: Fixed| x.saturating_abs() <= PARAM_LIMIT;
 		let ok = self.beta.is_positive() &&
 			!self.tau.is_negative() &&
 			self.kappa.is_positive() &&
@@ -134,6 +135,14 @@ impl OpenSkillParams {
 /// and the bound keeps every intermediate value well within [`Fixed`]'s range.
 pub const RATING_LIMIT: Fixed = Fixed::from_int(1_000_000);
 
+/// Bound on `|mu0|`, `sigma0`, `beta` and `tau` (ten thousand): parameters near
+/// [`RATING_LIMIT`] would start ratings at its edge.
+pub const PARAM_LIMIT: Fixed = Fixed::from_int(10_000);
+
+/// The smallest `sigma` [`rate`] returns: one unit of the last fixed-point digit, so that a
+/// rating it returns is always a valid input again.
+const MIN_SIGMA: Fixed = Fixed::from_raw(1);
+
 /// Why a rating update was refused.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum RateError {
@@ -151,6 +160,11 @@ pub enum RateError {
 /// `players` holds each player's prior rating and rank; a lower rank is better and equal
 /// ranks are ties. Only the order of the ranks matters. Returns the new ratings in input
 /// order. An empty game returns an empty vector; a lone player only gets the `tau` step.
+///
+/// Every returned rating is a valid input again: `mu` is clamped to `±RATING_LIMIT` and
+/// `sigma` to `[MIN_SIGMA, RATING_LIMIT]`, so that repeated settlements can never produce a
+/// rating the next one refuses (honest use stays many orders of magnitude inside the bounds,
+/// where the clamp does nothing).
 pub fn rate(params: &OpenSkillParams, players: &[(Rating, u32)]) -> Result<Vec<Rating>, RateError> {
 	params.validate()?;
 	let valid = |r: &Rating| {
@@ -228,8 +242,8 @@ pub fn rate(params: &OpenSkillParams, players: &[(Rating, u32)]) -> Result<Vec<R
 				.ok_or(ovf)?;
 			let shrink = Fixed::ONE.checked_sub(delta).ok_or(ovf)?.max(params.kappa);
 			let new = Rating::new(
-				mu.checked_add(omega).ok_or(ovf)?,
-				sigma.checked_mul(shrink.sqrt().ok_or(ovf)?).ok_or(ovf)?,
+				mu.checked_add(omega).ok_or(ovf)?.clamp_to(Fixed::ZERO.saturating_sub(RATING_LIMIT), RATING_LIMIT),
+				sigma.checked_mul(shrink.sqrt().ok_or(ovf)?).ok_or(ovf)?.clamp_to(MIN_SIGMA, RATING_LIMIT),
 			);
 			*out.get_mut(i).ok_or(ovf)? = new;
 		}
@@ -332,6 +346,68 @@ mod tests {
 				proptest::prop_assert!((fl(g.sigma) - w.1).abs() <= 1e-11 * w.1);
 				proptest::prop_assert!(g.sigma.is_positive() && fl(g.sigma) <= (s * s + 0.01).sqrt() + 1e-15);
 			}
+		}
+	}
+
+	proptest::proptest! {
+		#![proptest_config(proptest::prelude::ProptestConfig::with_cases(64))]
+		/// Over the whole accepted parameter space, repeated settlements never fail and never
+		/// leave the bounds: every output is a valid input to the next update.
+		#[test]
+		fn accepted_params_keep_ratings_in_bounds(
+			mu0 in -10_000i64..=10_000,
+			sigma0_milli in 1i64..=10_000_000,
+			beta_milli in 1i64..=10_000_000,
+			tau_milli in 0i64..=10_000_000,
+			kappa_ppm in 1i64..=1_000_000,
+			games in proptest::collection::vec(proptest::collection::vec(0u32..4, 1..12), 1..24),
+		) {
+			let milli = |m: i64| Fixed::from_raw(i128::from(m) * 1_000_000_000_000_000);
+			let p = OpenSkillParams {
+				mu0: Fixed::from_int(mu0),
+				sigma0: milli(sigma0_milli),
+				beta: milli(beta_milli),
+				tau: milli(tau_milli),
+				kappa: Fixed::from_ppm(kappa_ppm),
+			};
+			proptest::prop_assert!(p.validate().is_ok());
+			let mut ratings = vec![p.initial_rating(); 12];
+			for ranks in &games {
+				let game: Vec<(Rating, u32)> = ranks.iter().enumerate().map(|(i, &r)| (ratings[i], r)).collect();
+				let out = rate(&p, &game);
+				proptest::prop_assert!(out.is_ok(), "{:?} with {:?}", out, p);
+				for (i, r) in out.unwrap().into_iter().enumerate() {
+					proptest::prop_assert!(r.sigma.is_positive() && r.sigma <= RATING_LIMIT);
+					proptest::prop_assert!(r.mu.saturating_abs() <= RATING_LIMIT);
+					ratings[i] = r;
+				}
+			}
+		}
+	}
+
+	/// The failure: `mu0` at the edge made `rate` return a rating it then refused.
+	#[test]
+	fn edge_parameters_are_refused_and_edge_ratings_stay_inside() {
+		let p = OpenSkillParams::default();
+		let over = |f: fn(&mut OpenSkillParams)| {
+			let mut q = p;
+			f(&mut q);
+			q.validate()
+		};
+		assert_eq!(over(|q| q.mu0 = RATING_LIMIT), Err(RateError::InvalidParams));
+		assert_eq!(over(|q| q.mu0 = Fixed::ZERO.saturating_sub(PARAM_LIMIT).saturating_sub(Fixed::ONE)), Err(RateError::InvalidParams));
+		assert_eq!(over(|q| q.sigma0 = PARAM_LIMIT.saturating_add(Fixed::ONE)), Err(RateError::InvalidParams));
+		assert_eq!(over(|q| q.tau = PARAM_LIMIT.saturating_add(Fixed::ONE)), Err(RateError::InvalidParams));
+		assert_eq!(over(|q| q.mu0 = PARAM_LIMIT), Ok(()));
+		// Ratings at the edge of the accepted inputs (a chain that got there before this fix)
+		// come back inside the bounds, and again valid as inputs.
+		let wide = OpenSkillParams { tau: PARAM_LIMIT, ..p };
+		let edge = Rating::new(RATING_LIMIT, RATING_LIMIT);
+		let mut game = vec![(edge, 0), (Rating::new(Fixed::ZERO.saturating_sub(RATING_LIMIT), RATING_LIMIT), 1)];
+		for _ in 0..5 {
+			let out = rate(&wide, &game).unwrap();
+			assert!(out.iter().all(|r| r.mu.saturating_abs() <= RATING_LIMIT && r.sigma <= RATING_LIMIT && r.sigma.is_positive()));
+			game = out.into_iter().zip([0, 1]).collect();
 		}
 	}
 

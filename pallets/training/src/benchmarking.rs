@@ -31,12 +31,18 @@ fn params<T: Config>() -> RunParams<BalanceOf<T>> {
 		model_hash: [1; 32],
 		dataset_id: 1,
 		run_seed: 7,
+		blob_len: 1_000,
+		quorum_ppb: 500_000_000,
+		eval_sample: 8,
+		unbonding_blocks: 30,
 	}
 }
 
 fn url<T: Config>() -> UrlOf<T> {
 	let len = T::MaxUrlLen::get() as usize;
-	BoundedVec::truncate_from(alloc::vec![b'a'; len])
+	let mut url = b"s3://".to_vec();
+	url.resize(len.max(url.len()), b'a');
+	BoundedVec::truncate_from(url)
 }
 
 fn set_block<T: Config>(n: u64) {
@@ -151,13 +157,18 @@ mod benchmarks {
 		Ok(())
 	}
 
+	/// Worst case: the set is full and every validator is past immunity, so the registration
+	/// scans all of them and replaces the one with the least stake (which starts unbonding).
 	#[benchmark]
 	fn register_validator() -> Result<(), BenchmarkError> {
 		let run = new_run::<T>()?;
-		add_validators::<T>(run, T::MaxValidators::get() - 1)?;
+		add_validators::<T>(run, T::MaxValidators::get())?;
+		let immunity: u64 = T::ImmunityPeriod::get().saturated_into();
+		set_block::<T>(Training::<T>::now() + immunity + 1);
 		let caller = funded::<T>("newcomer", 0);
+		let stake = T::MinValidatorStake::get().saturating_mul(2u32.into());
 		#[extrinsic_call]
-		_(RawOrigin::Signed(caller.clone()), run, T::MinValidatorStake::get(), url::<T>());
+		_(RawOrigin::Signed(caller.clone()), run, stake, url::<T>());
 		assert!(Peers::<T>::contains_key(run, &caller));
 		Ok(())
 	}
@@ -177,6 +188,20 @@ mod benchmarks {
 		#[extrinsic_call]
 		_(RawOrigin::Signed(who.clone()), run);
 		assert!(!Peers::<T>::contains_key(run, &who));
+		Ok(())
+	}
+
+	#[benchmark]
+	fn withdraw_unbonded() -> Result<(), BenchmarkError> {
+		let run = new_run::<T>()?;
+		add_validators::<T>(run, 1)?;
+		let who = Validators::<T>::get(run).last().map(|v| v.who.clone()).ok_or(BenchmarkError::Weightless)?;
+		Training::<T>::deregister(RawOrigin::Signed(who.clone()).into(), run).map_err(|_| BenchmarkError::Weightless)?;
+		let until = Unbondings::<T>::get(run, &who).map(|u| u.until).ok_or(BenchmarkError::Weightless)?;
+		set_block::<T>(until);
+		#[extrinsic_call]
+		_(RawOrigin::Signed(who.clone()), run);
+		assert!(!Unbondings::<T>::contains_key(run, &who));
 		Ok(())
 	}
 

@@ -75,7 +75,7 @@ pub mod pallet {
 	use frame_system::pallet_prelude::*;
 
 	/// The in-code storage version.
-	pub const STORAGE_VERSION: StorageVersion = StorageVersion::new(2);
+	pub const STORAGE_VERSION: StorageVersion = StorageVersion::new(3);
 
 	#[pallet::pallet]
 	#[pallet::storage_version(STORAGE_VERSION)]
@@ -130,6 +130,11 @@ pub mod pallet {
 		/// settlement.
 		#[pallet::constant]
 		type CommitmentRetention: Get<u32>;
+		/// Whether store URLs may be `file://` paths (a dev chain whose workers share one
+		/// machine). Otherwise only `s3://`, `https://` and `http://` URLs with a host are
+		/// accepted.
+		#[pallet::constant]
+		type AllowFileStoreUrls: Get<bool>;
 		/// Weights of calls and hooks.
 		type WeightInfo: WeightInfo;
 	}
@@ -210,6 +215,16 @@ pub mod pallet {
 	#[pallet::storage]
 	pub type LatestCheckpoint<T: Config> = StorageMap<_, Twox64Concat, RunId, Round, OptionQuery>;
 
+	/// Stake of validators that left a run, held until their unbonding period ends.
+	#[pallet::storage]
+	pub type Unbondings<T: Config> =
+		StorageDoubleMap<_, Twox64Concat, RunId, Blake2_128Concat, T::AccountId, Unbonding<BalanceOf<T>>, OptionQuery>;
+
+	/// Each round's seed: the hash of the last block that accepted its commitments, known to
+	/// no one before the commit deadline. Picks what each validator is due to score.
+	#[pallet::storage]
+	pub type RoundSeeds<T: Config> = StorageDoubleMap<_, Twox64Concat, RunId, Twox64Concat, Round, Hash32, OptionQuery>;
+
 	#[pallet::event]
 	#[pallet::generate_deposit(pub(super) fn deposit_event)]
 	pub enum Event<T: Config> {
@@ -225,8 +240,13 @@ pub mod pallet {
 		MinerReplaced { run: RunId, uid: Uid, old: T::AccountId, new: T::AccountId },
 		/// A validator registered.
 		ValidatorRegistered { run: RunId, who: T::AccountId, uid: Uid, stake: BalanceOf<T> },
-		/// A peer left and got its hold back.
+		/// A peer left: a miner got its deposit back, a validator's stake is unbonding.
 		Deregistered { run: RunId, who: T::AccountId, role: Role, uid: Uid },
+		/// A full validator set replaced its lowest-stake validator (now unbonding) with one
+		/// holding more stake.
+		ValidatorReplaced { run: RunId, uid: Uid, old: T::AccountId, new: T::AccountId },
+		/// An unbonded stake was released.
+		Withdrawn { run: RunId, who: T::AccountId, amount: BalanceOf<T> },
 		/// A peer changed its store URL.
 		StoreUrlUpdated { run: RunId, who: T::AccountId },
 		/// A miner committed a gradient.
@@ -280,6 +300,11 @@ pub mod pallet {
 		InvalidSkillParams,
 		/// The aggregation set size is zero or above `MaxPeers`.
 		InvalidAggregationSetSize,
+		/// `blob_len` is zero or above `MAX_BLOB_LEN`.
+		InvalidBlobLen,
+		/// `quorum_ppb` is not in `1..=PPB`, `eval_sample` is above `MaxPeers` or
+		/// `unbonding_blocks` above `MAX_UNBONDING_BLOCKS`.
+		InvalidValidatorRules,
 		/// `emission_per_block` is above `MaxEmissionPerBlock`.
 		EmissionTooHigh,
 		/// The round timing of an existing run cannot change.
@@ -292,10 +317,20 @@ pub mod pallet {
 		EmptyUrl,
 		/// The URL contains bytes other than printable ASCII.
 		InvalidUrl,
+		/// The URL is not `s3://`, `https://` or `http://` followed by a host (or `file://`
+		/// where the runtime allows it).
+		UnsupportedUrlScheme,
 		/// The run has `MaxPeers` miners and none is past its immunity period.
 		NoReplaceableMiner,
-		/// The run has `MaxValidators` validators.
+		/// The run has `MaxValidators` validators and none past its immunity period holds
+		/// less stake than offered.
 		TooManyValidators,
+		/// The account's stake from an earlier registration is still unbonding.
+		StillUnbonding,
+		/// The account has no stake unbonding in this run.
+		NothingUnbonding,
+		/// The unbonding period has not ended yet.
+		UnbondingNotOver,
 		/// The stake is below `MinValidatorStake`.
 		StakeTooLow,
 		/// The deposit or stake cannot be held.
@@ -312,6 +347,8 @@ pub mod pallet {
 		AlreadyCommitted,
 		/// `blob_len` is zero.
 		EmptyBlob,
+		/// `blob_len` is not the run's gradient blob length.
+		WrongBlobLen,
 		/// Scores for this round are not accepted now.
 		ScoreWindowClosed,
 		/// This validator already submitted scores for this round.
@@ -340,8 +377,9 @@ pub mod pallet {
 			let now: u64 = n.saturated_into();
 			let runs = ActiveRuns::<T>::get();
 			let mut weight = T::WeightInfo::on_initialize_idle(runs.len() as u32);
+			let seed = Self::parent_seed();
 			for run_id in runs {
-				weight.saturating_accrue(settlement::drive_run::<T>(run_id, now));
+				weight.saturating_accrue(settlement::drive_run::<T>(run_id, now, &seed));
 			}
 			weight
 		}
@@ -468,7 +506,10 @@ pub mod pallet {
 		}
 
 		/// Registers the caller as a validator, holding `stake` (at least
-		/// `MinValidatorStake`). Validators have their own uid space.
+		/// `MinValidatorStake`). Validators have their own uid space. In a full set, the
+		/// validator with the least stake (then the highest uid) among those registered at
+		/// least `ImmunityPeriod` ago is replaced if it holds less than `stake`; its stake starts
+		/// unbonding. An account whose earlier stake is still unbonding cannot register.
 		#[pallet::call_index(3)]
 		#[pallet::weight(T::WeightInfo::register_validator())]
 		pub fn register_validator(
@@ -478,12 +519,20 @@ pub mod pallet {
 			store_url: UrlOf<T>,
 		) -> DispatchResult {
 			let who = ensure_signed(origin)?;
-			Self::open_run(run)?;
+			let info = Self::open_run(run)?;
 			ensure!(!Peers::<T>::contains_key(run, &who), Error::<T>::AlreadyRegistered);
+			ensure!(!Unbondings::<T>::contains_key(run, &who), Error::<T>::StillUnbonding);
 			ensure!(stake >= T::MinValidatorStake::get(), Error::<T>::StakeTooLow);
 			Self::check_url(&store_url)?;
+			let now = Self::now();
 			let mut validators = Validators::<T>::get(run);
-			ensure!((validators.len() as u32) < T::MaxValidators::get(), Error::<T>::TooManyValidators);
+			let replaced = if (validators.len() as u32) < T::MaxValidators::get() {
+				None
+			} else {
+				let victim =
+					Self::replaceable_validator(run, &validators, stake, now).ok_or(Error::<T>::TooManyValidators)?;
+				Some(Self::remove_validator(run, &info, victim, &mut validators)?)
+			};
 			T::Currency::hold(&HoldReason::ValidatorStake.into(), &who, stake)
 				.map_err(|_| Error::<T>::InsufficientBalance)?;
 			let uid = Self::lowest_free(validators.iter().map(|v| v.uid));
@@ -492,18 +541,21 @@ pub mod pallet {
 				.try_insert(pos, ValidatorEntry { uid, who: who.clone(), stake })
 				.map_err(|_| Error::<T>::TooManyValidators)?;
 			Validators::<T>::insert(run, validators);
-			let now = Self::now();
 			Peers::<T>::insert(
 				run,
 				&who,
 				PeerInfo { uid, role: Role::Validator, registered_at: now, store_url, held: stake },
 			);
+			if let Some(old) = replaced {
+				Self::deposit_event(Event::ValidatorReplaced { run, uid, old, new: who.clone() });
+			}
 			Self::deposit_event(Event::ValidatorRegistered { run, who, uid, stake });
 			Ok(())
 		}
 
-		/// Leaves a run (also a closed one) and releases the held deposit or stake. A
-		/// validator's unsettled score submissions are dropped.
+		/// Leaves a run (also a closed one). A miner's deposit is released; a validator's
+		/// stake stays held for the run's `unbonding_blocks` (then [`Pallet::withdraw_unbonded`])
+		/// and its unsettled score submissions are dropped.
 		#[pallet::call_index(4)]
 		#[pallet::weight(T::WeightInfo::deregister())]
 		pub fn deregister(origin: OriginFor<T>, run: RunId) -> DispatchResult {
@@ -517,19 +569,9 @@ pub mod pallet {
 					MinerUids::<T>::insert(run, uids);
 				},
 				Role::Validator => {
-					Peers::<T>::remove(run, &who);
-					Validators::<T>::mutate(run, |v| v.retain(|e| e.uid != peer.uid));
-					T::Currency::release(&HoldReason::ValidatorStake.into(), &who, peer.held, Precision::BestEffort)?;
-					// At most three rounds are unsettled (scored or being scored).
-					let current = info.clock.round_at(Self::now()).unwrap_or(0);
-					let mut round = info.next_settle;
-					for _ in 0..3 {
-						if round > current {
-							break;
-						}
-						Scores::<T>::remove((run, round, peer.uid));
-						round = round.saturating_add(1);
-					}
+					let mut validators = Validators::<T>::get(run);
+					Self::remove_validator(run, &info, peer.uid, &mut validators)?;
+					Validators::<T>::insert(run, validators);
 				},
 			}
 			Self::deposit_event(Event::Deregistered { run, who, role: peer.role, uid: peer.uid });
@@ -567,6 +609,7 @@ pub mod pallet {
 			let info = Self::open_run(run)?;
 			let peer = Peers::<T>::get(run, &who).filter(|p| p.role == Role::Miner).ok_or(Error::<T>::NotMiner)?;
 			ensure!(blob_len > 0, Error::<T>::EmptyBlob);
+			ensure!(info.params.blob_len == 0 || blob_len == info.params.blob_len, Error::<T>::WrongBlobLen);
 			ensure!(info.clock.accepts_commit(round, Self::now()), Error::<T>::CommitWindowClosed);
 			let start = info.clock.round_start(round).ok_or(Error::<T>::CommitWindowClosed)?;
 			ensure!(peer.registered_at <= start, Error::<T>::NotEligibleForRound);
@@ -650,6 +693,19 @@ pub mod pallet {
 			Self::deposit_event(Event::RunClosed { run });
 			Ok(())
 		}
+
+		/// Releases the caller's stake in `run` once its unbonding period is over.
+		#[pallet::call_index(10)]
+		#[pallet::weight(T::WeightInfo::withdraw_unbonded())]
+		pub fn withdraw_unbonded(origin: OriginFor<T>, run: RunId) -> DispatchResult {
+			let who = ensure_signed(origin)?;
+			let unbonding = Unbondings::<T>::get(run, &who).ok_or(Error::<T>::NothingUnbonding)?;
+			ensure!(Self::now() >= unbonding.until, Error::<T>::UnbondingNotOver);
+			T::Currency::release(&HoldReason::ValidatorStake.into(), &who, unbonding.amount, Precision::BestEffort)?;
+			Unbondings::<T>::remove(run, &who);
+			Self::deposit_event(Event::Withdrawn { run, who, amount: unbonding.amount });
+			Ok(())
+		}
 	}
 
 	#[pallet::view_functions]
@@ -701,6 +757,12 @@ pub mod pallet {
 			out
 		}
 
+		/// A round's seed (hash of the last block that accepted its commitments), once its
+		/// commit deadline has passed.
+		pub fn round_seed(run: RunId, round: Round) -> Option<Hash32> {
+			RoundSeeds::<T>::get(run, round)
+		}
+
 		/// The newest recorded checkpoint: its round, hash and URI.
 		pub fn latest_checkpoint(run: RunId) -> Option<(Round, Hash32, Vec<u8>)> {
 			let round = LatestCheckpoint::<T>::get(run)?;
@@ -721,6 +783,8 @@ impl<T: Config> From<ParamsCheck> for Error<T> {
 			ParamsCheck::InvalidIncentive => Error::InvalidIncentiveParams,
 			ParamsCheck::InvalidSkill => Error::InvalidSkillParams,
 			ParamsCheck::AggregationSetSize => Error::InvalidAggregationSetSize,
+			ParamsCheck::InvalidBlobLen => Error::InvalidBlobLen,
+			ParamsCheck::InvalidValidatorRules => Error::InvalidValidatorRules,
 		}
 	}
 }
@@ -753,11 +817,79 @@ impl<T: Config> Pallet<T> {
 		Ok(info)
 	}
 
-	/// Non-empty printable ASCII (what object-store URLs are).
+	/// Non-empty printable ASCII, and `s3://`, `https://` or `http://` followed by a host
+	/// (or `file://` where `AllowFileStoreUrls` holds). Workers open these URLs from chain
+	/// data, so anything else (other schemes, bare paths) is refused here already.
 	fn check_url(url: &[u8]) -> DispatchResult {
 		ensure!(!url.is_empty(), Error::<T>::EmptyUrl);
 		ensure!(url.iter().all(|b| (0x21..=0x7e).contains(b)), Error::<T>::InvalidUrl);
+		let with_host = |scheme: &[u8]| {
+			url.strip_prefix(scheme).and_then(|rest| rest.first()).is_some_and(|&b| b != b'/' && b != b'?')
+		};
+		let remote = [&b"s3://"[..], &b"https://"[..], &b"http://"[..]].into_iter().any(with_host);
+		let file = T::AllowFileStoreUrls::get() && url.starts_with(b"file:///");
+		ensure!(remote || file, Error::<T>::UnsupportedUrlScheme);
 		Ok(())
+	}
+
+	/// The hash of the parent block, as a round seed.
+	fn parent_seed() -> Hash32 {
+		let parent = frame_system::Pallet::<T>::parent_hash();
+		let mut seed = [0u8; 32];
+		for (slot, byte) in seed.iter_mut().zip(parent.as_ref()) {
+			*slot = *byte;
+		}
+		seed
+	}
+
+	/// The validator a newcomer offering `stake` replaces in a full set: the least stake,
+	/// then the highest uid, among those registered at least `ImmunityPeriod` ago, if it holds
+	/// less than `stake`.
+	fn replaceable_validator(
+		run: RunId,
+		validators: &[ValidatorEntryOf<T>],
+		stake: BalanceOf<T>,
+		now: u64,
+	) -> Option<Uid> {
+		let immunity: u64 = T::ImmunityPeriod::get().saturated_into();
+		validators
+			.iter()
+			.filter(|v| v.stake < stake)
+			.filter(|v| {
+				Peers::<T>::get(run, &v.who).is_some_and(|p| p.registered_at.saturating_add(immunity) <= now)
+			})
+			.min_by(|a, b| a.stake.cmp(&b.stake).then(b.uid.cmp(&a.uid)))
+			.map(|v| v.uid)
+	}
+
+	/// Removes validator `uid` of `run` (from `validators` too, which the caller stores):
+	/// its unsettled scores are dropped and its stake starts unbonding. Returns its account.
+	fn remove_validator(
+		run: RunId,
+		info: &RunInfoOf<T>,
+		uid: Uid,
+		validators: &mut BoundedVec<ValidatorEntryOf<T>, T::MaxValidators>,
+	) -> Result<T::AccountId, DispatchError> {
+		let entry = validators.iter().find(|v| v.uid == uid).cloned().ok_or(Error::<T>::NotRegistered)?;
+		let peer = Peers::<T>::take(run, &entry.who).ok_or(Error::<T>::NotRegistered)?;
+		validators.retain(|v| v.uid != uid);
+		let now = Self::now();
+		Unbondings::<T>::insert(
+			run,
+			&entry.who,
+			Unbonding { amount: peer.held, until: now.saturating_add(u64::from(info.params.unbonding_blocks)) },
+		);
+		// At most three rounds are unsettled (scored or being scored).
+		let current = info.clock.round_at(now).unwrap_or(0);
+		let mut round = info.next_settle;
+		for _ in 0..3 {
+			if round > current {
+				break;
+			}
+			Scores::<T>::remove((run, round, uid));
+			round = round.saturating_add(1);
+		}
+		Ok(entry.who)
 	}
 
 	/// The lowest uid not in `taken` (sorted ascending).

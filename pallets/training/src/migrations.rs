@@ -9,7 +9,10 @@
 //! - [`v1`]: version 0 -> 1, stamps the version on storage that predates versioning (no layout
 //!   change).
 //! - [`v2`]: version 1 -> 2, adds [`crate::RunInfo::created_at`] to every stored run.
+//! - [`v3`]: version 2 -> 3, adds the validator and blob rules to every run's
+//!   [`crate::RunParams`] (`blob_len`, `quorum_ppb`, `eval_sample`, `unbonding_blocks`).
 
+use codec::{Decode, Encode};
 use frame_support::{pallet_prelude::*, traits::UncheckedOnRuntimeUpgrade};
 
 /// From storage version 0 to 1.
@@ -58,7 +61,8 @@ pub mod v1 {
 /// From storage version 1 to 2: `RunInfo` gains `created_at` (the creation block).
 pub mod v2 {
 	use super::*;
-	use crate::{BalanceOf, Config, Pallet, RunInfo, RunParams};
+	use crate::{BalanceOf, Config, Pallet};
+	use super::v3::{OldRunInfo as RunInfo, OldRunParams as RunParams};
 	use training_protocol::{Round, RoundClock};
 
 	/// `RunInfo` as stored up to version 1 (without `created_at`).
@@ -75,7 +79,7 @@ pub mod v2 {
 	}
 
 	impl<Balance> OldRunInfo<Balance> {
-		/// The v2 layout. A run's round 0 starts the block after its creation, so the
+		/// The v2 layout ([`super::v3::OldRunInfo`]). A run's round 0 starts the block after its creation, so the
 		/// creation block is recovered exactly from the clock.
 		pub fn upgrade(self) -> RunInfo<Balance> {
 			let created_at = self.clock.start().saturating_sub(1);
@@ -100,10 +104,13 @@ pub mod v2 {
 	impl<T: Config> UncheckedOnRuntimeUpgrade for InnerMigrateV1ToV2<T> {
 		fn on_runtime_upgrade() -> Weight {
 			let mut translated: u64 = 0;
-			crate::Runs::<T>::translate::<OldRunInfo<BalanceOf<T>>, _>(|_run, old| {
+			for run in crate::Runs::<T>::iter_keys().collect::<alloc::vec::Vec<_>>() {
+				let key = crate::Runs::<T>::hashed_key_for(run);
+				let Some(raw) = frame_support::storage::unhashed::get_raw(&key) else { continue };
+				let Ok(old) = OldRunInfo::<BalanceOf<T>>::decode(&mut &raw[..]) else { continue };
+				frame_support::storage::unhashed::put_raw(&key, &old.upgrade().encode());
 				translated = translated.saturating_add(1);
-				Some(old.upgrade())
-			});
+			}
 			log_migration(translated);
 			T::DbWeight::get().reads_writes(translated, translated)
 		}
@@ -136,12 +143,18 @@ pub mod v2 {
 			.map_err(|_| "cannot decode pre_upgrade state")?;
 			ensure!(crate::Runs::<T>::iter_keys().count() == old.len(), "runs lost in migration");
 			for (run, before) in old {
-				let after =
-					crate::Runs::<T>::get(run).ok_or("run does not decode in the v2 layout")?;
+				let raw = frame_support::storage::unhashed::get_raw(
+					&crate::Runs::<T>::hashed_key_for(run),
+				)
+				.ok_or("run lost in migration")?;
+				let after = RunInfo::<BalanceOf<T>>::decode(&mut &raw[..])
+					.map_err(|_| "run does not decode in the v2 layout")?;
 				ensure!(after == before.upgrade(), "run fields changed in migration");
 				ensure!(after.created_at < after.clock.start(), "created_at not before round 0");
 			}
-			Pallet::<T>::do_try_state()
+			// The pallet's invariants are checked after the last migration (v3), in the
+			// layout the code reads.
+			Ok(())
 		}
 	}
 
@@ -157,6 +170,149 @@ pub mod v2 {
 		1,
 		2,
 		InnerMigrateV1ToV2<T>,
+		Pallet<T>,
+		<T as frame_system::Config>::DbWeight,
+	>;
+}
+
+/// From storage version 2 to 3: `RunParams` gains `blob_len`, `quorum_ppb`, `eval_sample` and
+/// `unbonding_blocks`.
+pub mod v3 {
+	use super::*;
+	use crate::{BalanceOf, Config, Hash32, Pallet, RunInfo, RunParams};
+	use training_protocol::{IncentiveParams, OpenSkillParams, Round, RoundClock, PPB};
+
+	/// `RunParams` as stored up to version 2.
+	#[derive(Clone, PartialEq, Eq, Debug, Encode, Decode)]
+	pub struct OldRunParams<Balance> {
+		pub round_length: u32,
+		pub commit_window: u32,
+		pub score_window: u32,
+		pub inner_steps: u32,
+		pub chunk_size: u32,
+		pub topk_per_chunk: u32,
+		pub quant_bits: u8,
+		pub outer_lr_ppb: u64,
+		pub incentive: IncentiveParams,
+		pub skill: OpenSkillParams,
+		pub emission_per_block: Balance,
+		pub model_hash: Hash32,
+		pub dataset_id: u32,
+		pub run_seed: u64,
+	}
+
+	/// `RunInfo` as stored in version 2.
+	#[derive(Clone, PartialEq, Eq, Debug, Encode, Decode)]
+	pub struct OldRunInfo<Balance> {
+		pub params: OldRunParams<Balance>,
+		pub clock: RoundClock,
+		pub next_settle: Round,
+		pub emission_from: u64,
+		pub accrued: Balance,
+		pub minted_total: Balance,
+		pub burned_total: Balance,
+		pub closed: bool,
+		pub created_at: u64,
+	}
+
+	/// Eval sample of a migrated run: the new default.
+	pub const DEFAULT_EVAL_SAMPLE: u16 = 8;
+
+	impl<Balance> OldRunParams<Balance> {
+		/// The v3 layout. The blob length of an old run is unknown to the chain, so it stays
+		/// unchecked (zero) until governance sets it; the quorum is one half, the unbonding
+		/// period three rounds (every round a leaving validator may have scored settles in it).
+		pub fn upgrade(self) -> RunParams<Balance> {
+			RunParams {
+				round_length: self.round_length,
+				commit_window: self.commit_window,
+				score_window: self.score_window,
+				inner_steps: self.inner_steps,
+				chunk_size: self.chunk_size,
+				topk_per_chunk: self.topk_per_chunk,
+				quant_bits: self.quant_bits,
+				outer_lr_ppb: self.outer_lr_ppb,
+				incentive: self.incentive,
+				skill: self.skill,
+				emission_per_block: self.emission_per_block,
+				model_hash: self.model_hash,
+				dataset_id: self.dataset_id,
+				run_seed: self.run_seed,
+				blob_len: 0,
+				quorum_ppb: PPB / 2,
+				eval_sample: DEFAULT_EVAL_SAMPLE,
+				unbonding_blocks: self.round_length.saturating_mul(3).min(crate::MAX_UNBONDING_BLOCKS),
+			}
+		}
+	}
+
+	impl<Balance> OldRunInfo<Balance> {
+		/// The v3 layout: the same run with upgraded parameters.
+		pub fn upgrade(self) -> RunInfo<Balance> {
+			RunInfo {
+				params: self.params.upgrade(),
+				clock: self.clock,
+				next_settle: self.next_settle,
+				emission_from: self.emission_from,
+				accrued: self.accrued,
+				minted_total: self.minted_total,
+				burned_total: self.burned_total,
+				closed: self.closed,
+				created_at: self.created_at,
+			}
+		}
+	}
+
+	/// Rewrites every `Runs` entry in the v3 layout: one read and one write per run.
+	pub struct InnerMigrateV2ToV3<T>(core::marker::PhantomData<T>);
+
+	impl<T: Config> UncheckedOnRuntimeUpgrade for InnerMigrateV2ToV3<T> {
+		fn on_runtime_upgrade() -> Weight {
+			let mut translated: u64 = 0;
+			crate::Runs::<T>::translate::<OldRunInfo<BalanceOf<T>>, _>(|_run, old| {
+				translated = translated.saturating_add(1);
+				Some(old.upgrade())
+			});
+			frame_support::__private::log::info!(
+				target: "runtime::training",
+				"migrated {translated} runs to storage version 3 (validator and blob rules)"
+			);
+			T::DbWeight::get().reads_writes(translated, translated)
+		}
+
+		/// Records every run, decoded in the v2 layout.
+		#[cfg(feature = "try-runtime")]
+		fn pre_upgrade() -> Result<alloc::vec::Vec<u8>, sp_runtime::TryRuntimeError> {
+			let mut old = alloc::vec::Vec::new();
+			for run in crate::Runs::<T>::iter_keys() {
+				let raw = frame_support::storage::unhashed::get_raw(&crate::Runs::<T>::hashed_key_for(run))
+					.ok_or("run listed but missing")?;
+				let info = OldRunInfo::<BalanceOf<T>>::decode(&mut &raw[..])
+					.map_err(|_| "a run does not decode in the v2 layout")?;
+				old.push((run, info));
+			}
+			Ok(old.encode())
+		}
+
+		/// Every run kept its fields, gained the new rules, and the pallet's invariants hold.
+		#[cfg(feature = "try-runtime")]
+		fn post_upgrade(state: alloc::vec::Vec<u8>) -> Result<(), sp_runtime::TryRuntimeError> {
+			let old = <alloc::vec::Vec<(crate::RunId, OldRunInfo<BalanceOf<T>>)>>::decode(&mut &state[..])
+				.map_err(|_| "cannot decode pre_upgrade state")?;
+			ensure!(crate::Runs::<T>::iter_keys().count() == old.len(), "runs lost in migration");
+			for (run, before) in old {
+				let after = crate::Runs::<T>::get(run).ok_or("run does not decode in the v3 layout")?;
+				ensure!(after == before.upgrade(), "run fields changed in migration");
+			}
+			Pallet::<T>::do_try_state()
+		}
+	}
+
+	/// The v2 -> v3 migration: runs only when the on-chain version is 2 and then sets it to 3.
+	pub type MigrateV2ToV3<T> = frame_support::migrations::VersionedMigration<
+		2,
+		3,
+		InnerMigrateV2ToV3<T>,
 		Pallet<T>,
 		<T as frame_system::Config>::DbWeight,
 	>;

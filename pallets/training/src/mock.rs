@@ -37,6 +37,8 @@ pub const RETENTION: u32 = 3;
 
 parameter_types! {
 	pub const MaxPeers: u32 = 256;
+	/// Whether `file://` store URLs are accepted; tests of the public-chain rule turn it off.
+	pub static AllowFileStores: bool = true;
 }
 
 impl pallet_training::Config for Test {
@@ -52,6 +54,7 @@ impl pallet_training::Config for Test {
 	type ImmunityPeriod = ConstU64<IMMUNITY>;
 	type MaxEmissionPerBlock = ConstU64<1_000_000>;
 	type CommitmentRetention = ConstU32<RETENTION>;
+	type AllowFileStoreUrls = AllowFileStores;
 	type WeightInfo = ();
 }
 
@@ -69,7 +72,8 @@ pub fn new_test_ext() -> sp_io::TestExternalities {
 	ext
 }
 
-/// Round length 10, commit window 3, score window 4, warm-up 2 rounds, 1000 per block.
+/// Round length 10, commit window 3, score window 4, warm-up 2 rounds, 1000 per block,
+/// blobs of 1000 bytes, quorum one half, unbonding 30 blocks.
 pub fn test_params() -> RunParams<u64> {
 	RunParams {
 		round_length: 10,
@@ -86,6 +90,10 @@ pub fn test_params() -> RunParams<u64> {
 		model_hash: [7; 32],
 		dataset_id: 1,
 		run_seed: 42,
+		blob_len: 1_000,
+		quorum_ppb: 500_000_000,
+		eval_sample: 8,
+		unbonding_blocks: 30,
 	}
 }
 

@@ -6,19 +6,29 @@
 //! Settling round `r` (at `clock.settlement_block(r)`, the first block after its score
 //! window):
 //!
-//! 1. Each stored submission for `r` becomes a [`Submission`] weighted by its validator's
-//!    held stake (submissions of validators that left were removed when they left);
-//!    [`aggregate`] combines them into one score per miner.
+//! 1. Only validators bonded before round `r`'s blobs became readable (registered before its
+//!    commit deadline) count: their stake is the round's bonded stake, and each of their
+//!    stored submissions becomes a [`Submission`] weighted by that stake (submissions of
+//!    validators that left were removed when they left). A whale that registers during the
+//!    score window changes nothing. [`aggregate`] combines them into one score per miner, and
+//!    a miner's combined score counts only when validators holding `quorum_ppb` of the bonded
+//!    stake scored it ([`meets_quorum`]).
 //! 2. Only miners eligible for `r` take part: the current holder of the uid registered no
 //!    later than the start of round `r`. An eligible miner without a commitment for `r` is
 //!    scored `MISSING` whatever validators said (a score without a commitment is
 //!    meaningless); validators' scores of ineligible or unknown uids are ignored.
+//!    A committed miner without a quorum is unscored this round: its state (rating, final
+//!    score, hence weight and place in the aggregation set) is left as it was, and its share
+//!    of this settlement's emission is burned, since no quorum vouched for its work.
 //! 3. [`settle`] updates the miner states and returns the weights and the next aggregation
 //!    set, which are stored.
 //! 4. The emission accrued since the last settlement (`emission_per_block` x blocks plus
 //!    anything accrued at an earlier rate) is split by [`split_emission`]: miners by weight,
-//!    validators by stake x [`agreement_ppb`] with the combined scores. Payouts are minted;
-//!    everything else, including payouts that cannot be minted, is never minted (burned).
+//!    validators by stake x [`agreement_ppb`] with the combined scores x [`coverage_ppb`] of
+//!    the miners they were due to score ([`due_set`]: the round's committed aggregation set
+//!    plus `eval_sample` others drawn from the round's seed), out of the bonded stake.
+//!    Payouts are minted; everything else, including payouts that cannot be minted, is never
+//!    minted (burned).
 //! 5. Commitments, the aggregation set and a superseded checkpoint of round
 //!    `r - CommitmentRetention`, and the scores of `r`, are deleted.
 //!
@@ -29,20 +39,21 @@ use alloc::vec::Vec;
 use frame_support::{pallet_prelude::*, traits::fungible::Mutate};
 use sp_runtime::{traits::Zero, SaturatedConversion, Saturating};
 use training_protocol::{
-	agreement_ppb, aggregate, settle, split_emission, AggregatedScore, MinerScore, MinerState, Round, ScoreFlags,
-	Submission, Uid, ValidatorClaim,
+	agreement_ppb, aggregate, coverage_ppb, due_set, meets_quorum, settle, split_emission, AggregatedScore,
+	MinerScore, MinerState, Round, ScoreFlags, Submission, Uid, ValidatorClaim, PPB,
 };
 
 use crate::{
-	AggregationSets, BalanceOf, Checkpoints, Commitments, Config, Event, LatestCheckpoint, MinerRecord, MinerStates,
-	MinerUids, NextAggregationSet, Pallet, Role, RunId, RunInfoOf, Runs, Scores, StoredWeights, Uids, Validators,
-	WeightInfo, Weights,
+	AggregationSets, BalanceOf, Checkpoints, Commitments, Config, Event, Hash32, LatestCheckpoint, MinerRecord,
+	MinerStates, MinerUids, NextAggregationSet, Pallet, Peers, Role, RoundSeeds, RunId, RunInfoOf, Runs, Scores,
+	StoredWeights, Uids, Validators, WeightInfo, Weights,
 };
 
-/// Runs the hooks of one run at block `now`: opens a round that starts now and settles a
-/// round whose score window just closed. Returns the weight used beyond the per-run read
-/// already counted by `on_initialize_idle`.
-pub fn drive_run<T: Config>(run_id: RunId, now: u64) -> Weight {
+/// Runs the hooks of one run at block `now`: opens a round that starts now, records the
+/// seed of a round whose commit deadline is now (`parent`: the hash of the last block that
+/// accepted its commitments) and settles a round whose score window just closed. Returns the
+/// weight used beyond the per-run read already counted by `on_initialize_idle`.
+pub fn drive_run<T: Config>(run_id: RunId, now: u64, parent: &Hash32) -> Weight {
 	let Some(mut info) = Runs::<T>::get(run_id) else { return Weight::zero() };
 	if info.closed {
 		return Weight::zero();
@@ -52,6 +63,12 @@ pub fn drive_run<T: Config>(run_id: RunId, now: u64) -> Weight {
 		if pos.offset == 0 {
 			open_round::<T>(run_id, &info, pos.round);
 			weight.saturating_accrue(T::WeightInfo::open_round());
+		}
+		if let Some(prev) = pos.round.checked_sub(1) {
+			if info.clock.commit_deadline(prev) == Some(now) {
+				RoundSeeds::<T>::insert(run_id, prev, parent);
+				weight.saturating_accrue(T::DbWeight::get().writes(1));
+			}
 		}
 	}
 	if let Some(round) = info.clock.settles_at(now) {
@@ -93,19 +110,33 @@ pub fn settle_round<T: Config>(run_id: RunId, info: &mut RunInfoOf<T>, round: Ro
 		records.push(record);
 	}
 
-	// Stored submissions, weighted by stake.
+	// Validators bonded before the round's blobs became readable, their submissions weighted
+	// by stake, and the bonded stake the quorum is a share of.
+	let deadline = info.clock.commit_deadline(round).unwrap_or(u64::MAX);
+	let mut bonded: u128 = 0;
 	let mut submitted: Vec<(Uid, u128, BoundedVec<MinerScore, T::MaxPeers>)> = Vec::new();
 	for entry in validators.iter() {
+		let bonded_at = Peers::<T>::get(run_id, &entry.who).map_or(u64::MAX, |p| p.registered_at);
+		if bonded_at >= deadline {
+			continue;
+		}
+		let stake = entry.stake.saturated_into::<u128>();
+		bonded = bonded.saturating_add(stake);
 		if let Some(scores) = Scores::<T>::get((run_id, round, entry.uid)) {
-			submitted.push((entry.uid, entry.stake.saturated_into::<u128>(), scores));
+			submitted.push((entry.uid, stake, scores));
 		}
 	}
 	let submissions: Vec<Submission<'_>> =
 		submitted.iter().map(|(_, stake, scores)| Submission { stake: *stake, scores: scores.as_slice() }).collect();
-	let combined = aggregate(&submissions);
+	let quorum = info.params.quorum_ppb;
+	let combined: Vec<AggregatedScore> =
+		aggregate(&submissions).into_iter().filter(|c| meets_quorum(c.stake, bonded, quorum)).collect();
 
-	// One score per eligible miner that validators scored or that did not commit.
+	// One score per eligible miner that a quorum scored or that did not commit; the
+	// committed miners of the round, and those left unscored.
 	let mut scores: Vec<AggregatedScore> = Vec::with_capacity(miners.len());
+	let mut committers: Vec<Uid> = Vec::new();
+	let mut unscored: Vec<Uid> = Vec::new();
 	let mut combined_iter = combined.iter().peekable();
 	for (&uid, record) in uids.iter().zip(&records) {
 		while combined_iter.peek().is_some_and(|c| c.score.uid < uid) {
@@ -116,6 +147,9 @@ pub fn settle_round<T: Config>(run_id: RunId, info: &mut RunInfoOf<T>, round: Ro
 			continue;
 		}
 		let committed = Commitments::<T>::contains_key((run_id, round, uid));
+		if committed {
+			committers.push(uid);
+		}
 		match (scored, committed) {
 			(Some(s), true) => scores.push(s),
 			(Some(mut s), false) => {
@@ -126,7 +160,7 @@ pub fn settle_round<T: Config>(run_id: RunId, info: &mut RunInfoOf<T>, round: Ro
 				score: MinerScore { uid, loss_score: 0, indicator: 0, sync_ppm: 0, flags: ScoreFlags::MISSING },
 				stake: 0,
 			}),
-			(None, true) => {},
+			(None, true) => unscored.push(uid),
 		}
 	}
 
@@ -156,21 +190,30 @@ pub fn settle_round<T: Config>(run_id: RunId, info: &mut RunInfoOf<T>, round: Ro
 	// Emission accrued since the last settlement.
 	let blocks: BalanceOf<T> = now.saturating_sub(info.emission_from).saturated_into();
 	let accrued = info.accrued.saturating_add(info.params.emission_per_block.saturating_mul(blocks));
+	let aggregated = AggregationSets::<T>::get(run_id, round).unwrap_or_default();
+	let seed = RoundSeeds::<T>::get(run_id, round).unwrap_or_default();
 	let claims: Vec<ValidatorClaim> = submitted
 		.iter()
-		.map(|(uid, stake, own)| ValidatorClaim { uid: *uid, stake: *stake, agreement_ppb: agreement_ppb(own, &scores) })
+		.map(|(uid, stake, own)| {
+			let due = due_set(&seed, round, *uid, &aggregated, &committers, info.params.eval_sample);
+			let earned = u64::from(agreement_ppb(own, &scores)).saturating_mul(u64::from(coverage_ppb(own, &due))) /
+				u64::from(PPB);
+			ValidatorClaim { uid: *uid, stake: *stake, agreement_ppb: u32::try_from(earned).unwrap_or(PPB) }
+		})
 		.collect();
 	let split = split_emission(
 		accrued.saturated_into::<u128>(),
 		info.params.incentive.validator_share_ppb,
 		&settlement.weights,
 		&claims,
+		bonded,
 	);
 
 	let mut minted: BalanceOf<T> = Zero::zero();
 	let payees = split
 		.miners
 		.iter()
+		.filter(|&&(uid, _)| unscored.binary_search(&uid).is_err())
 		.map(|&(uid, amount)| (Role::Miner, uid, amount, Uids::<T>::get(run_id, uid)))
 		.chain(split.validators.iter().map(|&(uid, amount)| {
 			let who = validators.iter().find(|e| e.uid == uid).map(|e| e.who.clone());
@@ -213,6 +256,7 @@ fn finish<T: Config>(run_id: RunId, info: &mut RunInfoOf<T>, round: Round) {
 	if let Some(old) = round.checked_sub(retention) {
 		let _ = Commitments::<T>::clear_prefix((run_id, old), T::MaxPeers::get(), None);
 		AggregationSets::<T>::remove(run_id, old);
+		RoundSeeds::<T>::remove(run_id, old);
 		if LatestCheckpoint::<T>::get(run_id).is_some_and(|latest| latest > old) {
 			Checkpoints::<T>::remove(run_id, old);
 		}

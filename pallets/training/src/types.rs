@@ -26,6 +26,10 @@ pub const MAX_CHUNK_SIZE: u32 = 1 << 20;
 pub const MAX_OUTER_LR_PPB: u64 = 10_000_000_000;
 /// Largest accepted number of quantization bits.
 pub const MAX_QUANT_BITS: u8 = 8;
+/// Largest accepted gradient blob length in bytes (1 GiB).
+pub const MAX_BLOB_LEN: u32 = 1 << 30;
+/// Longest accepted unbonding period, in blocks (about 35 days of 3 s blocks).
+pub const MAX_UNBONDING_BLOCKS: u32 = 1_000_000;
 
 /// Hyperparameters of a training run, set by governance.
 ///
@@ -61,6 +65,18 @@ pub struct RunParams<Balance> {
 	pub dataset_id: u32,
 	/// Seed of the deterministic data sampler.
 	pub run_seed: u64,
+	/// Length in bytes of every gradient blob of the run, fixed by the model and the
+	/// chunking; a commitment of any other length is refused, and readers never download
+	/// more. Zero only on runs created before storage version 3 (length not checked).
+	pub blob_len: u32,
+	/// Share of the bonded validator stake (parts per billion) that must score a miner for
+	/// its round to count.
+	pub quorum_ppb: u32,
+	/// How many committed miners outside the aggregation set each validator is due to score
+	/// per round, drawn from the round's seed.
+	pub eval_sample: u16,
+	/// Blocks a leaving or replaced validator's stake stays held.
+	pub unbonding_blocks: u32,
 }
 
 /// A run as stored: its parameters, its clock and its settlement and emission bookkeeping.
@@ -145,6 +161,15 @@ pub struct Commitment {
 	pub blob_len: u32,
 	/// Block of the commitment.
 	pub at: u64,
+}
+
+/// Stake of a validator that left (or was replaced), still held until `until`.
+#[derive(Clone, PartialEq, Eq, Debug, Encode, Decode, MaxEncodedLen, TypeInfo)]
+pub struct Unbonding<Balance> {
+	/// The amount still held.
+	pub amount: Balance,
+	/// First block at which [`crate::Pallet::withdraw_unbonded`] releases it.
+	pub until: u64,
 }
 
 /// A model checkpoint recorded by a validator.
@@ -249,6 +274,8 @@ pub(crate) enum ParamsCheck {
 	InvalidIncentive,
 	InvalidSkill,
 	AggregationSetSize,
+	InvalidBlobLen,
+	InvalidValidatorRules,
 }
 
 impl<Balance> RunParams<Balance> {
@@ -283,6 +310,15 @@ impl<Balance> RunParams<Balance> {
 		let n = u32::from(self.incentive.aggregation_set_size);
 		if n == 0 || n > limits.max_peers {
 			return Err(ParamsCheck::AggregationSetSize);
+		}
+		if !(1..=MAX_BLOB_LEN).contains(&self.blob_len) {
+			return Err(ParamsCheck::InvalidBlobLen);
+		}
+		let validator_rules_ok = (1..=training_protocol::PPB).contains(&self.quorum_ppb) &&
+			u32::from(self.eval_sample) <= limits.max_peers &&
+			self.unbonding_blocks <= MAX_UNBONDING_BLOCKS;
+		if !validator_rules_ok {
+			return Err(ParamsCheck::InvalidValidatorRules);
 		}
 		Ok(clock)
 	}

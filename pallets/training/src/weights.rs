@@ -43,6 +43,7 @@ pub trait WeightInfo {
 	fn register_miner() -> Weight;
 	fn register_validator() -> Weight;
 	fn deregister() -> Weight;
+	fn withdraw_unbonded() -> Weight;
 	fn update_store_url() -> Weight;
 	fn commit_gradient() -> Weight;
 	fn submit_scores(n: u32) -> Weight;
@@ -84,12 +85,14 @@ impl<T: frame_system::Config> WeightInfo for SubstrateWeight<T> {
 			.saturating_add(T::DbWeight::get().reads(266_u64))
 			.saturating_add(T::DbWeight::get().writes(12_u64))
 	}
-	/// Storage: `Training::Runs` (r:1), `Training::Peers` (r:1 w:1), `Training::Validators`
-	/// (r:1 w:1), `Balances::Holds` + `System::Account` (r:2 w:2)
+	/// Worst case: a full set (32 validators, the runtime's `MaxValidators`) replaces one.
+	/// Storage: `Training::Runs` (r:1), `Training::Peers` (r:1+32 w:2), `Training::Unbondings`
+	/// (r:1 w:1), `Training::Validators` (r:1 w:1), `Balances::Holds` + `System::Account`
+	/// (r:2 w:2), `Training::Scores` (w:3)
 	fn register_validator() -> Weight {
-		Weight::from_parts(59_800_000, 8_000)
-			.saturating_add(T::DbWeight::get().reads(5_u64))
-			.saturating_add(T::DbWeight::get().writes(4_u64))
+		Weight::from_parts(90_000_000, 8_000)
+			.saturating_add(T::DbWeight::get().reads(38_u64))
+			.saturating_add(T::DbWeight::get().writes(9_u64))
 	}
 	/// Worst case: a validator of a full set with three pending submissions.
 	/// Storage: `Training::Runs` (r:1), `Training::Peers` (r:1 w:1), `Training::Validators`
@@ -98,6 +101,13 @@ impl<T: frame_system::Config> WeightInfo for SubstrateWeight<T> {
 		Weight::from_parts(59_400_000, 8_000)
 			.saturating_add(T::DbWeight::get().reads(5_u64))
 			.saturating_add(T::DbWeight::get().writes(7_u64))
+	}
+	/// Storage: `Training::Unbondings` (r:1 w:1), `Balances::Holds` + `System::Account`
+	/// (r:2 w:2). Like `deregister`'s release without its list updates.
+	fn withdraw_unbonded() -> Weight {
+		Weight::from_parts(40_000_000, 6_000)
+			.saturating_add(T::DbWeight::get().reads(3_u64))
+			.saturating_add(T::DbWeight::get().writes(3_u64))
 	}
 	/// Storage: `Training::Runs` (r:1), `Training::Peers` (r:1 w:1)
 	fn update_store_url() -> Weight {
@@ -190,14 +200,19 @@ impl WeightInfo for () {
 			.saturating_add(RocksDbWeight::get().writes(12_u64))
 	}
 	fn register_validator() -> Weight {
-		Weight::from_parts(59_800_000, 8_000)
-			.saturating_add(RocksDbWeight::get().reads(5_u64))
-			.saturating_add(RocksDbWeight::get().writes(4_u64))
+		Weight::from_parts(90_000_000, 8_000)
+			.saturating_add(RocksDbWeight::get().reads(38_u64))
+			.saturating_add(RocksDbWeight::get().writes(9_u64))
 	}
 	fn deregister() -> Weight {
 		Weight::from_parts(59_400_000, 8_000)
 			.saturating_add(RocksDbWeight::get().reads(5_u64))
 			.saturating_add(RocksDbWeight::get().writes(7_u64))
+	}
+	fn withdraw_unbonded() -> Weight {
+		Weight::from_parts(40_000_000, 6_000)
+			.saturating_add(RocksDbWeight::get().reads(3_u64))
+			.saturating_add(RocksDbWeight::get().writes(3_u64))
 	}
 	fn update_store_url() -> Weight {
 		Weight::from_parts(10_600_000, 4_000)

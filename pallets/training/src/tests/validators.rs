@@ -1,0 +1,331 @@
+//! Validators that try to be paid without doing the work, or to decide rounds alone: the
+//! lazy validator, the just-in-time whale, the lone small validator (quorum), squatting a
+//! full set, and leaving to resubmit; plus the rules that keep hostile peers' inputs out
+//! (blob length, store URL schemes) and the round seed.
+
+use super::*;
+
+/// The miners and validators of [`play`]: four miners commit every round; each validator
+/// submits what its strategy says.
+#[derive(Clone, Copy, PartialEq, Debug)]
+enum Strategy {
+	/// Scores every committed miner like the others.
+	Honest,
+	/// Scores a single miner (the lazy validator).
+	Lazy,
+	/// Submits nothing.
+	Absent,
+}
+
+/// Pay per account over the run, from the `Paid` events.
+fn pay_of(who: u64) -> u64 {
+	events()
+		.into_iter()
+		.filter_map(|e| match e {
+			Event::Paid { who: w, amount, .. } if w == who => Some(amount),
+			_ => None,
+		})
+		.sum()
+}
+
+/// Pay per (account, round) from the `Paid` events.
+fn pay_in(who: u64, round: u64) -> u64 {
+	events()
+		.into_iter()
+		.filter_map(|e| match e {
+			Event::Paid { who: w, amount, round: r, .. } if w == who && r == round => Some(amount),
+			_ => None,
+		})
+		.sum()
+}
+
+fn honest_scores() -> Vec<MinerScore> {
+	vec![score(0, 300), score(1, 200), score(2, 100), score(3, 50)]
+}
+
+/// Creates the run, registers miners 1..=4 and `validators` (account, stake, strategy), and
+/// plays `rounds` rounds. `each_block` runs after every block's hooks.
+fn play(validators: &[(u64, u64, Strategy)], rounds: u64, mut each_block: impl FnMut(u64)) {
+	create();
+	for who in 1..=4 {
+		miner(who);
+	}
+	for &(who, stake, _) in validators {
+		validator(who, stake);
+	}
+	let last = 26 + 10 * (rounds - 1);
+	for b in 2..=last {
+		run_to_block(b);
+		if b >= 3 && (b - 3) % 10 == 0 {
+			for who in 1..=4 {
+				commit(who, (b - 3) / 10);
+			}
+		}
+		if b >= 15 && (b - 15) % 10 == 0 && (b - 15) / 10 < rounds {
+			let r = (b - 15) / 10;
+			for &(who, _, strategy) in validators {
+				let list = match strategy {
+					Strategy::Honest => honest_scores(),
+					Strategy::Lazy => vec![score(0, 300)],
+					Strategy::Absent => continue,
+				};
+				assert_ok!(Training::submit_scores(RuntimeOrigin::signed(who), RUN, r, scores(list)));
+			}
+		}
+		each_block(b);
+		assert_ok!(Training::do_try_state());
+	}
+}
+
+#[test]
+fn a_lazy_validator_earns_by_coverage_and_costs_the_honest_one_nothing() {
+	let with_lazy = new_test_ext().execute_with(|| {
+		play(&[(1000, 10_000, Strategy::Honest), (1001, 10_000, Strategy::Lazy)], 8, |_| {});
+		(pay_of(1000), pay_of(1001))
+	});
+	let with_honest = new_test_ext().execute_with(|| {
+		play(&[(1000, 10_000, Strategy::Honest), (1001, 10_000, Strategy::Honest)], 8, |_| {});
+		(pay_of(1000), pay_of(1001))
+	});
+	let (honest, lazy) = with_lazy;
+	assert!(honest > 0, "the honest validator is paid");
+	// One score of the four due: a quarter of the honest validator's pay at equal stake.
+	assert!(lazy * 3 < honest, "lazy {lazy} vs honest {honest}");
+	assert!(lazy.abs_diff(honest / 4) <= 8, "lazy {lazy} vs honest {honest}");
+	// The honest validator is paid the same as beside another honest one.
+	assert_eq!(honest, with_honest.0);
+	assert_eq!(with_honest.0, with_honest.1);
+}
+
+#[test]
+fn a_just_in_time_whale_changes_no_payout_of_the_round() {
+	// Round 3 settles at block 56; its score window is [45, 56). The whale registers in the
+	// last blocks of it with 50x the honest stake, submits reversed scores, and leaves.
+	let whale = 1002u64;
+	let reversed = vec![score(0, -300), score(1, -200), score(2, -100), score(3, 1_000)];
+	let baseline = new_test_ext().execute_with(|| {
+		play(&[(1000, 10_000, Strategy::Honest), (1001, 10_000, Strategy::Honest)], 6, |_| {});
+		(1..=4).chain([1000, 1001]).map(|who| pay_in(who, 3)).collect::<Vec<_>>()
+	});
+	let attacked = new_test_ext().execute_with(|| {
+		play(&[(1000, 10_000, Strategy::Honest), (1001, 10_000, Strategy::Honest)], 6, |b| match b {
+			54 => {
+				validator(whale, 500_000);
+				assert_ok!(Training::submit_scores(RuntimeOrigin::signed(whale), RUN, 3, scores(reversed.clone())));
+			},
+			55 => {
+				assert_ok!(Training::deregister(RuntimeOrigin::signed(whale), RUN));
+				// Leaving starts the unbonding period: the stake stays held.
+				assert_eq!(held(whale, HoldReason::ValidatorStake), 500_000);
+			},
+			_ => {},
+		});
+		assert_eq!(pay_of(whale), 0);
+		(1..=4).chain([1000, 1001]).map(|who| pay_in(who, 3)).collect::<Vec<_>>()
+	});
+	assert!(baseline.iter().take(4).any(|&p| p > 0), "{baseline:?}");
+	assert_eq!(baseline, attacked);
+
+	// Even registered through a whole round, a whale that joined after the round's blobs
+	// were readable does not count for it.
+	new_test_ext().execute_with(|| {
+		play(&[(1000, 10_000, Strategy::Honest)], 5, |b| {
+			if b == 36 {
+				// Round 2's commit deadline was block 35.
+				validator(whale, 500_000);
+			}
+			if b == 45 {
+				assert_ok!(Training::submit_scores(RuntimeOrigin::signed(whale), RUN, 2, scores(reversed.clone())));
+			}
+		});
+		assert_eq!(pay_in(whale, 2), 0);
+		assert!(pay_in(1000, 2) > 0);
+	});
+}
+
+#[test]
+fn without_a_quorum_a_round_is_unscored() {
+	// The big validator misses round 1; the small one (1/11 of the stake) cannot decide it.
+	// Driven by hand to control who submits for which round.
+	new_test_ext().execute_with(|| {
+		create();
+		for who in 1..=4 {
+			miner(who);
+		}
+		validator(1000, 10_000);
+		validator(1001, 1_000);
+		let mut states_before_round_1 = Vec::new();
+		for b in 2..=46 {
+			run_to_block(b);
+			if b >= 3 && (b - 3) % 10 == 0 {
+				for who in 1..=4 {
+					commit(who, (b - 3) / 10);
+				}
+			}
+			if b == 15 || b == 35 {
+				// Rounds 0 and 2: both validators score.
+				for who in [1000, 1001] {
+					assert_ok!(Training::submit_scores(RuntimeOrigin::signed(who), RUN, (b - 15) / 10, scores(honest_scores())));
+				}
+			}
+			if b == 25 {
+				// Round 1: only the small validator.
+				assert_ok!(Training::submit_scores(RuntimeOrigin::signed(1001), RUN, 1, scores(honest_scores())));
+			}
+			if b == 35 {
+				// Round 0 settled at 26, round 1 settles at 36.
+				states_before_round_1 = Training::miner_states(RUN);
+			}
+			if b == 36 {
+				// Round 1 settled at 36 without a quorum: states (ratings, final scores, hence
+				// weights) as before, and no miner was paid for it.
+				assert_eq!(Training::miner_states(RUN), states_before_round_1);
+				for who in 1..=4 {
+					assert_eq!(pay_in(who, 1), 0, "miner {who} paid without a quorum");
+				}
+				let settled = events().into_iter().find_map(|e| match e {
+					Event::Settled { round: 1, scored, minted, burned, accrued, .. } => Some((scored, minted, burned, accrued)),
+					_ => None,
+				});
+				let (scored, minted, burned, accrued) = settled.unwrap();
+				assert_eq!(scored, 0);
+				assert_eq!(minted + burned, accrued);
+			}
+			assert_ok!(Training::do_try_state());
+		}
+		// Rounds 0 and 2 were scored and paid.
+		assert!(pay_in(1, 0) > 0 && pay_in(1, 2) > 0);
+	});
+}
+
+#[test]
+fn leaving_unbonds_and_blocks_resubmitting() {
+	new_test_ext().execute_with(|| {
+		create();
+		miner(1);
+		validator(1000, 5_000);
+		run_to_block(15);
+		assert_ok!(Training::submit_scores(RuntimeOrigin::signed(1000), RUN, 0, scores(vec![score(0, 1)])));
+		assert_ok!(Training::deregister(RuntimeOrigin::signed(1000), RUN));
+		// Its unsettled scores are gone, its stake is held until block 15 + 30.
+		assert!(Scores::<Test>::get((RUN, 0, 0)).is_none());
+		assert_eq!(held(1000, HoldReason::ValidatorStake), 5_000);
+		assert_eq!(Unbondings::<Test>::get(RUN, 1000), Some(Unbonding { amount: 5_000, until: 45 }));
+		// It cannot come back to resubmit while unbonding.
+		assert_noop!(
+			Training::register_validator(RuntimeOrigin::signed(1000), RUN, 5_000, url("s3://v")),
+			Error::<Test>::StillUnbonding
+		);
+		assert_noop!(Training::withdraw_unbonded(RuntimeOrigin::signed(1000), RUN), Error::<Test>::UnbondingNotOver);
+		assert_noop!(Training::withdraw_unbonded(RuntimeOrigin::signed(1001), RUN), Error::<Test>::NothingUnbonding);
+		run_to_block(45);
+		assert_ok!(Training::withdraw_unbonded(RuntimeOrigin::signed(1000), RUN));
+		assert_eq!(held(1000, HoldReason::ValidatorStake), 0);
+		assert_eq!(Balances::balance(&1000), ENDOWMENT);
+		assert!(events().contains(&Event::Withdrawn { run: RUN, who: 1000, amount: 5_000 }));
+		// A newcomer on the freed uid submits for a round it was bonded before.
+		validator(1000, 5_000);
+		assert_ok!(Training::do_try_state());
+	});
+}
+
+#[test]
+fn a_full_validator_set_replaces_its_smallest_stake_past_immunity() {
+	new_test_ext().execute_with(|| {
+		create();
+		for who in 1000..1032 {
+			validator(who, MIN_STAKE + (who - 1000) % 4);
+		}
+		// Equal stake, or before immunity: no room.
+		assert_noop!(
+			Training::register_validator(RuntimeOrigin::signed(1032), RUN, MIN_STAKE, url("s3://v")),
+			Error::<Test>::TooManyValidators
+		);
+		assert_noop!(
+			Training::register_validator(RuntimeOrigin::signed(1032), RUN, 2 * MIN_STAKE, url("s3://v")),
+			Error::<Test>::TooManyValidators
+		);
+		run_to_block(1 + IMMUNITY);
+		assert_ok!(Training::register_validator(RuntimeOrigin::signed(1032), RUN, 2 * MIN_STAKE, url("s3://v")));
+		// The smallest stakes are 1000, 1004, ..., 1028 (MIN_STAKE); the highest uid goes.
+		assert!(Peers::<Test>::get(RUN, 1028).is_none());
+		assert_eq!(Peers::<Test>::get(RUN, 1032).unwrap().uid, 28);
+		assert_eq!(Unbondings::<Test>::get(RUN, 1028).unwrap().amount, MIN_STAKE);
+		assert!(events().contains(&Event::ValidatorReplaced { run: RUN, uid: 28, old: 1028, new: 1032 }));
+		// The newcomer is immune for a while: a bigger one replaces another small one.
+		assert_ok!(Training::register_validator(RuntimeOrigin::signed(1033), RUN, 3 * MIN_STAKE, url("s3://v")));
+		assert!(Peers::<Test>::get(RUN, 1024).is_none());
+		assert_eq!(Validators::<Test>::get(RUN).len(), 32);
+		assert_ok!(Training::do_try_state());
+	});
+}
+
+#[test]
+fn commitments_must_have_the_runs_blob_length() {
+	new_test_ext().execute_with(|| {
+		create();
+		miner(1);
+		run_to_block(3);
+		assert_noop!(
+			Training::commit_gradient(RuntimeOrigin::signed(1), RUN, 0, [1; 32], 999),
+			Error::<Test>::WrongBlobLen
+		);
+		assert_noop!(
+			Training::commit_gradient(RuntimeOrigin::signed(1), RUN, 0, [1; 32], u32::MAX),
+			Error::<Test>::WrongBlobLen
+		);
+		commit(1, 0);
+		// The length is a run parameter, checked like the others.
+		let bad = RunParams { blob_len: 0, ..test_params() };
+		assert_noop!(Training::create_run(RuntimeOrigin::root(), bad), Error::<Test>::InvalidBlobLen);
+		let bad = RunParams { quorum_ppb: 0, ..test_params() };
+		assert_noop!(Training::create_run(RuntimeOrigin::root(), bad), Error::<Test>::InvalidValidatorRules);
+		let bad = RunParams { quorum_ppb: PPB + 1, ..test_params() };
+		assert_noop!(Training::create_run(RuntimeOrigin::root(), bad), Error::<Test>::InvalidValidatorRules);
+		let bad = RunParams { unbonding_blocks: MAX_UNBONDING_BLOCKS + 1, ..test_params() };
+		assert_noop!(Training::create_run(RuntimeOrigin::root(), bad), Error::<Test>::InvalidValidatorRules);
+	});
+}
+
+#[test]
+fn store_urls_must_name_a_remote_store_or_an_allowed_local_one() {
+	new_test_ext().execute_with(|| {
+		create();
+		let register = |who: u64, u: &str| Training::register_miner(RuntimeOrigin::signed(who), RUN, url(u));
+		for bad in ["ftp://x", "s3://", "https://", "http:///x", "/abs/path", "relative", "file://relative", "s3:/x"] {
+			assert_noop!(register(1, bad), Error::<Test>::UnsupportedUrlScheme);
+		}
+		assert_ok!(register(1, "s3://bucket/p?endpoint=https://s3.example.org"));
+		assert_ok!(register(2, "https://store.example.org/bucket"));
+		assert_ok!(register(3, "http://10.0.0.1:8333/bucket"));
+		assert_ok!(register(4, "file:///var/lib/grads"));
+		AllowFileStores::set(false);
+		assert_noop!(register(5, "file:///var/lib/grads"), Error::<Test>::UnsupportedUrlScheme);
+		assert_noop!(
+			Training::update_store_url(RuntimeOrigin::signed(1), RUN, url("file:///x")),
+			Error::<Test>::UnsupportedUrlScheme
+		);
+		AllowFileStores::set(true);
+	});
+}
+
+#[test]
+fn round_seeds_are_the_hash_of_the_last_commit_block() {
+	new_test_ext().execute_with(|| {
+		create();
+		// Round 0's commits close at block 15: its seed is block 14's hash.
+		for b in 2..=15u64 {
+			System::set_block_number(b);
+			System::set_parent_hash(sp_core::H256::repeat_byte(b as u8));
+			Training::on_initialize(b);
+			if b < 15 {
+				assert_eq!(Training::round_seed(RUN, 0), None, "known before the deadline at block {b}");
+			}
+		}
+		assert_eq!(Training::round_seed(RUN, 0), Some([15; 32]));
+		// Pruned with the round's other records after `RETENTION` more settlements.
+		run_to_block(26 + 10 * u64::from(RETENTION) + 1);
+		assert!(Training::round_seed(RUN, 0).is_none());
+		assert!(Training::round_seed(RUN, u64::from(RETENTION) + 1).is_some());
+	});
+}

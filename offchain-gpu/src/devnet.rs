@@ -578,7 +578,9 @@ fn spawn_role(
 		};
 		let result = rt.block_on(async {
 			let chain = Chain::connect(&url, Duration::from_secs(60)).await?;
-			let ctx = RunCtx::new(chain, run, &model, corpus, stop.clone(), reporter.clone()).await?;
+			let mut ctx = RunCtx::new(chain, run, &model, corpus, stop.clone(), reporter.clone()).await?;
+			// The devnet's stores are local directories or a bucket on loopback.
+			ctx.allow_local_stores = true;
 			body(ctx).await
 		});
 		if let Err(e) = result {

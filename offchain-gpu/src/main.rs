@@ -183,10 +183,16 @@ struct RoleArgs {
 	#[arg(long, default_value = "WORKER_SECRET")]
 	secret_env: String,
 	/// Where this worker publishes: a local directory (published on chain as file:///dir) or
-	/// an S3-compatible bucket URL, `s3://bucket[/prefix]?endpoint=http://host:port`
-	/// (credentials from AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY; readers need public read).
+	/// an S3-compatible bucket URL, `s3://bucket[/prefix]?endpoint=http://host:port` or
+	/// `http(s)://host[:port]/bucket[/prefix]` (credentials from AWS_ACCESS_KEY_ID /
+	/// AWS_SECRET_ACCESS_KEY; readers need public read).
 	#[arg(long, default_value = "worker-store")]
 	store: String,
+	/// Also read other workers' stores that are local directories or at loopback, private,
+	/// link-local or unique-local addresses. Only for a devnet or a private test network:
+	/// store URLs come from chain data, and by default such stores are refused.
+	#[arg(long)]
+	allow_local_stores: bool,
 	/// Local state (a miner's committed, unpublished blob), so that a restart loses nothing.
 	#[arg(long, default_value = "worker-state")]
 	state_dir: PathBuf,
@@ -422,7 +428,8 @@ fn role(a: RoleArgs, miner: bool) -> Result<()> {
 		let chain = chain::Chain::connect(&a.url, std::time::Duration::from_secs(30)).await?;
 		let corpus = std::sync::Arc::new(roles::load_corpus()?);
 		let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
-		let ctx = roles::RunCtx::new(chain, a.run, &a.model, corpus, stop.clone(), roles::stderr_reporter()).await?;
+		let mut ctx = roles::RunCtx::new(chain, a.run, &a.model, corpus, stop.clone(), roles::stderr_reporter()).await?;
+		ctx.allow_local_stores = a.allow_local_stores;
 		let work = async {
 			if miner {
 				let cfg = roles::miner::MinerConfig { state_dir: Some(a.state_dir), ..Default::default() };

@@ -1,6 +1,8 @@
 //! Helpers for the end-to-end tests: start real processes on free loopback ports and always
 //! stop them, even when a test fails.
 
+pub mod hostile_http;
+
 use std::{
 	io::{BufRead, BufReader},
 	net::{TcpListener, TcpStream},

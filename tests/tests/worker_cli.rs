@@ -38,6 +38,8 @@ fn worker_command(role: &str, url: &str, run: u32, secret: Option<&str>, dir: &P
 		.arg(dir.join("store"))
 		.arg("--state-dir")
 		.arg(dir.join("state"))
+		// Peers' stores are local directories on this machine.
+		.arg("--allow-local-stores")
 		.env_remove("WORKER_SECRET");
 	if let Some(secret) = secret {
 		command.env("WORKER_SECRET", secret);

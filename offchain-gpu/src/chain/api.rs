@@ -14,7 +14,8 @@ interface! {
 		REGISTER_MINER = "register_miner"(run: RunId, store_url: Vec<u8>);
 		REGISTER_VALIDATOR = "register_validator"(run: RunId, stake: Balance, store_url: Vec<u8>);
 		COMMIT_GRADIENT = "commit_gradient"(run: RunId, round: Round, blob_hash: Hash32, blob_len: u32);
-		SUBMIT_SCORES = "submit_scores"(run: RunId, round: Round, scores: Vec<MinerScore>);
+		COMMIT_SCORES = "commit_scores"(run: RunId, round: Round, hash: Hash32);
+		SUBMIT_SCORES = "submit_scores"(run: RunId, round: Round, scores: Vec<MinerScore>, salt: Hash32);
 		COMMIT_CHECKPOINT = "commit_checkpoint"(run: RunId, round: Round, hash: Hash32, uri: Vec<u8>);
 	}
 	views {
@@ -25,6 +26,7 @@ interface! {
 		RUN_WEIGHTS = "run_weights"(run: RunId) -> (u32, Vec<(Uid, u32)>);
 		PEERS = "peers"(run: RunId) -> Vec<PeerView<AccountId, Balance>>;
 		LATEST_CHECKPOINT = "latest_checkpoint"(run: RunId) -> Option<(Round, Hash32, Vec<u8>)>;
+		ROUND_SEED = "round_seed"(run: RunId, round: Round) -> Option<Hash32>;
 	}
 	events {
 		RUN_CREATED = "RunCreated"(run: RunId, start: u64);
@@ -53,7 +55,7 @@ mod tests {
 	#[test]
 	fn the_worker_uses_only_what_the_checked_in_runtime_offers() {
 		let ours = used();
-		assert_eq!(ours.iter().filter(|s| s.kind == Kind::Call).count(), 6);
+		assert_eq!(ours.iter().filter(|s| s.kind == Kind::Call).count(), 7);
 		if let Err(e) = check("Training", &ours, file_lines(CHECKED_IN)) {
 			panic!("{e}\nfix the worker's types in chain/api.rs, or regenerate metadata/training.txt if the runtime changed");
 		}

@@ -381,8 +381,22 @@ impl Chain {
 			.with_context(|| format!("{}.{} refused", call.pallet, call.call))
 	}
 
-	pub async fn submit_scores(&self, key: &Keypair, run: RunId, round: Round, scores: &[MinerScore]) -> Result<()> {
-		self.submit(key, &api::SUBMIT_SCORES.with((run, round, scores.to_vec())))
+	/// `commit_scores(run, round, hash)`: binds the validator to scores it reveals later
+	/// (`hash` is [`pallet_training::score_commitment`] of the scores and a secret salt).
+	pub async fn commit_scores(&self, key: &Keypair, run: RunId, round: Round, hash: [u8; 32]) -> Result<()> {
+		self.submit(key, &api::COMMIT_SCORES.with((run, round, hash))).await.map(drop)
+	}
+
+	/// `submit_scores(run, round, scores, salt)`: reveals the committed scores.
+	pub async fn submit_scores(
+		&self,
+		key: &Keypair,
+		run: RunId,
+		round: Round,
+		scores: &[MinerScore],
+		salt: [u8; 32],
+	) -> Result<()> {
+		self.submit(key, &api::SUBMIT_SCORES.with((run, round, scores.to_vec(), salt)))
 			.await
 			.map(drop)
 	}
@@ -397,6 +411,12 @@ impl Chain {
 	/// The newest recorded checkpoint of `run`: round, parameter hash, store URL.
 	pub async fn latest_checkpoint(&self, run: RunId) -> Result<Option<(Round, [u8; 32], Vec<u8>)>> {
 		self.view_of(&api::LATEST_CHECKPOINT, (run,)).await
+	}
+
+	/// The seed of `round` (hash of the last block that accepted its commitments), once its
+	/// commit deadline has passed.
+	pub async fn round_seed(&self, run: RunId, round: Round) -> Result<Option<[u8; 32]>> {
+		self.view_of(&api::ROUND_SEED, (run, round)).await
 	}
 
 	/// Whether `who` is registered in `run` (and with which role / uid).

@@ -2,6 +2,14 @@
 //! the workers use them ([`RunCtx`]), blob fetching with hash verification ([`fetch_round`])
 //! and the synced model ([`Synced`]).
 //!
+//! # Reading peers' stores
+//!
+//! Store URLs come from chain data, so every read of a peer's store assumes a hostile
+//! store: it goes through [`crate::store::PeerStores`] (never signed, local and private
+//! addresses refused unless `--allow-local-stores`), takes at most the length the run fixes
+//! for a blob, and runs concurrently with the other reads of its round under one deadline
+//! ([`FetchLimits`]), so that stores that stall cost a round a known, bounded time.
+//!
 //! # Round timing (see ARCHITECTURE.md section 3 and `training_protocol::round`)
 //!
 //! Round `r`'s blobs become readable only after its commit deadline `end(r) + C`, so the
@@ -27,6 +35,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context, Result};
+use futures::StreamExt;
 use pallet_training::{RunId, RunParams, RunStatus};
 use sparseloco::{ChunkParams, Layout, Plan, SparseGradient};
 use training_model::data::{shakespeare, ByteTokenizer};
@@ -34,7 +43,7 @@ use training_model::{BatchShape, Corpus, ModelConfig, ParamLayout};
 use training_protocol::{Round, Uid};
 
 use crate::chain::{AccountId, Balance, Chain};
-use crate::store::{gradient_key, BlobStore};
+use crate::store::{gradient_key, EndpointPolicy, PeerStores, StoreError};
 
 /// The model presets a run can name (its hash goes on chain as `model_hash`) and the batch
 /// shape every worker of the run uses with it.
@@ -161,6 +170,12 @@ pub struct RunCtx {
 	pub report: Reporter,
 	/// How long to keep polling for a blob that is not in its store yet after the deadline.
 	pub fetch_patience: Duration,
+	/// Also read peer stores that are local directories or at loopback, private or
+	/// link-local addresses (`--allow-local-stores`; the devnet sets it). Off by default:
+	/// peer store URLs come from chain data.
+	pub allow_local_stores: bool,
+	/// The peer stores read so far, one client per URL, shared by clones of this context.
+	pub peer_stores: PeerStores,
 }
 
 impl RunCtx {
@@ -199,7 +214,14 @@ impl RunCtx {
 			stop,
 			report,
 			fetch_patience: Duration::from_secs(6),
+			allow_local_stores: false,
+			peer_stores: PeerStores::default(),
 		})
+	}
+
+	/// Which peer stores this worker reads.
+	pub fn store_policy(&self) -> EndpointPolicy {
+		EndpointPolicy { allow_local: self.allow_local_stores }
 	}
 
 	pub fn stopped(&self) -> bool {
@@ -222,6 +244,21 @@ impl RunCtx {
 	/// First block at which commits for round `r` are refused (blobs readable from here).
 	pub fn commit_deadline(&self, status: &RunStatus<Balance>, r: Round) -> u64 {
 		self.round_start(status, r + 1) + u64::from(self.params.commit_window)
+	}
+
+	/// First block at which scores of round `r` are revealed (the chain's rule:
+	/// [`training_protocol::RoundClock::score_reveal_start`]); commitments come before it.
+	pub fn score_reveal_start(&self, status: &RunStatus<Balance>, r: Round) -> u64 {
+		let p = &self.params;
+		training_protocol::RoundClock::new(
+			status.start,
+			u64::from(p.round_length),
+			u64::from(p.commit_window),
+			u64::from(p.score_window),
+		)
+		.ok()
+		.and_then(|clock| clock.score_reveal_start(r))
+		.unwrap_or_else(|| self.settlement(status, r).saturating_sub(1))
 	}
 
 	/// Settlement block of round `r` (end of its score window).
@@ -273,7 +310,9 @@ pub async fn fetch_round(ctx: &RunCtx, round: Round, uids: Option<&[Uid]>) -> Re
 }
 
 /// [`fetch_round`] that waits at most `patience` for blobs not in their store yet (zero:
-/// take what is there now).
+/// take what is there now). The reads run concurrently and all end within `patience +
+/// TRANSFER_ALLOWANCE` (see [`FetchLimits`]). A commitment whose length is not the run's
+/// blob length (`ctx.plan.blob_len()`) is invalid without a request.
 pub async fn fetch_round_within(
 	ctx: &RunCtx,
 	round: Round,
@@ -289,50 +328,181 @@ pub async fn fetch_round_within(
 		.filter(|p| p.role == pallet_training::Role::Miner)
 		.map(|p| (p.uid, (p.who, p.store_url)))
 		.collect();
-	let deadline = Instant::now() + patience;
-	let mut out = Vec::new();
+	let blob_len = ctx.plan.blob_len();
+	let mut wanted = Vec::new();
+	let mut requests = Vec::new();
 	for (uid, c) in commitments {
 		if uids.is_some_and(|set| !set.contains(&uid)) {
 			continue;
 		}
 		let Some((account, url)) = peers.get(&uid) else { continue };
-		let outcome = fetch_one(ctx, round, account, url, &c, deadline).await;
-		out.push(Fetched { uid, account: *account, committed_at: c.at, outcome });
+		let key = gradient_key(ctx.run, round, account, &c.blob_hash);
+		let fetch = match blob_request(blob_len, c.blob_len, url, key) {
+			Ok(r) => {
+				requests.push(r);
+				None
+			}
+			Err(fault) => Some(fault),
+		};
+		wanted.push((uid, *account, c, fetch));
+	}
+	let limits = FetchLimits { patience, transfer: TRANSFER_ALLOWANCE };
+	let mut blobs =
+		fetch_blobs(&ctx.peer_stores, ctx.store_policy(), &requests, limits).await.into_iter();
+	let mut out = Vec::with_capacity(wanted.len());
+	for (uid, account, c, fault) in wanted {
+		let outcome = match fault {
+			Some(fault) => Err(fault),
+			None => blobs
+				.next()
+				.unwrap_or(Err(BlobFault::Missing))
+				.and_then(|blob| check_blob(ctx, round, &account, &c, &blob)),
+		};
+		out.push(Fetched { uid, account, committed_at: c.at, outcome });
 	}
 	Ok(out)
 }
 
-async fn fetch_one(
+/// The read of a committed blob, or why there is none to make: a committed length other
+/// than the run's `blob_len` can not be a valid blob, so nothing is downloaded for it.
+fn blob_request(
+	blob_len: usize,
+	committed_len: u32,
+	url: &[u8],
+	key: String,
+) -> Result<BlobRequest, BlobFault> {
+	if committed_len as usize != blob_len {
+		return Err(BlobFault::Invalid(format!(
+			"committed length {committed_len} is not the run's blob length {blob_len}"
+		)));
+	}
+	// A URL that is not UTF-8 becomes one that does not parse: Missing.
+	Ok(BlobRequest { url: String::from_utf8_lossy(url).into_owned(), key, cap: blob_len as u64 })
+}
+
+/// Length, hash, decoding and header of a fetched blob against its commitment.
+fn check_blob(
 	ctx: &RunCtx,
 	round: Round,
 	account: &AccountId,
-	url: &[u8],
 	c: &pallet_training::Commitment,
-	deadline: Instant,
+	blob: &[u8],
 ) -> Result<SparseGradient, BlobFault> {
-	let url = String::from_utf8_lossy(url);
-	let store = BlobStore::from_url(&url).map_err(|_| BlobFault::Missing)?;
-	let key = gradient_key(ctx.run, round, account, &c.blob_hash);
-	let blob = loop {
-		match store.get(&key, u64::from(c.blob_len)).await {
-			Ok(Some(b)) => break b,
-			Ok(None) if Instant::now() < deadline => tokio::time::sleep(Duration::from_millis(300)).await,
-			Ok(None) => return Err(BlobFault::Missing),
-			Err(e @ crate::store::StoreError::TooLarge { .. }) => return Err(BlobFault::Invalid(e.to_string())),
-			// Unreachable store: the miner's availability is its own responsibility.
-			Err(_) if Instant::now() < deadline => tokio::time::sleep(Duration::from_millis(300)).await,
-			Err(_) => return Err(BlobFault::Missing),
-		}
-	};
-	if blob.len() != c.blob_len as usize || sparseloco::blob_hash(&blob) != c.blob_hash {
+	if blob.len() != c.blob_len as usize || sparseloco::blob_hash(blob) != c.blob_hash {
 		return Err(BlobFault::Invalid("length or hash differs from the commitment".into()));
 	}
-	let grad = sparseloco::decode(&ctx.plan, &blob).map_err(|e| BlobFault::Invalid(e.to_string()))?;
+	let grad = sparseloco::decode(&ctx.plan, blob).map_err(|e| BlobFault::Invalid(e.to_string()))?;
 	let h = &grad.header;
 	if h.run != ctx.run || h.round != round || &h.miner != account {
 		return Err(BlobFault::Invalid("header names another run, round or miner".into()));
 	}
 	Ok(grad)
+}
+
+/// The time a round's reads get on top of their patience: a read that starts at the end of
+/// the patience (with zero patience: the only read) still has this long to download.
+pub const TRANSFER_ALLOWANCE: Duration = Duration::from_secs(5);
+
+/// Reads of a round in flight at once. More stalling stores than this delay the others'
+/// start, but not the common deadline.
+pub const FETCH_CONCURRENCY: usize = 16;
+
+/// Between two reads of a blob that is not there yet.
+const POLL_INTERVAL: Duration = Duration::from_millis(300);
+
+/// How long the blob reads of one round may take, counted from the start of
+/// [`fetch_blobs`]:
+///
+/// - a blob not in its store (or a store that fails) is asked for again until `patience`
+///   has passed, and not after;
+/// - every request (opening the store, the GET and its whole body) is cut off at
+///   `patience + transfer`, however many stores stall.
+///
+/// So all reads of a round end within `patience + transfer`, and zero patience (take what
+/// is there now) still permits one GET of up to `transfer`.
+#[derive(Clone, Copy, Debug)]
+pub struct FetchLimits {
+	pub patience: Duration,
+	pub transfer: Duration,
+}
+
+/// One blob to read from a peer's store: `key` in the store at `url`, at most `cap` bytes.
+#[derive(Clone, Debug)]
+pub struct BlobRequest {
+	pub url: String,
+	pub key: String,
+	pub cap: u64,
+}
+
+/// Reads `requests` from their peers' stores under `policy`, [`FETCH_CONCURRENCY`] at a
+/// time, within `limits`; the results are in the order of `requests`. A blob is
+/// [`BlobFault::Missing`] if it is not there in time, its store is refused, unreachable or
+/// too slow, and [`BlobFault::Invalid`] if it is larger than its `cap`.
+pub async fn fetch_blobs(
+	stores: &PeerStores,
+	policy: EndpointPolicy,
+	requests: &[BlobRequest],
+	limits: FetchLimits,
+) -> Vec<Result<Vec<u8>, BlobFault>> {
+	let start = tokio::time::Instant::now();
+	let poll_until = start + limits.patience;
+	let cut_off = poll_until + limits.transfer;
+	// Futures of owned values, collected first: a closure that returns a future borrowing
+	// its argument would not be `Send` for every lifetime, which the roles' tasks need.
+	let reads: Vec<_> = requests
+		.iter()
+		.enumerate()
+		.map(|(i, r)| {
+			indexed(i, cut_off, fetch_blob(stores.clone(), policy, r.clone(), poll_until))
+		})
+		.collect();
+	let mut done: Vec<(usize, Result<Vec<u8>, BlobFault>)> =
+		futures::stream::iter(reads).buffer_unordered(FETCH_CONCURRENCY).collect().await;
+	done.sort_by_key(|(i, _)| *i);
+	done.into_iter().map(|(_, r)| r).collect()
+}
+
+/// `read` cut off at `cut_off` (as Missing), with its index.
+async fn indexed(
+	i: usize,
+	cut_off: tokio::time::Instant,
+	read: impl std::future::Future<Output = Result<Vec<u8>, BlobFault>>,
+) -> (usize, Result<Vec<u8>, BlobFault>) {
+	(i, tokio::time::timeout_at(cut_off, read).await.unwrap_or(Err(BlobFault::Missing)))
+}
+
+/// One blob, polled for until `poll_until` (the caller bounds it in time).
+async fn fetch_blob(
+	stores: PeerStores,
+	policy: EndpointPolicy,
+	r: BlobRequest,
+	poll_until: tokio::time::Instant,
+) -> Result<Vec<u8>, BlobFault> {
+	loop {
+		let read = match stores.open(&r.url, &policy).await {
+			Ok(store) => store.get(&r.key, r.cap).await,
+			Err(e) => Err(e),
+		};
+		match read {
+			Ok(Some(blob)) => return Ok(blob),
+			Err(e @ StoreError::TooLarge { .. }) => return Err(BlobFault::Invalid(e.to_string())),
+			// A refused or malformed URL stays so: no point asking again.
+			Err(e) if e.is_refusal() => return Err(BlobFault::Missing),
+			// Not there yet, or the store is unreachable: the miner's availability is its own
+			// responsibility.
+			Ok(None) | Err(_) => {}
+		}
+		if tokio::time::Instant::now() + POLL_INTERVAL > poll_until {
+			return Err(BlobFault::Missing);
+		}
+		tokio::time::sleep(POLL_INTERVAL).await;
+	}
+}
+
+/// How long reading a checkpoint of `len` bytes may take: a minute, plus a second per MB (a
+/// store slower than 1 MB/s is not one to join from).
+fn checkpoint_time_limit(len: u64) -> Duration {
+	Duration::from_secs(60 + len / 1_000_000)
 }
 
 /// The synced model: `theta_{next_round}`, i.e. every round below `next_round` applied.
@@ -357,10 +527,12 @@ impl Synced {
 		let mut synced = Self::new(ctx, who);
 		let Some((round, hash, url)) = ctx.chain.latest_checkpoint(ctx.run).await? else { return Ok(synced) };
 		let url = String::from_utf8_lossy(&url).into_owned();
-		let store = BlobStore::from_url(&url)?;
+		// A validator's store, named on chain: read as a peer's, bounded in size and time.
+		let store = ctx.peer_stores.open(&url, &ctx.store_policy()).await?;
 		let max = (training_model::checkpoint::HEADER_LEN + 4 * ctx.model.num_params()) as u64;
+		let key = crate::store::checkpoint_key(ctx.run, round, &hash);
 		let bytes = store
-			.get(&crate::store::checkpoint_key(ctx.run, round, &hash), max)
+			.get_within(&key, max, checkpoint_time_limit(max))
 			.await?
 			.with_context(|| format!("checkpoint of round {round} is not in {url}"))?;
 		let theta = training_model::checkpoint::decode(&ctx.model, &bytes)
@@ -407,5 +579,47 @@ impl Synced {
 			self.next_round += 1;
 		}
 		Ok(())
+	}
+}
+
+#[cfg(test)]
+mod tests {
+	use super::*;
+
+	/// A committed length other than the run's is invalid before any request; the cap of a
+	/// read is the run's length, not the committed one.
+	#[test]
+	fn fetch_blob_request_takes_the_runs_length() {
+		let url = b"http://8.8.8.8/grads";
+		match blob_request(1000, u32::MAX, url, "k".into()) {
+			Err(BlobFault::Invalid(why)) => assert!(why.contains("1000"), "{why}"),
+			other => panic!("expected Invalid, got {other:?}"),
+		}
+		assert!(matches!(blob_request(1000, 999, url, "k".into()), Err(BlobFault::Invalid(_))));
+		let r = blob_request(1000, 1000, url, "k".into()).unwrap();
+		assert_eq!((r.url.as_str(), r.key.as_str(), r.cap), ("http://8.8.8.8/grads", "k", 1000));
+	}
+
+	/// Zero patience still reads what is there; refused and absent blobs are Missing at
+	/// once.
+	#[tokio::test]
+	async fn fetch_blobs_with_zero_patience() {
+		let dir = std::env::temp_dir().join(format!("fetch-blobs-{}", std::process::id()));
+		let store = crate::store::BlobStore::new(&dir);
+		store.put("run/0/a", b"hello").await.unwrap();
+		let url = format!("file://{}", dir.display());
+		let request = |key: &str, cap| BlobRequest { url: url.clone(), key: key.into(), cap };
+		let requests = [request("run/0/a", 5), request("run/0/absent", 5), request("run/0/a", 4)];
+		let limits = FetchLimits { patience: Duration::ZERO, transfer: Duration::from_secs(5) };
+		let stores = PeerStores::default();
+		let started = Instant::now();
+		let got = fetch_blobs(&stores, EndpointPolicy::ALLOW_LOCAL, &requests, limits).await;
+		assert!(started.elapsed() < Duration::from_secs(2), "{:?}", started.elapsed());
+		assert_eq!(got[0], Ok(b"hello".to_vec()));
+		assert_eq!(got[1], Err(BlobFault::Missing));
+		assert!(matches!(&got[2], Err(BlobFault::Invalid(_))), "{:?}", got[2]);
+		let refused = fetch_blobs(&stores, EndpointPolicy::PUBLIC, &requests[..1], limits).await;
+		assert_eq!(refused, vec![Err(BlobFault::Missing)]);
+		let _ = std::fs::remove_dir_all(&dir);
 	}
 }

@@ -4,7 +4,7 @@
 //! - **loss_score**: the miner's decoded gradient alone, clipped to the round's per-tensor
 //!   median norms, applied to `theta_r` with step `eval_lr_factor * outer_lr`; relative loss
 //!   drop `(before - after) / before` on one random batch shared by all miners of the round
-//!   (`Corpus::round_batch(run_seed, r, 0)`), in parts per billion.
+//!   (`Corpus::round_batch(eval_seed, r, 0)`), in parts per billion.
 //! - **indicator**: `+1` if the gradient passes two checks, else `-1`. *Gain*: on a few of
 //!   the miner's own assigned batches it lowers the loss at least `1 - indicator_tolerance`
 //!   times as much as the median peer's gradient does. *Direction*: its cosine with a
@@ -24,13 +24,20 @@
 //!   impossible, so the freshest a copier can take is the previous round's: this is the
 //!   second line of defence the design asks for, aimed where copying is still possible.
 //!
+//! Every batch the validator evaluates on (the loss score's, the reference update's and which
+//! of a miner's assigned steps the gain check probes) is drawn with `eval_seed`
+//! ([`eval_seed`]): the run seed mixed with the round's seed, the hash of the last block
+//! that accepted the round's commitments (the chain's `round_seed`). It exists only after
+//! every miner has committed and is the same for every validator, so no miner can fit the
+//! batches it will be judged on.
+//!
 //! Scores go on chain sorted by uid. The smoothing of the indicator, the OpenSkill update
 //! and penalties are the chain's job. Every `checkpoint_every` rounds the validator also
 //! publishes `theta_r` in its store and records its hash on chain, for late joiners.
 
 use std::time::{Duration, Instant};
 
-use anyhow::{Context, Result};
+use anyhow::{bail, Context, Result};
 use subxt_signer::sr25519::Keypair;
 use training_model::{eval_loss, eval_loss_many, Assignment, Batch};
 use training_protocol::{Fixed, MinerScore, Round, ScoreFlags, Uid};
@@ -119,10 +126,14 @@ pub async fn run(ctx: RunCtx, key: Keypair, store: BlobStore, cfg: ValidatorConf
 			}
 			let s = round - 1;
 			let open = status.now > ctx.commit_deadline(&status, s);
-			let close = ctx.settlement(&status, s);
-			if !(open && scored.is_none_or(|t| t < s) && status.now + 1 < close) {
+			// Scores are committed before the round's reveal phase and revealed in it.
+			let reveal_at = ctx.score_reveal_start(&status, s);
+			if !(open && scored.is_none_or(|t| t < s) && status.now + 1 < reveal_at) {
 				return Ok(false);
 			}
+			// The round's seed is recorded at its commit deadline (visible a block later).
+			let Some(round_seed) = ctx.chain.round_seed(ctx.run, s).await? else { return Ok(false) };
+			let eval_seed = eval_seed(ctx.params.run_seed, &round_seed);
 			synced.advance_to(&ctx, s).await?;
 			let evaluating = Instant::now();
 			let heldout_loss = tokio::task::block_in_place(|| eval_loss_many(&ctx.model, &synced.theta, &heldout))?;
@@ -140,7 +151,8 @@ pub async fn run(ctx: RunCtx, key: Keypair, store: BlobStore, cfg: ValidatorConf
 				fetched.truncate(1);
 			}
 			let fetch_secs = fetching.elapsed().as_secs_f32();
-			let (mut scores, details) = score_round(&ctx, &synced, &status, s, &cfg, &fetched, &earlier).await?;
+			let (mut scores, details) =
+				score_round(&ctx, &synced, &status, s, eval_seed, &cfg, &fetched, &earlier).await?;
 			if cfg.behaviour == Behaviour::RandomScores {
 				randomize(&mut scores, s, vuid);
 			}
@@ -151,7 +163,7 @@ pub async fn run(ctx: RunCtx, key: Keypair, store: BlobStore, cfg: ValidatorConf
 			let eval_secs = (evaluating.elapsed().as_secs_f32() - fetch_secs).max(0.0);
 			scored = Some(s);
 			if !scores.is_empty() {
-				ctx.chain.submit_scores(&key, ctx.run, s, &scores).await?;
+				commit_and_reveal(&ctx, &key, s, &scores, reveal_at).await?;
 			}
 			(ctx.report)(Report::Scored { validator: vuid, round: s, heldout_loss, scores, details, eval_secs, fetch_secs });
 			if cfg.checkpoint_every > 0 && s > 0 && s % cfg.checkpoint_every == 0 {
@@ -169,6 +181,37 @@ pub async fn run(ctx: RunCtx, key: Keypair, store: BlobStore, cfg: ValidatorConf
 		}
 	}
 	Ok(())
+}
+
+/// Commits to `scores` for round `s` (hash of the scores and a fresh random salt), waits
+/// for the round's reveal phase (block `reveal_at`) and reveals them. One extra transaction
+/// per round; the salt never leaves this function before the reveal.
+async fn commit_and_reveal(ctx: &RunCtx, key: &Keypair, s: Round, scores: &[MinerScore], reveal_at: u64) -> Result<()> {
+	let salt = fresh_salt()?;
+	let hash = pallet_training::score_commitment(scores, &salt);
+	ctx.chain.commit_scores(key, ctx.run, s, hash).await.context("committing scores")?;
+	loop {
+		let status = ctx.status().await?;
+		if status.now >= reveal_at {
+			break;
+		}
+		if ctx.stopped() {
+			bail!("stopped before revealing the scores of round {s}");
+		}
+		ctx.sleep(Duration::from_millis(500)).await;
+	}
+	ctx.chain.submit_scores(key, ctx.run, s, scores, salt).await.context("revealing scores")
+}
+
+/// 32 bytes from the operating system's random source: the salt must be unguessable, or
+/// anyone could test likely score lists against a commitment.
+fn fresh_salt() -> Result<[u8; 32]> {
+	use std::io::Read;
+	let mut salt = [0u8; 32];
+	std::fs::File::open("/dev/urandom")
+		.and_then(|mut f| f.read_exact(&mut salt))
+		.context("reading /dev/urandom for a score salt")?;
+	Ok(salt)
 }
 
 /// Publishes `theta_s` (the synced model before round `s` is applied) in the validator's
@@ -205,11 +248,13 @@ fn randomize(scores: &mut [MinerScore], round: Round, vuid: Uid) {
 }
 
 /// Scores every miner eligible for round `s` (registered by its start), sorted by uid.
+#[allow(clippy::too_many_arguments)]
 async fn score_round(
 	ctx: &RunCtx,
 	synced: &Synced,
 	status: &pallet_training::RunStatus<Balance>,
 	s: Round,
+	eval_seed: u64,
 	cfg: &ValidatorConfig,
 	fetched: &[Fetched],
 	earlier: &[Fetched],
@@ -228,13 +273,13 @@ async fn score_round(
 	let valid: Vec<sparseloco::SparseGradient> =
 		fetched.iter().filter_map(|f| f.outcome.as_ref().ok().cloned()).collect();
 	let clip = sparseloco::median_norms(&ctx.plan, &valid);
-	let random = ctx.corpus.round_batch(ctx.params.run_seed, s, 0, ctx.shape)?;
+	let random = ctx.corpus.round_batch(eval_seed, s, 0, ctx.shape)?;
 	let theta = &synced.theta;
 	let lr = cfg.eval_lr_factor * ctx.outer_lr();
 	let positions = sparseloco::fingerprint::positions(&ctx.plan, s);
 
 	let rand_before = tokio::task::block_in_place(|| eval_loss(&ctx.model, theta, &random))?;
-	let reference = tokio::task::block_in_place(|| reference_update(ctx, theta, s))?;
+	let reference = tokio::task::block_in_place(|| reference_update(ctx, theta, s, eval_seed))?;
 
 	// Pass 1: every miner's gradient alone on the random batch and on its own batches.
 	let mut scores = Vec::new();
@@ -253,7 +298,7 @@ async fn score_round(
 			Some(Ok(g)) => g,
 		};
 		let assignment = Assignment { run_seed: ctx.params.run_seed, round: s, miner: m.who };
-		let own: Vec<Batch> = own_steps(s, m.uid, ctx.params.inner_steps, cfg.own_batches)
+		let own: Vec<Batch> = own_steps(s, m.uid, ctx.params.inner_steps, cfg.own_batches, eval_seed)
 			.into_iter()
 			.map(|step| ctx.corpus.assigned_batch(&assignment, step, ctx.shape))
 			.collect::<Result<_, _>>()?;
@@ -362,12 +407,12 @@ struct Measured<'a> {
 /// The update an honest miner would send without error feedback, trained from `theta` on the
 /// round's random batches (`round_batch` 1..=H; 0 is the loss score's) with the miners' inner
 /// loop from a fresh optimizer: `theta - theta_after`.
-fn reference_update(ctx: &RunCtx, theta: &[f32], s: Round) -> Result<Vec<f32>> {
+fn reference_update(ctx: &RunCtx, theta: &[f32], s: Round, eval_seed: u64) -> Result<Vec<f32>> {
 	let inner = super::miner::MinerConfig::default().train_config(ctx.params.inner_steps);
 	let mut trainer = training_model::Trainer::cpu(&ctx.model, inner)?;
 	let h = u64::from(ctx.params.inner_steps);
 	trainer.set_global_step(s.saturating_mul(h));
-	let (corpus, seed, shape) = (&ctx.corpus, ctx.params.run_seed, ctx.shape);
+	let (corpus, seed, shape) = (&ctx.corpus, eval_seed, ctx.shape);
 	let mut batches = |step: u64| -> Result<Batch, training_model::ModelError> { Ok(corpus.round_batch(seed, s, step + 1, shape)?) };
 	let out = trainer.inner_steps(theta, h, &mut batches)?;
 	Ok(theta.iter().zip(&out.params).map(|(a, b)| a - b).collect())
@@ -421,11 +466,19 @@ pub struct ScoreDetail {
 	pub overlap: f64,
 }
 
+/// The seed of every batch a validator evaluates round `r` on: the run seed mixed (blake2b)
+/// with the round's seed from the chain, which no one knows before `r`'s commit deadline.
+pub fn eval_seed(run_seed: u64, round_seed: &[u8; 32]) -> u64 {
+	let h = sp_crypto_hashing::blake2_256(&codec::Encode::encode(&(b"eval-seed", run_seed, round_seed)));
+	u64::from_le_bytes(h[..8].try_into().unwrap_or([0; 8]))
+}
+
 /// The assigned steps whose batches a miner's own-data improvement is measured on: `n`
-/// distinct steps of `0..inner_steps`, drawn from the round and the miner's uid.
-fn own_steps(round: Round, uid: Uid, inner_steps: u32, n: u64) -> Vec<u64> {
+/// distinct steps of `0..inner_steps`, drawn from the round, the miner's uid and the
+/// evaluation seed (so a miner cannot know which of its steps will be probed).
+fn own_steps(round: Round, uid: Uid, inner_steps: u32, n: u64, eval_seed: u64) -> Vec<u64> {
 	let h = u64::from(inner_steps.max(1));
-	let first = u64::from(round as u32 ^ u32::from(uid)).wrapping_mul(0x9e37_79b9) % h;
+	let first = (u64::from(round as u32 ^ u32::from(uid)) ^ eval_seed).wrapping_mul(0x9e37_79b9) % h;
 	// A stride coprime to nothing in particular: distinct steps while n <= h.
 	(0..n.min(h)).map(|i| (first + i * (h / n.min(h)).max(1)) % h).collect()
 }
@@ -486,5 +539,27 @@ mod tests {
 		assert_eq!(cosine(&[0.0, 0.0], &[1.0, 1.0]), 0.0);
 		assert_eq!(cosine(&[f32::NAN, 1.0], &[1.0, 1.0]), 0.0);
 		assert_eq!(cosine(&[1.0, 0.0], &[0.0, 1.0]), 0.0);
+	}
+
+	/// The evaluation batches follow the round's seed: a miner that knew only the run seed
+	/// (all it has before the commit deadline) cannot tell which batches or probed steps
+	/// come, and every validator derives the same ones.
+	#[test]
+	fn evaluation_data_follows_the_round_seed() {
+		let (a, b) = (eval_seed(42, &[1; 32]), eval_seed(42, &[2; 32]));
+		assert_ne!(a, b);
+		assert_ne!(a, 42, "not the run seed the old way used");
+		assert_eq!(a, eval_seed(42, &[1; 32]));
+		// Over many seeds the probed steps of one miner cover all of its 20 steps.
+		let mut seen = [false; 20];
+		for i in 0..64u8 {
+			let steps = own_steps(3, 7, 20, 2, eval_seed(42, &[i; 32]));
+			assert_eq!(steps.len(), 2);
+			assert_ne!(steps[0], steps[1]);
+			for s in steps {
+				seen[s as usize] = true;
+			}
+		}
+		assert!(seen.iter().all(|&x| x), "{seen:?}");
 	}
 }

@@ -6,15 +6,16 @@
 //! store is therefore refused unless every address its host resolves to is public, and the
 //! client that reads it:
 //!
-//! - resolves names again at connect time through [`PublicResolver`], which refuses the same
-//!   addresses, so a name that re-resolves to a private address between the check and the
-//!   connection (DNS rebinding) is still refused;
+//! - resolves names again at every connection through `PublicResolver`, which refuses the
+//!   same addresses: a name that re-resolves to a private address after the check when the
+//!   store was opened (DNS rebinding) is still refused, since the addresses checked are the
+//!   ones connected to;
 //! - follows no redirects (a public store could otherwise redirect to a private one);
 //! - ignores `HTTP(S)_PROXY` (a proxy would resolve the name itself, past the check);
 //! - sends no credentials (see [`super::BlobStore::peer`]).
 //!
-//! What stays open: a public address that forwards to a private network on the peer's side
-//! is the peer's own business; an IP literal can not rebind.
+//! What stays open: a public address that forwards to the peer's own private network is the
+//! peer's business; with `allow_local` (devnets) nothing is checked.
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::sync::Arc;

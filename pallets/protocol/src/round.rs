@@ -7,15 +7,24 @@
 //! round r          [s + r L, s + (r+1) L)          = [start(r), end(r))
 //! commits for r    [start(r), end(r) + C)          a miner may commit as soon as it is done
 //! scores for r     [end(r) + C, end(r+1) + S)      blobs are readable once commits close
+//!   score commits  [end(r) + C, reveal(r))         validators bind themselves to hashes
+//!   score reveals  [reveal(r), end(r+1) + S)       and only then show their scores
 //! settlement of r  at block end(r+1) + S           the first block after the score window
 //! ```
+//!
+//! The score window of `w` blocks is split so that reveals get the last `max(1, w / 3)`
+//! blocks ([`RoundClock::score_reveal_start`]): a validator must commit to its scores before
+//! anyone's scores are visible, so nobody can copy the others' (Templar's validators could
+//! read each other's weights on chain; here the reveal of a score list that was not
+//! committed in time is refused).
 //!
 //! So at offset `o` into round `r`: round `r` trains; for `o < C` commits of round `r - 1`
 //! are still accepted ([`Phase::Commit`]), from `o >= C` on validators score round `r - 1`
 //! ([`Phase::Score`]); and for `o < S` scores of round `r - 2` are still accepted. Round 0
 //! has no predecessor ([`Phase::Training`]). [`RoundClock::new`] requires `C <= L` and
 //! `S <= L` so that at most one earlier round is committing and at most two are being
-//! scored, and `C < L + S` so that no score window is empty.
+//! scored, and `C + 2 <= L + S` so that every score window has a block to commit scores in
+//! and a later one to reveal them.
 
 /// Block numbers, widened from the runtime's `BlockNumber`.
 pub type Block = u64;
@@ -31,7 +40,8 @@ pub enum ClockError {
 	CommitWindowTooLong,
 	/// `score_window` is longer than a round.
 	ScoreWindowTooLong,
-	/// `commit_window >= round_length + score_window`: scores would have no time at all.
+	/// `commit_window + 2 > round_length + score_window`: scores would not have one block to
+	/// be committed in and a later one to be revealed in.
 	EmptyScoreWindow,
 }
 
@@ -98,7 +108,7 @@ impl RoundClock {
 		if score_window > round_length {
 			return Err(ClockError::ScoreWindowTooLong);
 		}
-		if commit_window >= round_length.saturating_add(score_window) {
+		if commit_window.saturating_add(2) > round_length.saturating_add(score_window) {
 			return Err(ClockError::EmptyScoreWindow);
 		}
 		Ok(RoundClock { start, round_length, commit_window, score_window })
@@ -168,11 +178,37 @@ impl RoundClock {
 		}
 	}
 
-	/// Whether scores for round `r` are accepted at `block`.
+	/// Whether scores for round `r` are accepted at `block` (committed or revealed).
 	pub fn accepts_scores(&self, r: Round, block: Block) -> bool {
 		match self.score_window(r) {
 			Some((open, close)) => open <= block && block < close,
 			None => false,
+		}
+	}
+
+	/// The first block at which scores for round `r` are revealed: the last
+	/// `max(1, w / 3)` blocks of its `w`-block score window are for reveals, the rest for
+	/// commitments (at least one block each, which [`RoundClock::new`] guarantees).
+	pub fn score_reveal_start(&self, r: Round) -> Option<Block> {
+		let (open, close) = self.score_window(r)?;
+		let width = close.checked_sub(open)?;
+		let reveal = width.checked_div(3)?.max(1);
+		close.checked_sub(reveal).map(|b| b.max(open.saturating_add(1)))
+	}
+
+	/// Whether a commitment to scores for round `r` is accepted at `block`.
+	pub fn accepts_score_commit(&self, r: Round, block: Block) -> bool {
+		match (self.score_window(r), self.score_reveal_start(r)) {
+			(Some((open, _)), Some(reveal)) => open <= block && block < reveal,
+			_ => false,
+		}
+	}
+
+	/// Whether scores for round `r` may be revealed at `block`.
+	pub fn accepts_score_reveal(&self, r: Round, block: Block) -> bool {
+		match (self.score_window(r), self.score_reveal_start(r)) {
+			(Some((_, close)), Some(reveal)) => reveal <= block && block < close,
+			_ => false,
 		}
 	}
 
@@ -195,7 +231,8 @@ mod tests {
 		assert_eq!(RoundClock::new(0, 10, 11, 0), Err(ClockError::CommitWindowTooLong));
 		assert_eq!(RoundClock::new(0, 10, 2, 11), Err(ClockError::ScoreWindowTooLong));
 		assert_eq!(RoundClock::new(0, 10, 10, 0), Err(ClockError::EmptyScoreWindow));
-		assert!(RoundClock::new(0, 10, 10, 1).is_ok());
+		assert_eq!(RoundClock::new(0, 10, 10, 1), Err(ClockError::EmptyScoreWindow));
+		assert!(RoundClock::new(0, 10, 10, 2).is_ok());
 	}
 
 	#[test]
@@ -218,6 +255,12 @@ mod tests {
 		assert!(clock.accepts_scores(2, 133));
 		assert!(clock.accepts_scores(2, 143));
 		assert!(!clock.accepts_scores(2, 144));
+		// 11 blocks of score window: commits in [133, 141), reveals in [141, 144).
+		assert_eq!(clock.score_reveal_start(2), Some(141));
+		assert!(clock.accepts_score_commit(2, 133) && clock.accepts_score_commit(2, 140));
+		assert!(!clock.accepts_score_commit(2, 141) && !clock.accepts_score_commit(2, 132));
+		assert!(clock.accepts_score_reveal(2, 141) && clock.accepts_score_reveal(2, 143));
+		assert!(!clock.accepts_score_reveal(2, 140) && !clock.accepts_score_reveal(2, 144));
 
 		assert_eq!(clock.position(100).unwrap().phase, Phase::Training);
 		assert_eq!(clock.position(130), Some(Position { round: 3, offset: 0, phase: Phase::Commit }));
@@ -231,7 +274,7 @@ mod tests {
 
 	#[test]
 	fn phases_agree_with_windows() {
-		for (l, c, s) in [(10, 3, 4), (7, 0, 0), (5, 5, 1), (4, 1, 4), (1, 0, 1), (1, 1, 1)] {
+		for (l, c, s) in [(10, 3, 4), (7, 0, 0), (5, 5, 2), (4, 1, 4), (1, 0, 1), (2, 1, 1), (3, 3, 2)] {
 			let clock = RoundClock::new(17, l, c, s).unwrap();
 			for block in 17..17 + 12 * l {
 				let pos = clock.position(block).unwrap();
@@ -243,6 +286,10 @@ mod tests {
 					let scoring = (r + 1 == pos.round && pos.phase == Phase::Score) ||
 						(r + 2 == pos.round && pos.offset < s);
 					assert_eq!(clock.accepts_scores(r, block), scoring, "score r={r} b={block}");
+					// Commit and reveal split the score window: each block is in exactly one.
+					let phases = (clock.accepts_score_commit(r, block), clock.accepts_score_reveal(r, block));
+					assert_eq!(phases.0 || phases.1, scoring, "score phases r={r} b={block}");
+					assert!(!(phases.0 && phases.1));
 					if clock.settles_at(block) == Some(r) {
 						assert!(!clock.accepts_scores(r, block) && clock.accepts_scores(r, block - 1));
 					}

@@ -232,11 +232,26 @@ mod benchmarks {
 		let run = new_run::<T>()?;
 		add_validators::<T>(run, 1)?;
 		let who: T::AccountId = account("validator", 0, 0);
-		set_block::<T>(start::<T>(run) + 13);
+		// Round 0's score window is [start + 13, start + 24); reveals from start + 21.
+		set_block::<T>(start::<T>(run) + 21);
 		let scores = full_scores::<T>(n, 1);
+		let salt = [5; 32];
+		ScoreCommits::<T>::insert((run, 0, 0), crate::score_commitment(&scores, &salt));
 		#[extrinsic_call]
-		_(RawOrigin::Signed(who), run, 0, scores);
+		_(RawOrigin::Signed(who), run, 0, scores, salt);
 		assert!(Scores::<T>::contains_key((run, 0, 0)));
+		Ok(())
+	}
+
+	#[benchmark]
+	fn commit_scores() -> Result<(), BenchmarkError> {
+		let run = new_run::<T>()?;
+		add_validators::<T>(run, 1)?;
+		let who: T::AccountId = account("validator", 0, 0);
+		set_block::<T>(start::<T>(run) + 13);
+		#[extrinsic_call]
+		_(RawOrigin::Signed(who), run, 0, [4; 32]);
+		assert!(ScoreCommits::<T>::contains_key((run, 0, 0)));
 		Ok(())
 	}
 

@@ -9,8 +9,10 @@
 //! - Miners register with a held deposit ([`Pallet::register_miner`]) and get the lowest free
 //!   uid; a full run replaces its worst miner past the immunity period. Validators register
 //!   with a held stake ([`Pallet::register_validator`]).
-//! - Miners commit gradient hashes per round ([`Pallet::commit_gradient`]); validators post
-//!   scores ([`Pallet::submit_scores`]) and checkpoints ([`Pallet::commit_checkpoint`]).
+//! - Miners commit gradient hashes per round ([`Pallet::commit_gradient`]); validators commit
+//!   to their scores ([`Pallet::commit_scores`]) before anyone's are visible, reveal them
+//!   ([`Pallet::submit_scores`]) in the last third of the score window, and record
+//!   checkpoints ([`Pallet::commit_checkpoint`]).
 //! - `on_initialize` fixes each round's aggregation set when the round opens and settles a
 //!   round when its score window closes (see [`settlement`]): stake-weighted medians,
 //!   OpenSkill, penalties, weights, the next aggregation set, and the emission accrued since
@@ -178,7 +180,17 @@ pub mod pallet {
 		OptionQuery,
 	>;
 
-	/// Score submissions: (run, round, validator uid) -> scores sorted by miner uid.
+	/// Score commitments: (run, round, validator uid) -> blake2b-256 of the SCALE encoding of
+	/// `(scores, salt)`, made before any score of the round is revealed.
+	#[pallet::storage]
+	pub type ScoreCommits<T: Config> = StorageNMap<
+		_,
+		(NMapKey<Twox64Concat, RunId>, NMapKey<Twox64Concat, Round>, NMapKey<Twox64Concat, Uid>),
+		Hash32,
+		OptionQuery,
+	>;
+
+	/// Revealed score submissions: (run, round, validator uid) -> scores sorted by miner uid.
 	#[pallet::storage]
 	pub type Scores<T: Config> = StorageNMap<
 		_,
@@ -251,7 +263,9 @@ pub mod pallet {
 		StoreUrlUpdated { run: RunId, who: T::AccountId },
 		/// A miner committed a gradient.
 		GradientCommitted { run: RunId, round: Round, uid: Uid, blob_hash: Hash32, blob_len: u32 },
-		/// A validator submitted scores.
+		/// A validator committed to the hash of its scores.
+		ScoresCommitted { run: RunId, round: Round, validator: Uid },
+		/// A validator revealed the scores it had committed to.
 		ScoresSubmitted { run: RunId, round: Round, validator: Uid, count: u32 },
 		/// A validator recorded a checkpoint.
 		CheckpointCommitted { run: RunId, round: Round, hash: Hash32, by: Uid },
@@ -349,10 +363,15 @@ pub mod pallet {
 		EmptyBlob,
 		/// `blob_len` is not the run's gradient blob length.
 		WrongBlobLen,
-		/// Scores for this round are not accepted now.
+		/// Scores for this round are not accepted now: commitments only before the round's
+		/// reveal phase, reveals only during it.
 		ScoreWindowClosed,
-		/// This validator already submitted scores for this round.
+		/// This validator already committed to or revealed scores for this round.
 		AlreadySubmitted,
+		/// The validator did not commit to scores for this round before the reveal phase.
+		NoScoreCommitment,
+		/// The revealed scores and salt do not hash to the validator's commitment.
+		ScoreHashMismatch,
 		/// No scores were submitted.
 		EmptyScores,
 		/// A score's indicator is not -1, 0 or 1.
@@ -620,8 +639,9 @@ pub mod pallet {
 			Ok(())
 		}
 
-		/// Submits the caller's scores for `round`, sorted by miner uid, during the round's
-		/// score window, once per round.
+		/// Reveals the caller's scores for `round`, sorted by miner uid, with the salt it
+		/// committed them with ([`Pallet::commit_scores`]), during the round's reveal phase,
+		/// once per round.
 		#[pallet::call_index(7)]
 		#[pallet::weight(T::WeightInfo::submit_scores(scores.len() as u32))]
 		pub fn submit_scores(
@@ -629,19 +649,40 @@ pub mod pallet {
 			run: RunId,
 			round: Round,
 			scores: BoundedVec<MinerScore, T::MaxPeers>,
+			salt: Hash32,
 		) -> DispatchResult {
 			let who = ensure_signed(origin)?;
 			let info = Self::open_run(run)?;
 			let peer =
 				Peers::<T>::get(run, &who).filter(|p| p.role == Role::Validator).ok_or(Error::<T>::NotValidator)?;
 			ensure!(!scores.is_empty(), Error::<T>::EmptyScores);
-			ensure!(info.clock.accepts_scores(round, Self::now()), Error::<T>::ScoreWindowClosed);
+			ensure!(info.clock.accepts_score_reveal(round, Self::now()), Error::<T>::ScoreWindowClosed);
 			training_protocol::validate_scores(&scores).map_err(Error::<T>::from)?;
 			let key = (run, round, peer.uid);
 			ensure!(!Scores::<T>::contains_key(key), Error::<T>::AlreadySubmitted);
+			let committed = ScoreCommits::<T>::get(key).ok_or(Error::<T>::NoScoreCommitment)?;
+			ensure!(score_commitment(&scores, &salt) == committed, Error::<T>::ScoreHashMismatch);
 			let count = scores.len() as u32;
 			Scores::<T>::insert(key, scores);
 			Self::deposit_event(Event::ScoresSubmitted { run, round, validator: peer.uid, count });
+			Ok(())
+		}
+
+		/// Commits the caller to scores for `round` without showing them: `hash` is
+		/// blake2b-256 of the SCALE encoding of `(scores, salt)` ([`score_commitment`]).
+		/// Accepted from the round's commit deadline until its reveal phase, once per round.
+		#[pallet::call_index(11)]
+		#[pallet::weight(T::WeightInfo::commit_scores())]
+		pub fn commit_scores(origin: OriginFor<T>, run: RunId, round: Round, hash: Hash32) -> DispatchResult {
+			let who = ensure_signed(origin)?;
+			let info = Self::open_run(run)?;
+			let peer =
+				Peers::<T>::get(run, &who).filter(|p| p.role == Role::Validator).ok_or(Error::<T>::NotValidator)?;
+			ensure!(info.clock.accepts_score_commit(round, Self::now()), Error::<T>::ScoreWindowClosed);
+			let key = (run, round, peer.uid);
+			ensure!(!ScoreCommits::<T>::contains_key(key), Error::<T>::AlreadySubmitted);
+			ScoreCommits::<T>::insert(key, hash);
+			Self::deposit_event(Event::ScoresCommitted { run, round, validator: peer.uid });
 			Ok(())
 		}
 
@@ -771,6 +812,14 @@ pub mod pallet {
 	}
 }
 
+/// What a validator commits to: blake2b-256 of the SCALE encoding of `(scores, salt)`. The
+/// salt (32 random bytes, kept by the validator until it reveals) keeps anyone from testing
+/// guesses of the scores against the hash.
+pub fn score_commitment(scores: &[MinerScore], salt: &Hash32) -> Hash32 {
+	use sp_runtime::traits::Hash as _;
+	sp_runtime::traits::BlakeTwo256::hash(&codec::Encode::encode(&(scores, salt))).0
+}
+
 impl<T: Config> From<ParamsCheck> for Error<T> {
 	fn from(e: ParamsCheck) -> Self {
 		match e {
@@ -887,6 +936,7 @@ impl<T: Config> Pallet<T> {
 				break;
 			}
 			Scores::<T>::remove((run, round, uid));
+			ScoreCommits::<T>::remove((run, round, uid));
 			round = round.saturating_add(1);
 		}
 		Ok(entry.who)

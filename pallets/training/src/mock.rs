@@ -1,13 +1,13 @@
 //! A mock runtime: frame-system, pallet-balances and this pallet.
 
-use crate::{self as pallet_training, RunParams};
+use crate::{self as pallet_training, RunId, RunParams};
 use frame_support::{
 	derive_impl, parameter_types,
 	traits::{ConstU32, ConstU64},
 };
 use frame_system::EnsureRoot;
 use sp_runtime::BuildStorage;
-use training_protocol::{IncentiveParams, OpenSkillParams};
+use training_protocol::{IncentiveParams, MinerScore, OpenSkillParams};
 
 type Block = frame_system::mocking::MockBlock<Test>;
 
@@ -67,6 +67,7 @@ pub fn new_test_ext() -> sp_io::TestExternalities {
 	pallet_balances::GenesisConfig::<Test> { balances, ..Default::default() }
 		.assimilate_storage(&mut t)
 		.unwrap();
+	PENDING_REVEALS.with(|p| p.borrow_mut().clear());
 	let mut ext = sp_io::TestExternalities::new(t);
 	ext.execute_with(|| System::set_block_number(1));
 	ext
@@ -97,12 +98,51 @@ pub fn test_params() -> RunParams<u64> {
 	}
 }
 
-/// Runs the pallet's hooks for every block up to and including `n`.
+/// A validator's committed scores waiting for their reveal phase: (validator, run, round,
+/// scores, salt).
+type PendingReveal = (u64, RunId, u64, Vec<MinerScore>, [u8; 32]);
+
+std::thread_local! {
+	static PENDING_REVEALS: std::cell::RefCell<Vec<PendingReveal>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
+/// What an honest validator does: commits to `scores` for `round` now (the returned result
+/// is the commitment's) and reveals them as soon as the round's reveal phase begins, which
+/// [`run_to_block`] does.
+pub fn post_scores(who: u64, run: RunId, round: u64, scores: Vec<MinerScore>) -> frame_support::dispatch::DispatchResult {
+	let salt = [who as u8 ^ round as u8; 32];
+	let hash = crate::score_commitment(&scores, &salt);
+	Training::commit_scores(RuntimeOrigin::signed(who), run, round, hash)?;
+	PENDING_REVEALS.with(|p| p.borrow_mut().push((who, run, round, scores, salt)));
+	Ok(())
+}
+
+/// Reveals every pending commitment whose reveal phase is open at the current block. A
+/// reveal that fails (the validator left meanwhile) is dropped.
+fn reveal_due() {
+	let now = System::block_number();
+	let due: Vec<PendingReveal> = PENDING_REVEALS.with(|p| {
+		let mut pending = p.borrow_mut();
+		let (due, keep): (Vec<_>, Vec<_>) = pending.drain(..).partition(|(_, run, round, _, _)| {
+			crate::Runs::<Test>::get(run).is_some_and(|info| info.clock.accepts_score_reveal(*round, now))
+		});
+		*pending = keep;
+		due
+	});
+	for (who, run, round, scores, salt) in due {
+		let bounded = frame_support::BoundedVec::truncate_from(scores);
+		let _ = Training::submit_scores(RuntimeOrigin::signed(who), run, round, bounded, salt);
+	}
+}
+
+/// Runs the pallet's hooks for every block up to and including `n`, and reveals the scores
+/// [`post_scores`] committed once their reveal phase begins.
 pub fn run_to_block(n: u64) {
 	use frame_support::traits::Hooks;
 	while System::block_number() < n {
 		let next = System::block_number() + 1;
 		System::set_block_number(next);
 		Training::on_initialize(next);
+		reveal_due();
 	}
 }

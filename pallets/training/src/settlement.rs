@@ -45,7 +45,7 @@ use training_protocol::{
 
 use crate::{
 	AggregationSets, BalanceOf, Checkpoints, Commitments, Config, Event, Hash32, LatestCheckpoint, MinerRecord,
-	MinerStates, MinerUids, NextAggregationSet, Pallet, Peers, Role, RoundSeeds, RunId, RunInfoOf, Runs, Scores,
+	MinerStates, MinerUids, NextAggregationSet, Pallet, Peers, Role, RoundSeeds, RunId, RunInfoOf, Runs, ScoreCommits, Scores,
 	StoredWeights, Uids, Validators, WeightInfo, Weights,
 };
 
@@ -252,6 +252,7 @@ pub fn settle_round<T: Config>(run_id: RunId, info: &mut RunInfoOf<T>, round: Ro
 fn finish<T: Config>(run_id: RunId, info: &mut RunInfoOf<T>, round: Round) {
 	info.next_settle = round.saturating_add(1);
 	let _ = Scores::<T>::clear_prefix((run_id, round), T::MaxValidators::get(), None);
+	let _ = ScoreCommits::<T>::clear_prefix((run_id, round), T::MaxValidators::get(), None);
 	let retention = u64::from(T::CommitmentRetention::get());
 	if let Some(old) = round.checked_sub(retention) {
 		let _ = Commitments::<T>::clear_prefix((run_id, old), T::MaxPeers::get(), None);

@@ -2,7 +2,8 @@
 //!
 //! Test run clock (see `mock::test_params`): created at block 1, so round `r` covers blocks
 //! `[2 + 10r, 12 + 10r)`, commits for `r` close at `15 + 10r`, scores for `r` are accepted in
-//! `[15 + 10r, 26 + 10r)` and `r` settles at block `26 + 10r`.
+//! `[15 + 10r, 26 + 10r)` (committed before `23 + 10r`, revealed from it; see
+//! `mock::post_scores`) and `r` settles at block `26 + 10r`.
 
 use crate::{mock::*, *};
 use frame_support::{
@@ -337,54 +338,57 @@ fn commit_gradient_windows_and_errors() {
 }
 
 #[test]
-fn submit_scores_windows_and_errors() {
+fn score_commit_and_reveal_windows_and_errors() {
 	new_test_ext().execute_with(|| {
-		let s = || scores(vec![score(0, 5)]);
-		assert_noop!(
-			Training::submit_scores(RuntimeOrigin::signed(1000), 0, 0, s()),
-			Error::<Test>::UnknownRun
-		);
+		let list = || vec![score(0, 5)];
+		let salt = [9; 32];
+		let hash = |l: &[MinerScore]| score_commitment(l, &salt);
+		let commit = |who: u64, h| Training::commit_scores(RuntimeOrigin::signed(who), 0, 0, h);
+		let reveal = |who: u64, l: Vec<MinerScore>, salt| Training::submit_scores(RuntimeOrigin::signed(who), 0, 0, scores(l), salt);
+		assert_noop!(commit(1000, hash(&list())), Error::<Test>::UnknownRun);
+		assert_noop!(reveal(1000, list(), salt), Error::<Test>::UnknownRun);
 		create();
 		miner(1);
 		validator(1000, MIN_STAKE);
-		assert_noop!(Training::submit_scores(RuntimeOrigin::signed(1), 0, 0, s()), Error::<Test>::NotValidator);
-		assert_noop!(
-			Training::submit_scores(RuntimeOrigin::signed(1000), 0, 0, scores(vec![])),
-			Error::<Test>::EmptyScores
-		);
+		assert_noop!(commit(1, hash(&list())), Error::<Test>::NotValidator);
+		assert_noop!(reveal(1, list(), salt), Error::<Test>::NotValidator);
+		// Round 0's score window is [15, 26): commitments in [15, 23), reveals in [23, 26).
 		run_to_block(14);
-		assert_noop!(
-			Training::submit_scores(RuntimeOrigin::signed(1000), 0, 0, s()),
-			Error::<Test>::ScoreWindowClosed
-		);
+		assert_noop!(commit(1000, hash(&list())), Error::<Test>::ScoreWindowClosed);
 		run_to_block(15);
+		assert_ok!(commit(1000, hash(&list())));
+		assert!(events().contains(&Event::ScoresCommitted { run: 0, round: 0, validator: 0 }));
+		assert_noop!(commit(1000, hash(&list())), Error::<Test>::AlreadySubmitted);
+		// Nothing can be revealed before the reveal phase, so nobody sees scores to copy.
+		assert_noop!(reveal(1000, list(), salt), Error::<Test>::ScoreWindowClosed);
+		validator(1001, MIN_STAKE);
+		run_to_block(23);
+		// Too late to commit: a copycat that waited for the reveals cannot join in.
+		assert_noop!(commit(1001, hash(&list())), Error::<Test>::ScoreWindowClosed);
+		assert_noop!(reveal(1001, list(), salt), Error::<Test>::NoScoreCommitment);
+		assert_noop!(reveal(1000, vec![], salt), Error::<Test>::EmptyScores);
 		let bad = |f: fn(&mut MinerScore)| {
 			let mut x = score(0, 5);
 			f(&mut x);
-			Training::submit_scores(RuntimeOrigin::signed(1000), 0, 0, scores(vec![x]))
+			reveal(1000, vec![x], salt)
 		};
 		assert_noop!(bad(|x| x.indicator = 2), Error::<Test>::ScoreIndicatorOutOfRange);
 		assert_noop!(bad(|x| x.sync_ppm = PPM + 1), Error::<Test>::ScoreSyncOutOfRange);
 		assert_noop!(bad(|x| x.flags = ScoreFlags(8)), Error::<Test>::ScoreUnknownFlags);
-		assert_noop!(
-			Training::submit_scores(RuntimeOrigin::signed(1000), 0, 0, scores(vec![score(1, 1), score(0, 1)])),
-			Error::<Test>::ScoresNotSorted
-		);
-		assert_ok!(Training::submit_scores(RuntimeOrigin::signed(1000), 0, 0, s()));
+		assert_noop!(reveal(1000, vec![score(1, 1), score(0, 1)], salt), Error::<Test>::ScoresNotSorted);
+		// Other scores, or the same with another salt, do not match the commitment.
+		assert_noop!(reveal(1000, vec![score(0, 6)], salt), Error::<Test>::ScoreHashMismatch);
+		assert_noop!(reveal(1000, list(), [8; 32]), Error::<Test>::ScoreHashMismatch);
+		assert_ok!(reveal(1000, list(), salt));
 		assert!(events().contains(&Event::ScoresSubmitted { run: 0, round: 0, validator: 0, count: 1 }));
-		assert_noop!(
-			Training::submit_scores(RuntimeOrigin::signed(1000), 0, 0, s()),
-			Error::<Test>::AlreadySubmitted
-		);
+		assert_noop!(reveal(1000, list(), salt), Error::<Test>::AlreadySubmitted);
 		// The window closes at block 26, where round 0 settles and its scores are pruned.
 		run_to_block(25);
 		assert!(Scores::<Test>::get((0, 0, 0)).is_some());
 		run_to_block(26);
 		assert!(Scores::<Test>::get((0, 0, 0)).is_none());
-		assert_noop!(
-			Training::submit_scores(RuntimeOrigin::signed(1000), 0, 0, s()),
-			Error::<Test>::ScoreWindowClosed
-		);
+		assert!(ScoreCommits::<Test>::get((0, 0, 0)).is_none());
+		assert_noop!(reveal(1000, list(), salt), Error::<Test>::ScoreWindowClosed);
 	});
 }
 
@@ -477,7 +481,7 @@ fn lifecycle(rounds: u64, liar: bool) -> Outcome {
 				let r = (b - 15) / 10;
 				for who in 1000..=1002 {
 					let list = if liar && who == 1002 { lie.clone() } else { honest.clone() };
-					assert_ok!(Training::submit_scores(RuntimeOrigin::signed(who), RUN, r, scores(list)));
+					assert_ok!(post_scores(who, RUN, r, list));
 				}
 			}
 			assert_ok!(Training::do_try_state());
@@ -595,7 +599,7 @@ fn warmup_sets_drop_zeroed_miners_and_take_newcomers_at_the_next_settlement() {
 				commit(2, (b - 3) / 10);
 			}
 			if b >= 15 && (b - 15) % 10 == 0 {
-				assert_ok!(Training::submit_scores(RuntimeOrigin::signed(1000), RUN, (b - 15) / 10, scores(list.clone())));
+				assert_ok!(post_scores(1000, RUN, (b - 15) / 10, list.clone()));
 			}
 			if b == 30 {
 				miner(4);
@@ -639,7 +643,7 @@ fn settlement_of_256_miners_and_32_validators() {
 					flags: if uid % 50 == 0 { ScoreFlags::INVALID } else { ScoreFlags::NONE },
 				})
 				.collect();
-			assert_ok!(Training::submit_scores(RuntimeOrigin::signed(who), RUN, 0, scores(list)));
+			assert_ok!(post_scores(who, RUN, 0, list));
 		}
 		let issuance = Balances::total_issuance();
 		run_to_block(26);
@@ -670,11 +674,15 @@ fn deregistered_validator_scores_are_dropped() {
 		miner(1);
 		validator(1000, MIN_STAKE);
 		run_to_block(15);
-		assert_ok!(Training::submit_scores(RuntimeOrigin::signed(1000), RUN, 0, scores(vec![score(0, 1)])));
+		assert_ok!(post_scores(1000, RUN, 0, vec![score(0, 1)]));
 		assert_ok!(Training::deregister(RuntimeOrigin::signed(1000), RUN));
-		assert!(Scores::<Test>::get((RUN, 0, 0)).is_none());
+		assert!(ScoreCommits::<Test>::get((RUN, 0, 0)).is_none());
+		// A newcomer on the same uid commits its own (it was not bonded before round 0's
+		// blobs were readable, so they will not count; see tests/validators.rs).
 		validator(1001, MIN_STAKE);
-		assert_ok!(Training::submit_scores(RuntimeOrigin::signed(1001), RUN, 0, scores(vec![score(0, 1)])));
+		assert_ok!(post_scores(1001, RUN, 0, vec![score(0, 1)]));
+		run_to_block(23);
+		assert_eq!(Scores::<Test>::get((RUN, 0, 0)).map(|s| s.len()), Some(1));
 	});
 }
 

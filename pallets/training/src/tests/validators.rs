@@ -13,8 +13,6 @@ enum Strategy {
 	Honest,
 	/// Scores a single miner (the lazy validator).
 	Lazy,
-	/// Submits nothing.
-	Absent,
 }
 
 /// Pay per account over the run, from the `Paid` events.
@@ -67,9 +65,8 @@ fn play(validators: &[(u64, u64, Strategy)], rounds: u64, mut each_block: impl F
 				let list = match strategy {
 					Strategy::Honest => honest_scores(),
 					Strategy::Lazy => vec![score(0, 300)],
-					Strategy::Absent => continue,
 				};
-				assert_ok!(Training::submit_scores(RuntimeOrigin::signed(who), RUN, r, scores(list)));
+				assert_ok!(post_scores(who, RUN, r, list));
 			}
 		}
 		each_block(b);
@@ -99,8 +96,9 @@ fn a_lazy_validator_earns_by_coverage_and_costs_the_honest_one_nothing() {
 
 #[test]
 fn a_just_in_time_whale_changes_no_payout_of_the_round() {
-	// Round 3 settles at block 56; its score window is [45, 56). The whale registers in the
-	// last blocks of it with 50x the honest stake, submits reversed scores, and leaves.
+	// Round 3 settles at block 56; its score window is [45, 56), reveals from 53. The whale
+	// registers late in it with 50x the honest stake, commits reversed scores (revealed at
+	// 53), and leaves right after the settlement.
 	let whale = 1002u64;
 	let reversed = vec![score(0, -300), score(1, -200), score(2, -100), score(3, 1_000)];
 	let baseline = new_test_ext().execute_with(|| {
@@ -109,11 +107,12 @@ fn a_just_in_time_whale_changes_no_payout_of_the_round() {
 	});
 	let attacked = new_test_ext().execute_with(|| {
 		play(&[(1000, 10_000, Strategy::Honest), (1001, 10_000, Strategy::Honest)], 6, |b| match b {
-			54 => {
+			52 => {
 				validator(whale, 500_000);
-				assert_ok!(Training::submit_scores(RuntimeOrigin::signed(whale), RUN, 3, scores(reversed.clone())));
+				assert_ok!(post_scores(whale, RUN, 3, reversed.clone()));
 			},
-			55 => {
+			55 => assert!(Scores::<Test>::contains_key((RUN, 3, 2)), "the whale's scores were revealed"),
+			57 => {
 				assert_ok!(Training::deregister(RuntimeOrigin::signed(whale), RUN));
 				// Leaving starts the unbonding period: the stake stays held.
 				assert_eq!(held(whale, HoldReason::ValidatorStake), 500_000);
@@ -134,8 +133,8 @@ fn a_just_in_time_whale_changes_no_payout_of_the_round() {
 				// Round 2's commit deadline was block 35.
 				validator(whale, 500_000);
 			}
-			if b == 45 {
-				assert_ok!(Training::submit_scores(RuntimeOrigin::signed(whale), RUN, 2, scores(reversed.clone())));
+			if b == 40 {
+				assert_ok!(post_scores(whale, RUN, 2, reversed.clone()));
 			}
 		});
 		assert_eq!(pay_in(whale, 2), 0);
@@ -165,12 +164,12 @@ fn without_a_quorum_a_round_is_unscored() {
 			if b == 15 || b == 35 {
 				// Rounds 0 and 2: both validators score.
 				for who in [1000, 1001] {
-					assert_ok!(Training::submit_scores(RuntimeOrigin::signed(who), RUN, (b - 15) / 10, scores(honest_scores())));
+					assert_ok!(post_scores(who, RUN, (b - 15) / 10, honest_scores()));
 				}
 			}
 			if b == 25 {
 				// Round 1: only the small validator.
-				assert_ok!(Training::submit_scores(RuntimeOrigin::signed(1001), RUN, 1, scores(honest_scores())));
+				assert_ok!(post_scores(1001, RUN, 1, honest_scores()));
 			}
 			if b == 35 {
 				// Round 0 settled at 26, round 1 settles at 36.
@@ -205,10 +204,10 @@ fn leaving_unbonds_and_blocks_resubmitting() {
 		miner(1);
 		validator(1000, 5_000);
 		run_to_block(15);
-		assert_ok!(Training::submit_scores(RuntimeOrigin::signed(1000), RUN, 0, scores(vec![score(0, 1)])));
+		assert_ok!(post_scores(1000, RUN, 0, vec![score(0, 1)]));
 		assert_ok!(Training::deregister(RuntimeOrigin::signed(1000), RUN));
 		// Its unsettled scores are gone, its stake is held until block 15 + 30.
-		assert!(Scores::<Test>::get((RUN, 0, 0)).is_none());
+		assert!(ScoreCommits::<Test>::get((RUN, 0, 0)).is_none());
 		assert_eq!(held(1000, HoldReason::ValidatorStake), 5_000);
 		assert_eq!(Unbondings::<Test>::get(RUN, 1000), Some(Unbonding { amount: 5_000, until: 45 }));
 		// It cannot come back to resubmit while unbonding.

@@ -413,6 +413,15 @@ impl Chain {
 		self.view_of(&api::LATEST_CHECKPOINT, (run,)).await
 	}
 
+	/// The number of the node's best block, which runs a block or two ahead of the
+	/// finalized one that views read: what decides whether a transaction sent now lands inside
+	/// a window a few blocks long (it is included in the next block at the earliest).
+	pub async fn best_block_number(&self) -> Result<u64> {
+		let rpc = self.conn.read().unwrap_or_else(|e| e.into_inner()).rpc.clone();
+		let header = rpc.chain_get_header(None).await.context("reading the best block header")?;
+		header.map(|h| h.number).context("the node reported no best block")
+	}
+
 	/// The seed of `round` (hash of the last block that accepted its commitments), once its
 	/// commit deadline has passed.
 	pub async fn round_seed(&self, run: RunId, round: Round) -> Result<Option<[u8; 32]>> {

@@ -190,9 +190,11 @@ async fn commit_and_reveal(ctx: &RunCtx, key: &Keypair, s: Round, scores: &[Mine
 	let salt = fresh_salt()?;
 	let hash = pallet_training::score_commitment(scores, &salt);
 	ctx.chain.commit_scores(key, ctx.run, s, hash).await.context("committing scores")?;
+	// A transaction sent now lands in the next block at the earliest: send the reveal once
+	// the best block is the one before the reveal phase (finalized state lags behind, and the
+	// reveal phase is only a few blocks long).
 	loop {
-		let status = ctx.status().await?;
-		if status.now >= reveal_at {
+		if ctx.chain.best_block_number().await? + 1 >= reveal_at {
 			break;
 		}
 		if ctx.stopped() {

@@ -85,6 +85,10 @@ pub struct DevnetConfig {
 	pub model: String,
 	pub round_length: u32,
 	pub commit_window: u32,
+	/// Blocks into round r+2 during which round r is still scored. With `round_length` 10
+	/// and `commit_window` 3, the default 7 gives a 14-block score window: validators commit
+	/// to their scores in the first 10 (time to fetch the round, wait out a withholder and
+	/// evaluate), reveal in the last 4.
 	pub score_window: u32,
 	pub inner_steps: u32,
 	/// Values kept per 64 x 64 chunk.
@@ -114,7 +118,7 @@ impl Default for DevnetConfig {
 			model: "devnet".into(),
 			round_length: 10,
 			commit_window: 3,
-			score_window: 4,
+			score_window: 7,
 			inner_steps: 20,
 			topk: 256,
 			outer_lr: 1.0,

@@ -6,9 +6,9 @@
 //! 2. Alice proposes the motion `Governance.authorize_upgrade(hash)`, Bob and Charlie vote aye,
 //!    Alice closes it and submits `System.apply_authorized_upgrade(code)` (all through
 //!    `offchain_gpu::upgrade`, the code behind `offchain-gpu propose-upgrade`);
-//! 3. the new `spec_version` is live, the v1 -> v2 migration ran (storage version 2, the run
-//!    decodes with its `created_at` restored and keeps being driven), and accounts that took
-//!    no part are untouched.
+//! 3. the new `spec_version` is live, the v1 -> v2 -> v3 migrations ran (storage version 3,
+//!    the run decodes with its `created_at` restored and version 3's rules at their defaults,
+//!    and keeps being driven), and accounts that took no part are untouched.
 //!
 //! A second test upgrades the same way while a devnet (three miners and a validator) trains
 //! on the node: the workers carry on across the upgrade without a restart, and ratings,
@@ -59,6 +59,22 @@ async fn council_upgrade_runs_the_migration_and_keeps_balances() {
 	}
 }
 
+/// `info` encoded as storage version 1 kept runs: parameters without version 3's validator
+/// and blob rules, and no trailing `created_at`.
+fn as_version_1(info: &RunInfo<u128>) -> Vec<u8> {
+	pallet_training::migrations::v2::OldRunInfo {
+		params: pallet_training::migrations::v3::OldRunParams::downgrade(info.params.clone()),
+		clock: info.clock,
+		next_settle: info.next_settle,
+		emission_from: info.emission_from,
+		accrued: info.accrued,
+		minted_total: info.minted_total,
+		burned_total: info.burned_total,
+		closed: info.closed,
+	}
+	.encode()
+}
+
 fn prefix(pallet: &str, item: &str) -> Vec<u8> {
 	[twox_128(pallet.as_bytes()), twox_128(item.as_bytes())].concat()
 }
@@ -97,7 +113,7 @@ async fn scenario(
 	upgrade::check_upgrade(&live, &wasm.version)?;
 	assert_eq!(
 		chain.pallet_storage_version("Training").await?,
-		2,
+		3,
 		"genesis writes the in-code version"
 	);
 
@@ -111,13 +127,14 @@ async fn scenario(
 		before.push(raw(&chain, account_key(who)).await?);
 	}
 
-	// A run, stored as the previous release stored it (no trailing `created_at`), at version 1.
+	// A run, stored as a version-1 release stored it (parameters without the validator and
+	// blob rules of version 3, no trailing `created_at`), at version 1.
 	let params = DevnetConfig::default().run_params([1; 32])?;
 	let (run, start) = chain.create_run(&alice, &params).await?;
-	let v2 = raw(&chain, runs_key(run)).await?;
-	let info = RunInfo::<u128>::decode(&mut &v2[..])?;
+	let current = raw(&chain, runs_key(run)).await?;
+	let info = RunInfo::<u128>::decode(&mut &current[..])?;
 	assert_eq!(info.created_at + 1, start);
-	let v1 = v2[..v2.len() - 8].to_vec();
+	let v1 = as_version_1(&info);
 	let items =
 		vec![(runs_key(run), v1), (prefix("Training", ":__STORAGE_VERSION__:"), 1u16.encode())];
 	chain.sudo(&alice, &RawCall::new("System", "set_storage", (items,))).await?;
@@ -143,13 +160,14 @@ async fn scenario(
 	);
 	assert_eq!(
 		chain.pallet_storage_version("Training").await?,
-		2,
-		"migration v1 -> v2 did not run"
+		3,
+		"migrations v1 -> v2 -> v3 did not run"
 	);
 	// Settlements since the upgrade may have moved the bookkeeping fields; the rest is as
-	// created, and `created_at` is recovered from the clock.
+	// created, `created_at` is recovered from the clock, and the new rules take their
+	// defaults (the devnet's, but for the blob length, which the chain cannot know: unchecked).
 	let migrated = RunInfo::<u128>::decode(&mut &raw(&chain, runs_key(run)).await?[..])?;
-	assert_eq!(migrated.params, info.params);
+	assert_eq!(migrated.params, pallet_training::RunParams { blob_len: 0, ..info.params });
 	assert_eq!(migrated.clock, info.clock);
 	assert_eq!((migrated.created_at, migrated.closed), (info.created_at, false));
 	let status = chain.run_status(run).await?.ok_or("run_status after the upgrade")?;
@@ -267,9 +285,9 @@ async fn live_upgrade(url: &str, wasm_path: &std::path::Path) -> Result<u64, Box
 	assert!(!commitments.is_empty(), "no commitments in round {}", round - 1);
 	let bystander = keypair("//Charlie//stash")?.public_key().0;
 	let balance = raw(&chain, account_key(&bystander)).await?;
-	let v2 = raw(&chain, runs_key(run)).await?;
-	let info = RunInfo::<u128>::decode(&mut &v2[..])?;
-	let v1 = v2[..v2.len() - 8].to_vec();
+	let current = raw(&chain, runs_key(run)).await?;
+	let info = RunInfo::<u128>::decode(&mut &current[..])?;
+	let v1 = as_version_1(&info);
 	let items = vec![(runs_key(run), v1), (prefix("Training", ":__STORAGE_VERSION__:"), 1u16.encode())];
 	let set_storage = RawCall::new("System", "set_storage", (items,));
 	let (rewrite, apply) = tokio::join!(
@@ -281,9 +299,11 @@ async fn live_upgrade(url: &str, wasm_path: &std::path::Path) -> Result<u64, Box
 	chain.wait_for_spec_version(wasm.version.spec_version, Duration::from_secs(60)).await?;
 
 	assert_eq!(chain.runtime_version().await?.spec_version, wasm.version.spec_version);
-	assert_eq!(chain.pallet_storage_version("Training").await?, 2, "migration v1 -> v2 did not run");
+	assert_eq!(chain.pallet_storage_version("Training").await?, 3, "migrations v1 -> v2 -> v3 did not run");
 	let migrated = RunInfo::<u128>::decode(&mut &raw(&chain, runs_key(run)).await?[..])?;
-	assert_eq!((migrated.params, migrated.clock, migrated.created_at), (info.params, info.clock, info.created_at));
+	// The blob length is unknown to the migration (unchecked from here on); the rest is kept.
+	let expected = pallet_training::RunParams { blob_len: 0, ..info.params };
+	assert_eq!((migrated.params, migrated.clock, migrated.created_at), (expected, info.clock, info.created_at));
 	assert_eq!(migrated.next_settle, info.next_settle, "a settlement fell into the upgrade");
 	assert_eq!(chain.miner_states(run).await?, ratings, "ratings changed across the upgrade");
 	assert_eq!(chain.round_commitments(run, round - 1).await?, commitments, "commitments changed");

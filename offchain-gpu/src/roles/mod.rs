@@ -26,6 +26,7 @@
 //! `sparseloco::aggregate` (median-norm clipping, per-coordinate mean) and the plain SGD
 //! outer step with the run's outer learning rate.
 
+pub mod copies;
 pub mod miner;
 pub mod validator;
 
@@ -295,6 +296,7 @@ pub enum BlobFault {
 }
 
 /// One miner's committed gradient for a round, fetched and checked.
+#[derive(Clone)]
 pub struct Fetched {
 	pub uid: Uid,
 	pub account: AccountId,

@@ -18,11 +18,11 @@
 //!   interquartile mean of those ratios and `sync = training_protocol::sync_score_ppm(x)`.
 //! - **flags**: `MISSING` (committed nothing, or the blob is not in its store), `INVALID`
 //!   (length/hash mismatch, undecodable, wrong header), `COPIED` (kept indices overlap, by
-//!   at least `copy_overlap`, another miner's gradient of the previous round, which was
-//!   readable before this round's commitments closed, or of the same round when the other
-//!   miner committed strictly earlier). Commit-then-reveal makes copying the current round
-//!   impossible, so the freshest a copier can take is the previous round's: this is the
-//!   second line of defence the design asks for, aimed where copying is still possible.
+//!   at least `copy_overlap`, another miner's gradient of the previous round, or by at least
+//!   `stale_overlap` its own (stale work), or another of the same round not committed in a strictly later block: every
+//!   pair is compared and sybils committing together are all flagged; see
+//!   [`super::copies`]). Commit-then-reveal makes copying the current round's published
+//!   blobs impossible, so the freshest a copier can take is the previous round's.
 //!
 //! Every batch the validator evaluates on (the loss score's, the reference update's and which
 //! of a miner's assigned steps the gain check probes) is drawn with `eval_seed`
@@ -42,6 +42,7 @@ use subxt_signer::sr25519::Keypair;
 use training_model::{eval_loss, eval_loss_many, Assignment, Batch};
 use training_protocol::{Fixed, MinerScore, Round, ScoreFlags, Uid};
 
+use super::copies::{copy_check, CopyVerdict, Submission, Thresholds};
 use super::{fetch_round, BlobFault, Fetched, Report, RunCtx, Synced};
 use crate::chain::{account_of, Balance};
 use crate::store::{checkpoint_key, BlobStore};
@@ -72,9 +73,13 @@ pub struct ValidatorConfig {
 	/// The indicator is `+1` when the miner's gain on its own batches is at least
 	/// `1 - indicator_tolerance` times the reference gradient's gain on them.
 	pub indicator_tolerance: f32,
-	/// Index overlap with another miner of the round at or above which a gradient is flagged
-	/// as copied (the reference resets a miner from 0.5).
+	/// Index overlap with another miner's gradient (of the round, or of the previous one) at
+	/// or above which a gradient is flagged as copied. Honest pairs on the devnet model
+	/// overlap 0.22-0.44 (median 0.31); a copy overlaps 1.0 (docs/benchmarks.md).
 	pub copy_overlap: f64,
+	/// Index overlap with the miner's own previous gradient at or above which it is flagged
+	/// as stale. Honest consecutive gradients overlap at most 0.03 on the devnet model.
+	pub stale_overlap: f64,
 	/// Record a checkpoint every this many rounds (0: never).
 	pub checkpoint_every: u64,
 	pub behaviour: Behaviour,
@@ -88,7 +93,8 @@ impl Default for ValidatorConfig {
 			heldout_batches: 4,
 			own_batches: 4,
 			indicator_tolerance: 0.5,
-			copy_overlap: 0.5,
+			copy_overlap: 0.7,
+			stale_overlap: 0.3,
 			checkpoint_every: 10,
 			behaviour: Behaviour::Honest,
 		}
@@ -115,6 +121,8 @@ pub async fn run(ctx: RunCtx, key: Keypair, store: BlobStore, cfg: ValidatorConf
 	let heldout: Vec<Batch> =
 		(0..cfg.heldout_batches).map(|i| ctx.corpus.heldout_batch(i, ctx.shape)).collect::<Result<_, _>>()?;
 	let mut scored: Option<Round> = None;
+	// The gradients of the round scored last, kept for the next round's copy check.
+	let mut last_round: Option<(Round, Vec<Fetched>)> = None;
 
 	while !ctx.stopped() {
 		let step = async {
@@ -137,20 +145,27 @@ pub async fn run(ctx: RunCtx, key: Keypair, store: BlobStore, cfg: ValidatorConf
 			synced.advance_to(&ctx, s).await?;
 			let evaluating = Instant::now();
 			let heldout_loss = tokio::task::block_in_place(|| eval_loss_many(&ctx.model, &synced.theta, &heldout))?;
-			// The previous round's gradients, fetched now for the copy check: what a copier
-			// could have read before this round's commitments closed (fetched afresh, so that a
-			// store that was down when that round was scored does not blind the check).
+			// The previous round's gradients for the copy check: what a copier could have read
+			// before this round's commitments closed. Those kept from scoring that round, and
+			// the rest fetched afresh, so that a store down at either time alone does not blind
+			// the check.
 			let fetching = Instant::now();
-			let earlier = if s > 0 {
+			let mut earlier = if s > 0 {
 				super::fetch_round_within(&ctx, s - 1, None, Duration::ZERO).await?
 			} else {
 				Vec::new()
 			};
+			if let Some((r, kept)) = &last_round {
+				if *r + 1 == s {
+					merge_fetched(&mut earlier, kept);
+				}
+			}
 			let mut fetched = fetch_round(&ctx, s, None).await?;
 			if cfg.behaviour == Behaviour::Lazy {
 				fetched.truncate(1);
 			}
 			let fetch_secs = fetching.elapsed().as_secs_f32();
+			last_round = Some((s, fetched.clone()));
 			let (mut scores, details) =
 				score_round(&ctx, &synced, &status, s, eval_seed, &cfg, &fetched, &earlier).await?;
 			if cfg.behaviour == Behaviour::RandomScores {
@@ -269,9 +284,9 @@ async fn score_round(
 		.into_iter()
 		.filter(|p| p.role == pallet_training::Role::Miner && p.registered_at <= start)
 		.collect();
-	let overlaps = max_overlaps(ctx, fetched, earlier);
-	let copied: Vec<Uid> =
-		overlaps.iter().filter(|(_, o)| *o >= cfg.copy_overlap).map(|(uid, _)| *uid).collect();
+	let thresholds = Thresholds { copy: cfg.copy_overlap, stale: cfg.stale_overlap };
+	let overlaps = copy_verdicts(ctx, fetched, earlier, thresholds);
+	let copied: Vec<Uid> = overlaps.iter().filter(|v| v.copied).map(|v| v.uid).collect();
 	let valid: Vec<sparseloco::SparseGradient> =
 		fetched.iter().filter_map(|f| f.outcome.as_ref().ok().cloned()).collect();
 	let clip = sparseloco::median_norms(&ctx.plan, &valid);
@@ -380,7 +395,7 @@ async fn score_round(
 		let aligned = m.direction > 0.0 && m.direction >= (1.0 - f64::from(cfg.indicator_tolerance)) * direction_bar;
 		let indicator = if aligned { indicator } else { -1 };
 		scores.push(MinerScore { indicator, ..m.score });
-		let overlap = overlaps.iter().find(|(u, _)| *u == m.score.uid).map_or(0.0, |(_, o)| *o);
+		let overlap = overlaps.iter().find(|v| v.uid == m.score.uid).map_or(0.0, |v| v.overlap);
 		details.push(ScoreDetail {
 			uid: m.score.uid,
 			rand_rel: m.rand_rel,
@@ -464,7 +479,7 @@ pub struct ScoreDetail {
 	pub advantage: f32,
 	/// Cosine between its decoded gradient and the validator's reference update.
 	pub direction: f64,
-	/// Largest index overlap with a gradient it could have copied (see [`max_overlaps`]).
+	/// Largest index overlap the copy check measured for it (see [`super::copies`]).
 	pub overlap: f64,
 }
 
@@ -485,25 +500,32 @@ fn own_steps(round: Round, uid: Uid, inner_steps: u32, n: u64, eval_seed: u64) -
 	(0..n.min(h)).map(|i| (first + i * (h / n.min(h)).max(1)) % h).collect()
 }
 
-/// Per miner of `current`, the largest index overlap with a gradient it could have copied:
-/// another miner's of the previous round (`earlier`, readable before this round's commitments
-/// closed) or of the same round committed strictly earlier. A miner's own previous gradient
-/// is not compared: error feedback makes it overlap.
-fn max_overlaps(ctx: &RunCtx, current: &[Fetched], earlier: &[Fetched]) -> Vec<(Uid, f64)> {
+/// Adds to `fresh` every valid gradient of `kept` (the same round, fetched earlier) that
+/// `fresh` lacks or could not read now.
+fn merge_fetched(fresh: &mut Vec<Fetched>, kept: &[Fetched]) {
+	for k in kept.iter().filter(|k| k.outcome.is_ok()) {
+		match fresh.iter_mut().find(|f| f.uid == k.uid) {
+			Some(f) if f.outcome.is_err() => *f = k.clone(),
+			Some(_) => {}
+			None => fresh.push(k.clone()),
+		}
+	}
+}
+
+/// The copy check ([`super::copies::copy_check`]) over the round's valid gradients against
+/// the previous round's, by index overlap.
+fn copy_verdicts(ctx: &RunCtx, current: &[Fetched], earlier: &[Fetched], thresholds: Thresholds) -> Vec<CopyVerdict> {
 	let valid = |list: &[Fetched]| -> Vec<(Uid, u64, sparseloco::SparseGradient)> {
 		list.iter().filter_map(|f| f.outcome.as_ref().ok().map(|g| (f.uid, f.committed_at, g.clone()))).collect()
 	};
 	let (now, before) = (valid(current), valid(earlier));
+	fn submissions(list: &[(Uid, u64, sparseloco::SparseGradient)]) -> Vec<Submission<'_, sparseloco::SparseGradient>> {
+		list.iter().map(|(uid, at, g)| Submission { uid: *uid, committed_at: *at, grad: g }).collect()
+	}
 	let ratio = |a: &sparseloco::SparseGradient, b: &sparseloco::SparseGradient| {
 		sparseloco::index_overlap(&ctx.plan, &a.tensors, &b.tensors).map_or(0.0, |o| o.ratio())
 	};
-	now.iter()
-		.map(|(uid, at, g)| {
-			let from_before = before.iter().filter(|(u, _, _)| u != uid).map(|(_, _, e)| ratio(g, e));
-			let from_now = now.iter().filter(|(u, a, _)| u != uid && a < at).map(|(_, _, o)| ratio(g, o));
-			(*uid, from_before.chain(from_now).fold(0.0, f64::max))
-		})
-		.collect()
+	copy_check(&submissions(&now), &submissions(&before), ratio, thresholds)
 }
 
 /// Sync score from the miner's fingerprint and the validator's values at the same positions.

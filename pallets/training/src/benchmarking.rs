@@ -222,7 +222,7 @@ mod benchmarks {
 		let who: T::AccountId = account("miner", 0, 0);
 		set_block::<T>(start::<T>(run) + 1);
 		#[extrinsic_call]
-		_(RawOrigin::Signed(who), run, 0, [9; 32], 1_000_000);
+		_(RawOrigin::Signed(who), run, 0, [9; 32], 1_000);
 		assert!(Commitments::<T>::contains_key((run, 0, 0)));
 		Ok(())
 	}

@@ -219,6 +219,27 @@ pub mod v3 {
 	pub const DEFAULT_EVAL_SAMPLE: u16 = 8;
 
 	impl<Balance> OldRunParams<Balance> {
+		/// The v2 layout of current parameters (version 3's rules dropped): what a chain at
+		/// an older version stored, for tests that roll storage back to it.
+		pub fn downgrade(p: RunParams<Balance>) -> Self {
+			OldRunParams {
+				round_length: p.round_length,
+				commit_window: p.commit_window,
+				score_window: p.score_window,
+				inner_steps: p.inner_steps,
+				chunk_size: p.chunk_size,
+				topk_per_chunk: p.topk_per_chunk,
+				quant_bits: p.quant_bits,
+				outer_lr_ppb: p.outer_lr_ppb,
+				incentive: p.incentive,
+				skill: p.skill,
+				emission_per_block: p.emission_per_block,
+				model_hash: p.model_hash,
+				dataset_id: p.dataset_id,
+				run_seed: p.run_seed,
+			}
+		}
+
 		/// The v3 layout. The blob length of an old run is unknown to the chain, so it stays
 		/// unchecked (zero) until governance sets it; the quorum is one half, the unbonding
 		/// period three rounds (every round a leaving validator may have scored settles in it).

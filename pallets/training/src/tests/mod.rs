@@ -700,26 +700,6 @@ fn hooks_integrity_and_storage_version() {
 	});
 }
 
-/// `RunParams` in the layout of storage versions up to 2.
-fn old_params(p: RunParams<u64>) -> migrations::v3::OldRunParams<u64> {
-	migrations::v3::OldRunParams {
-		round_length: p.round_length,
-		commit_window: p.commit_window,
-		score_window: p.score_window,
-		inner_steps: p.inner_steps,
-		chunk_size: p.chunk_size,
-		topk_per_chunk: p.topk_per_chunk,
-		quant_bits: p.quant_bits,
-		outer_lr_ppb: p.outer_lr_ppb,
-		incentive: p.incentive,
-		skill: p.skill,
-		emission_per_block: p.emission_per_block,
-		model_hash: p.model_hash,
-		dataset_id: p.dataset_id,
-		run_seed: p.run_seed,
-	}
-}
-
 /// What a run created with `test_params` looks like after the migrations to version 3: the
 /// blob length is unknown to the chain (zero, unchecked); the other new fields have the
 /// defaults `test_params` uses too.
@@ -731,7 +711,7 @@ fn migrated(info: RunInfo<u64>) -> RunInfo<u64> {
 fn store_as_v1(run: RunId) -> migrations::v2::OldRunInfo<u64> {
 	let info = Runs::<Test>::get(run).unwrap();
 	let old = migrations::v2::OldRunInfo {
-		params: old_params(info.params),
+		params: migrations::v3::OldRunParams::downgrade(info.params),
 		clock: info.clock,
 		next_settle: info.next_settle,
 		emission_from: info.emission_from,

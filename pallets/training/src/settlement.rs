@@ -7,12 +7,13 @@
 //! window):
 //!
 //! 1. Only validators bonded before round `r`'s blobs became readable (registered before its
-//!    commit deadline) count: their stake is the round's bonded stake, and each of their
-//!    stored submissions becomes a [`Submission`] weighted by that stake (submissions of
+//!    commit deadline) count, each with the miners it was due to score; each of their
+//!    stored submissions becomes a [`Submission`] weighted by its stake (submissions of
 //!    validators that left were removed when they left). A whale that registers during the
 //!    score window changes nothing. [`aggregate`] combines them into one score per miner, and
-//!    a miner's combined score counts only when validators holding `quorum_ppb` of the bonded
-//!    stake scored it ([`meets_quorum`]).
+//!    a miner's combined score counts only when validators holding `quorum_ppb` of the stake
+//!    of the validators due to score it ([`due_set`]: every one for the aggregation set, the
+//!    sampling ones for the rest) scored it ([`meets_quorum`]).
 //! 2. Only miners eligible for `r` take part: the current holder of the uid registered no
 //!    later than the start of round `r`. An eligible miner without a commitment for `r` is
 //!    scored `MISSING` whatever validators said (a score without a commitment is
@@ -110,10 +111,23 @@ pub fn settle_round<T: Config>(run_id: RunId, info: &mut RunInfoOf<T>, round: Ro
 		records.push(record);
 	}
 
-	// Validators bonded before the round's blobs became readable, their submissions weighted
-	// by stake, and the bonded stake the quorum is a share of.
+	// The eligible miners that committed, and what each validator was due to score: the
+	// round's committed aggregation set plus a sample drawn from the round's seed.
+	let committers: Vec<Uid> = uids
+		.iter()
+		.zip(&records)
+		.filter(|(uid, r)| r.registered_at <= round_start && Commitments::<T>::contains_key((run_id, round, **uid)))
+		.map(|(uid, _)| *uid)
+		.collect();
+	let aggregated = AggregationSets::<T>::get(run_id, round).unwrap_or_default();
+	let seed = RoundSeeds::<T>::get(run_id, round).unwrap_or_default();
+	let due_of = |v: Uid| due_set(&seed, round, v, &aggregated, &committers, info.params.eval_sample);
+
+	// Validators bonded before the round's blobs became readable, with their due sets, and
+	// their submissions weighted by stake.
 	let deadline = info.clock.commit_deadline(round).unwrap_or(u64::MAX);
 	let mut bonded: u128 = 0;
+	let mut dues: Vec<(Uid, u128, Vec<Uid>)> = Vec::new();
 	let mut submitted: Vec<(Uid, u128, BoundedVec<MinerScore, T::MaxPeers>)> = Vec::new();
 	for entry in validators.iter() {
 		let bonded_at = Peers::<T>::get(run_id, &entry.who).map_or(u64::MAX, |p| p.registered_at);
@@ -122,20 +136,29 @@ pub fn settle_round<T: Config>(run_id: RunId, info: &mut RunInfoOf<T>, round: Ro
 		}
 		let stake = entry.stake.saturated_into::<u128>();
 		bonded = bonded.saturating_add(stake);
+		dues.push((entry.uid, stake, due_of(entry.uid)));
 		if let Some(scores) = Scores::<T>::get((run_id, round, entry.uid)) {
 			submitted.push((entry.uid, stake, scores));
 		}
 	}
+	// A miner's quorum is a share of the stake of the validators due to score it (every
+	// bonded validator for the aggregation set; the sampling ones for the rest).
+	let due_stake = |uid: Uid| {
+		dues.iter()
+			.filter(|(_, _, due)| due.binary_search(&uid).is_ok())
+			.fold(0u128, |acc, (_, stake, _)| acc.saturating_add(*stake))
+	};
 	let submissions: Vec<Submission<'_>> =
 		submitted.iter().map(|(_, stake, scores)| Submission { stake: *stake, scores: scores.as_slice() }).collect();
 	let quorum = info.params.quorum_ppb;
-	let combined: Vec<AggregatedScore> =
-		aggregate(&submissions).into_iter().filter(|c| meets_quorum(c.stake, bonded, quorum)).collect();
+	let combined: Vec<AggregatedScore> = aggregate(&submissions)
+		.into_iter()
+		.filter(|c| meets_quorum(c.stake, due_stake(c.score.uid), quorum))
+		.collect();
 
-	// One score per eligible miner that a quorum scored or that did not commit; the
-	// committed miners of the round, and those left unscored.
+	// One score per eligible miner that a quorum scored or that did not commit, and the
+	// committed miners left unscored.
 	let mut scores: Vec<AggregatedScore> = Vec::with_capacity(miners.len());
-	let mut committers: Vec<Uid> = Vec::new();
 	let mut unscored: Vec<Uid> = Vec::new();
 	let mut combined_iter = combined.iter().peekable();
 	for (&uid, record) in uids.iter().zip(&records) {
@@ -146,10 +169,7 @@ pub fn settle_round<T: Config>(run_id: RunId, info: &mut RunInfoOf<T>, round: Ro
 		if record.registered_at > round_start {
 			continue;
 		}
-		let committed = Commitments::<T>::contains_key((run_id, round, uid));
-		if committed {
-			committers.push(uid);
-		}
+		let committed = committers.binary_search(&uid).is_ok();
 		match (scored, committed) {
 			(Some(s), true) => scores.push(s),
 			(Some(mut s), false) => {
@@ -190,12 +210,10 @@ pub fn settle_round<T: Config>(run_id: RunId, info: &mut RunInfoOf<T>, round: Ro
 	// Emission accrued since the last settlement.
 	let blocks: BalanceOf<T> = now.saturating_sub(info.emission_from).saturated_into();
 	let accrued = info.accrued.saturating_add(info.params.emission_per_block.saturating_mul(blocks));
-	let aggregated = AggregationSets::<T>::get(run_id, round).unwrap_or_default();
-	let seed = RoundSeeds::<T>::get(run_id, round).unwrap_or_default();
 	let claims: Vec<ValidatorClaim> = submitted
 		.iter()
 		.map(|(uid, stake, own)| {
-			let due = due_set(&seed, round, *uid, &aggregated, &committers, info.params.eval_sample);
+			let due = dues.iter().find(|d| d.0 == *uid).map(|d| d.2.clone()).unwrap_or_default();
 			let earned = u64::from(agreement_ppb(own, &scores)).saturating_mul(u64::from(coverage_ppb(own, &due))) /
 				u64::from(PPB);
 			ValidatorClaim { uid: *uid, stake: *stake, agreement_ppb: u32::try_from(earned).unwrap_or(PPB) }

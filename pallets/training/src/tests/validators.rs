@@ -328,3 +328,65 @@ fn round_seeds_are_the_hash_of_the_last_commit_block() {
 		assert!(Training::round_seed(RUN, u64::from(RETENTION) + 1).is_some());
 	});
 }
+
+#[test]
+fn a_sampled_miner_needs_a_quorum_of_the_validators_due_to_score_it() {
+	new_test_ext().execute_with(|| {
+		// An aggregation set of one after the first settlement, one sampled miner per
+		// validator: three validators of equal stake each score exactly what they are due.
+		let incentive = IncentiveParams {
+			aggregation_set_size: 1,
+			warmup_rounds: 1,
+			indicator_threshold_ppb: 0,
+			..test_params().incentive
+		};
+		assert_ok!(Training::create_run(RuntimeOrigin::root(), RunParams { incentive, eval_sample: 1, ..test_params() }));
+		for who in 1..=3 {
+			miner(who);
+		}
+		let validators = [1000u64, 1001, 1002];
+		for who in validators {
+			validator(who, 10_000);
+		}
+		// Round 4 (scored from block 55, settled at 66) opens with the set of round 1's
+		// settlement (block 36): one miner.
+		let mut due_in_round_4: Vec<Vec<Uid>> = Vec::new();
+		let mut before = Vec::new();
+		for b in 2..=66 {
+			run_to_block(b);
+			if b >= 3 && (b - 3) % 10 == 0 && b < 60 {
+				for who in 1..=3 {
+					commit(who, (b - 3) / 10);
+				}
+			}
+			if b >= 15 && (b - 15) % 10 == 0 && b < 60 {
+				let r = (b - 15) / 10;
+				let set = Training::aggregation_set(RUN, r).unwrap();
+				let seed = Training::round_seed(RUN, r).unwrap();
+				let due: Vec<Vec<Uid>> = (0..3u16)
+					.map(|v| training_protocol::due_set(&seed, r, v, &set, &[0, 1, 2], 1))
+					.collect();
+				for (i, who) in validators.into_iter().enumerate() {
+					let list = due[i].iter().map(|&u| score(u, 100 * i64::from(u))).collect();
+					assert_ok!(post_scores(who, RUN, r, list));
+				}
+				if r == 4 {
+					assert_eq!(set.len(), 1, "round 4's aggregation set");
+					due_in_round_4 = due;
+				}
+			}
+			if b == 60 {
+				before = Training::miner_states(RUN);
+			}
+		}
+		let after = Training::miner_states(RUN);
+		for uid in 0..3u16 {
+			let due_by = due_in_round_4.iter().filter(|d| d.contains(&uid)).count();
+			let evaluations = |states: &[(Uid, MinerRecord)]| states[usize::from(uid)].1.state.evaluations;
+			// Scored by every validator due to score it: a quorum whatever the number, even
+			// one validator of three (a third of the bonded stake); due to none: unscored.
+			let expected = evaluations(&before) + u32::from(due_by > 0);
+			assert_eq!(evaluations(&after), expected, "miner {uid}, due by {due_by}: {due_in_round_4:?}");
+		}
+	});
+}

@@ -62,17 +62,7 @@ async fn council_upgrade_runs_the_migration_and_keeps_balances() {
 /// `info` encoded as storage version 1 kept runs: parameters without version 3's validator
 /// and blob rules, and no trailing `created_at`.
 fn as_version_1(info: &RunInfo<u128>) -> Vec<u8> {
-	pallet_training::migrations::v2::OldRunInfo {
-		params: pallet_training::migrations::v3::OldRunParams::downgrade(info.params.clone()),
-		clock: info.clock,
-		next_settle: info.next_settle,
-		emission_from: info.emission_from,
-		accrued: info.accrued,
-		minted_total: info.minted_total,
-		burned_total: info.burned_total,
-		closed: info.closed,
-	}
-	.encode()
+	pallet_training::migrations::v2::OldRunInfo::downgrade(info.clone()).encode()
 }
 
 fn prefix(pallet: &str, item: &str) -> Vec<u8> {

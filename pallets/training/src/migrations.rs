@@ -79,6 +79,21 @@ pub mod v2 {
 	}
 
 	impl<Balance> OldRunInfo<Balance> {
+		/// A current run as a chain at version 1 stored it (version 3's rules and
+		/// `created_at` dropped), for tests that roll storage back to it.
+		pub fn downgrade(info: crate::RunInfo<Balance>) -> Self {
+			OldRunInfo {
+				params: RunParams::downgrade(info.params),
+				clock: info.clock,
+				next_settle: info.next_settle,
+				emission_from: info.emission_from,
+				accrued: info.accrued,
+				minted_total: info.minted_total,
+				burned_total: info.burned_total,
+				closed: info.closed,
+			}
+		}
+
 		/// The v2 layout ([`super::v3::OldRunInfo`]). A run's round 0 starts the block after its creation, so the
 		/// creation block is recovered exactly from the clock.
 		pub fn upgrade(self) -> RunInfo<Balance> {

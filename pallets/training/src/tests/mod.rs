@@ -710,16 +710,7 @@ fn migrated(info: RunInfo<u64>) -> RunInfo<u64> {
 /// Writes `run` in the v1 layout (without `created_at`), as a chain at version 1 holds it.
 fn store_as_v1(run: RunId) -> migrations::v2::OldRunInfo<u64> {
 	let info = Runs::<Test>::get(run).unwrap();
-	let old = migrations::v2::OldRunInfo {
-		params: migrations::v3::OldRunParams::downgrade(info.params),
-		clock: info.clock,
-		next_settle: info.next_settle,
-		emission_from: info.emission_from,
-		accrued: info.accrued,
-		minted_total: info.minted_total,
-		burned_total: info.burned_total,
-		closed: info.closed,
-	};
+	let old = migrations::v2::OldRunInfo::downgrade(info);
 	frame_support::storage::unhashed::put_raw(&Runs::<Test>::hashed_key_for(run), &codec::Encode::encode(&old));
 	old
 }

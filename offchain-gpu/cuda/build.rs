@@ -5,7 +5,10 @@
 use std::path::PathBuf;
 
 fn main() {
-	let kernels = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../kernels");
+	// Read at run time, not baked in with env!(): the compiled build script is shared by
+	// clones of this repository that use the same target directory (CI's and a developer's).
+	let manifest = std::env::var_os("CARGO_MANIFEST_DIR").expect("cargo sets CARGO_MANIFEST_DIR");
+	let kernels = PathBuf::from(manifest).join("../../kernels");
 	// A directory is scanned recursively for changes, sim/ included.
 	println!("cargo:rerun-if-changed={}", kernels.display());
 	cc::Build::new()

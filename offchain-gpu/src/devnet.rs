@@ -67,12 +67,18 @@ pub struct DevnetConfig {
 	pub miners: usize,
 	/// Extra miners, one per adversarial behaviour listed.
 	pub adversaries: Vec<miner::Behaviour>,
+	/// Honest miners that register only once the chain reaches round `late_round`: they
+	/// join from the newest agreed checkpoint.
+	pub late_miners: usize,
+	pub late_round: Round,
 	/// Honest validators.
 	pub validators: usize,
-	/// Extra validators that post random scores (with the minimum stake).
-	pub random_validators: usize,
-	/// Extra validators that score one miner a round (with the honest validators' stake).
-	pub lazy_validators: usize,
+	/// Extra validators, one per adversarial behaviour listed. Random-score ones hold less
+	/// stake than an honest one, checkpoint poisoners a third of it; lazy ones and copycats
+	/// the same.
+	pub validator_adversaries: Vec<validator::Behaviour>,
+	/// Validators record a checkpoint every this many rounds.
+	pub checkpoint_every: u64,
 	/// Base URL of an S3-compatible store for the miners' blobs (None: local directories).
 	pub store_url: Option<String>,
 	/// Rounds with training miners to run to settlement.
@@ -107,9 +113,11 @@ impl Default for DevnetConfig {
 		Self {
 			miners: 3,
 			adversaries: Vec::new(),
+			late_miners: 0,
+			late_round: 0,
 			validators: 1,
-			random_validators: 0,
-			lazy_validators: 0,
+			validator_adversaries: Vec::new(),
+			checkpoint_every: 4,
 			store_url: None,
 			rounds: 3,
 			node_bin: PathBuf::from("node"),
@@ -193,6 +201,9 @@ pub struct RoundRow {
 	pub ordinals: BTreeMap<Uid, f64>,
 	/// Miner uid -> loss score (ppb) of the first validator.
 	pub loss_scores: BTreeMap<Uid, i64>,
+	/// Miner uid -> sync score (ppm) of the first validator: how close the model the miner
+	/// trained from is to the validator's.
+	pub sync_ppm: BTreeMap<Uid, u32>,
 }
 
 /// A miner of the devnet and how it ended.
@@ -201,6 +212,8 @@ pub struct MinerSummary {
 	pub uid: Uid,
 	pub key: String,
 	pub behaviour: miner::Behaviour,
+	/// Registered late, joining from a checkpoint.
+	pub late: bool,
 	pub total_paid: Balance,
 	pub final_weight_ppb: u32,
 	pub final_ordinal: f64,
@@ -224,6 +237,9 @@ pub struct DevnetSummary {
 	pub validators_paid: Balance,
 	/// Each validator's behaviour, stake and total pay, by uid.
 	pub validators: BTreeMap<Uid, ValidatorSummary>,
+	/// Every node that started from a checkpoint: (who, round, URL it loaded from, the
+	/// copies it could not use before that).
+	pub joins: Vec<(String, Round, String, Vec<String>)>,
 	pub overhead: Overhead,
 	pub csv: PathBuf,
 }
@@ -393,12 +409,11 @@ fn ordinal_f64(x: Fixed) -> f64 {
 
 /// Runs the devnet to completion (or Ctrl-C) and returns what happened.
 pub fn run(cfg: DevnetConfig) -> Result<DevnetSummary> {
-	let total_miners = cfg.miners + cfg.adversaries.len();
-	if total_miners == 0 || total_miners > MINER_KEYS.len() {
-		bail!("between 1 and {} miners in all (honest and adversaries)", MINER_KEYS.len());
-	}
-	if cfg.validators == 0 || cfg.validators + cfg.random_validators + cfg.lazy_validators > VALIDATOR_KEYS.len() {
-		bail!("between 1 and {} validators in all (honest, random and lazy)", VALIDATOR_KEYS.len());
+	let total_miners = cfg.miners + cfg.adversaries.len() + cfg.late_miners;
+	let total_validators = cfg.validators + cfg.validator_adversaries.len();
+	let keys = MINER_KEYS.len() + VALIDATOR_KEYS.len();
+	if total_miners == 0 || cfg.validators == 0 || total_miners + total_validators > keys {
+		bail!("at least one honest miner and one honest validator, and at most {keys} miners and validators in all");
 	}
 	if let Some(url) = &cfg.store_url {
 		BlobStore::from_url(url)?;
@@ -507,6 +522,12 @@ async fn drive(
 					}
 				}
 				Report::Warning { who, message } => eprintln!("  warning ({who}): {message}"),
+				Report::Joined { who, round, url, failed } => {
+					eprintln!("  {who}: joined from the checkpoint of round {round} ({url})");
+					for f in failed {
+						eprintln!("    could not use {f}");
+					}
+				}
 				other if verbose => eprintln!("  {other:?}"),
 				_ => {}
 			}
@@ -517,9 +538,8 @@ async fn drive(
 	// Roles, each on its own thread and runtime.
 	let store_root = out.join("store");
 	let mut miner_keys = BTreeMap::<AccountId, (String, miner::Behaviour)>::new();
-	let behaviours =
-		std::iter::repeat_n(miner::Behaviour::Honest, cfg.miners).chain(cfg.adversaries.iter().copied());
-	for (key_uri, behaviour) in MINER_KEYS.iter().zip(behaviours) {
+	let mut late_keys = Vec::new();
+	for (i, (key_uri, behaviour)) in miner_roles(cfg).enumerate() {
 		let key = keypair(key_uri)?;
 		miner_keys.insert(account_of(&key), (key_uri.to_string(), behaviour));
 		let name = key_uri.trim_start_matches('/').replace('/', "-");
@@ -528,36 +548,72 @@ async fn drive(
 			None => BlobStore::new(store_root.join(&name)),
 		};
 		let mcfg = miner::MinerConfig { behaviour, state_dir: Some(out.join("state")), ..Default::default() };
+		let late = i >= cfg.miners + cfg.adversaries.len();
+		if late {
+			late_keys.push(account_of(&key));
+		}
+		let late_round = cfg.late_round;
 		let role = spawn_role(format!("miner {key_uri}"), url, run, cfg, &corpus, stop, &reporter, move |ctx| {
-			Box::pin(miner::run(ctx, key, store, mcfg))
+			Box::pin(async move {
+				if late {
+					wait_for_round(&ctx, late_round).await?;
+				}
+				miner::run(ctx, key, store, mcfg).await
+			})
 		});
 		threads.lock().unwrap_or_else(|e| e.into_inner()).push(role);
 	}
 	for (key_uri, behaviour) in validator_roles(cfg) {
 		let key = keypair(key_uri)?;
 		let store = BlobStore::new(store_root.join(key_uri.trim_start_matches('/')));
-		// Honest validators hold more stake than random-score ones: the stake-weighted
-		// median follows the honest majority of stake.
-		let stake = match behaviour {
-			validator::Behaviour::Honest | validator::Behaviour::Lazy => 150 * UNIT,
-			validator::Behaviour::RandomScores => 100 * UNIT,
-		};
-		let vcfg = validator::ValidatorConfig { stake, behaviour, checkpoint_every: 4, ..Default::default() };
+		let vcfg = validator::ValidatorConfig { stake: stake_of(behaviour), behaviour, checkpoint_every: cfg.checkpoint_every, ..Default::default() };
 		let role = spawn_role(format!("validator {key_uri}"), url, run, cfg, &corpus, stop, &reporter, move |ctx| {
 			Box::pin(validator::run(ctx, key, store, vcfg))
 		});
 		threads.lock().unwrap_or_else(|e| e.into_inner()).push(role);
 	}
 
-	monitor(cfg, &chain, run, start, &params, &miner_keys, &reports, out).await
+	monitor(cfg, &chain, run, start, &params, &miner_keys, &late_keys, &reports, out).await
 }
 
-/// Each validator's key and behaviour: honest ones first, then random-score and lazy ones.
-fn validator_roles(cfg: &DevnetConfig) -> impl Iterator<Item = (&'static str, validator::Behaviour)> {
+/// Each miner's key and behaviour: honest ones, adversaries, then late joiners (honest),
+/// from the front of [`MINER_KEYS`].
+fn miner_roles(cfg: &DevnetConfig) -> impl Iterator<Item = (&'static str, miner::Behaviour)> + '_ {
+	let behaviours = std::iter::repeat_n(miner::Behaviour::Honest, cfg.miners)
+		.chain(cfg.adversaries.iter().copied())
+		.chain(std::iter::repeat_n(miner::Behaviour::Honest, cfg.late_miners));
+	MINER_KEYS.iter().copied().zip(behaviours)
+}
+
+/// Each validator's key and behaviour: honest ones first, then the adversaries. Keys come
+/// from [`VALIDATOR_KEYS`], then from the back of [`MINER_KEYS`] (what miners leave free).
+fn validator_roles(cfg: &DevnetConfig) -> impl Iterator<Item = (&'static str, validator::Behaviour)> + '_ {
 	let behaviours = std::iter::repeat_n(validator::Behaviour::Honest, cfg.validators)
-		.chain(std::iter::repeat_n(validator::Behaviour::RandomScores, cfg.random_validators))
-		.chain(std::iter::repeat_n(validator::Behaviour::Lazy, cfg.lazy_validators));
-	VALIDATOR_KEYS.iter().copied().zip(behaviours)
+		.chain(cfg.validator_adversaries.iter().copied());
+	VALIDATOR_KEYS.iter().chain(MINER_KEYS.iter().rev()).copied().zip(behaviours)
+}
+
+/// A validator's stake by behaviour: honest validators hold more than random-score ones, so
+/// that the stake-weighted median follows the honest majority; lazy ones and copycats hold
+/// as much as an honest one (their pay per stake compares directly); a checkpoint poisoner
+/// a third of it.
+fn stake_of(behaviour: validator::Behaviour) -> Balance {
+	match behaviour {
+		validator::Behaviour::Honest | validator::Behaviour::Lazy | validator::Behaviour::Copycat => 150 * UNIT,
+		validator::Behaviour::RandomScores => 100 * UNIT,
+		validator::Behaviour::PoisonCheckpoints => 50 * UNIT,
+	}
+}
+
+/// Returns once the run has reached `round` (or the devnet stops).
+async fn wait_for_round(ctx: &RunCtx, round: Round) -> Result<()> {
+	while !ctx.stopped() {
+		if ctx.status().await?.round.is_some_and(|r| r >= round) {
+			return Ok(());
+		}
+		ctx.sleep(Duration::from_secs(1)).await;
+	}
+	Ok(())
 }
 
 type RoleFuture = std::pin::Pin<Box<dyn std::future::Future<Output = Result<()>> + Send>>;
@@ -603,12 +659,13 @@ async fn monitor(
 	start: u64,
 	params: &RunParams<Balance>,
 	miner_keys: &BTreeMap<AccountId, (String, miner::Behaviour)>,
+	late_keys: &[AccountId],
 	reports: &Arc<Mutex<Vec<Report>>>,
 	out: &std::path::Path,
 ) -> Result<DevnetSummary> {
 	let l = u64::from(params.round_length);
 	// Wait for every registration; the first training round starts after the last one.
-	let expected = cfg.miners + cfg.adversaries.len() + cfg.validators + cfg.random_validators + cfg.lazy_validators;
+	let expected = cfg.miners + cfg.adversaries.len() + cfg.validators + cfg.validator_adversaries.len();
 	let wait = Instant::now();
 	let peers = loop {
 		let peers = chain.peers(run).await?;
@@ -709,6 +766,7 @@ async fn monitor(
 						Report::Scored { round: sr, heldout_loss, scores, .. } if *sr == round && row.heldout_loss.is_none() => {
 							row.heldout_loss = Some(*heldout_loss);
 							row.loss_scores = scores.iter().map(|s| (s.uid, s.loss_score)).collect();
+							row.sync_ppm = scores.iter().map(|s| (s.uid, s.sync_ppm)).collect();
 						}
 						_ => {}
 					}
@@ -755,6 +813,14 @@ async fn monitor(
 			rows.push(row);
 			if done {
 				let last = rows.last().cloned().unwrap_or_default();
+				// Late miners registered after the first look at the peers.
+				let uid_of: BTreeMap<AccountId, Uid> = chain
+					.peers(run)
+					.await?
+					.into_iter()
+					.filter(|p| p.role == Role::Miner)
+					.map(|p| (p.who, p.uid))
+					.collect();
 				let miners = miner_keys
 					.iter()
 					.filter_map(|(acc, (key, behaviour))| {
@@ -763,6 +829,7 @@ async fn monitor(
 							uid,
 							key: key.clone(),
 							behaviour: *behaviour,
+							late: late_keys.contains(acc),
 							total_paid: totals.get(&uid).copied().unwrap_or(0),
 							final_weight_ppb: last.weights.get(&uid).copied().unwrap_or(0),
 							final_ordinal: last.ordinals.get(&uid).copied().unwrap_or(0.0),
@@ -806,7 +873,16 @@ async fn monitor(
 					"  validator evaluation {:.3} s per miner; bytes per round: {:.0} down per node, {:.0} up per miner",
 					overhead.eval_secs_per_miner, overhead.bytes_down_per_node, overhead.bytes_up_per_miner
 				);
-				return Ok(DevnetSummary { run, rounds: rows, miners, validators_paid, validators, overhead, csv });
+				let joins = reports
+					.lock()
+					.unwrap()
+					.iter()
+					.filter_map(|r| match r {
+						Report::Joined { who, round, url, failed } => Some((who.clone(), *round, url.clone(), failed.clone())),
+						_ => None,
+					})
+					.collect();
+				return Ok(DevnetSummary { run, rounds: rows, miners, validators_paid, validators, joins, overhead, csv });
 			}
 		}
 	}

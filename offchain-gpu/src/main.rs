@@ -132,17 +132,27 @@ struct DevnetArgs {
 	#[arg(long, default_value_t = 0)]
 	withholders: usize,
 	/// Extra adversarial miners, comma-separated: withhold, random-data, other-data, garbage,
-	/// wrong-hash, copier, zero.
+	/// wrong-hash, copier, zero, sybil, stale.
 	#[arg(long, value_delimiter = ',')]
 	adversaries: Vec<offchain_gpu::roles::miner::Behaviour>,
 	#[arg(long, default_value_t = 1)]
 	validators: usize,
-	/// Extra validators that post random scores (with less stake than the honest ones).
+	/// Extra validators that post random scores (same as `--validator-adversaries random-scores`).
 	#[arg(long, default_value_t = 0)]
 	random_validators: usize,
-	/// Extra validators that score one miner a round (with the honest validators' stake).
+	/// Extra validators that score one miner a round (same as `--validator-adversaries lazy`).
 	#[arg(long, default_value_t = 0)]
 	lazy_validators: usize,
+	/// Extra adversarial validators, comma-separated: random-scores, lazy, copycat,
+	/// poison-checkpoints.
+	#[arg(long, value_delimiter = ',')]
+	validator_adversaries: Vec<offchain_gpu::roles::validator::Behaviour>,
+	/// Extra honest miners that register once the run reaches `--late-round` and join from
+	/// the newest agreed checkpoint.
+	#[arg(long, default_value_t = 0)]
+	late_miners: usize,
+	#[arg(long, default_value_t = 6)]
+	late_round: u64,
 	/// An S3-compatible bucket for the miners' blobs, e.g.
 	/// `s3://grads?endpoint=http://127.0.0.1:8333` [default: local directories under --out].
 	#[arg(long)]
@@ -373,12 +383,17 @@ fn devnet(a: DevnetArgs) -> Result<()> {
 	};
 	let mut adversaries = vec![offchain_gpu::roles::miner::Behaviour::Withhold; a.withholders];
 	adversaries.extend(a.adversaries);
+	use offchain_gpu::roles::validator::Behaviour as V;
+	let mut validator_adversaries = vec![V::RandomScores; a.random_validators];
+	validator_adversaries.extend(std::iter::repeat_n(V::Lazy, a.lazy_validators));
+	validator_adversaries.extend(a.validator_adversaries);
 	let cfg = offchain_gpu::devnet::DevnetConfig {
 		miners: a.miners,
 		adversaries,
 		validators: a.validators,
-		random_validators: a.random_validators,
-		lazy_validators: a.lazy_validators,
+		validator_adversaries,
+		late_miners: a.late_miners,
+		late_round: a.late_round,
 		store_url: a.store_url,
 		warmup_rounds: a.warmup_rounds,
 		rounds: a.rounds,

@@ -52,13 +52,13 @@ fn devnet_over_s3_pays_honest_miners_and_zeroes_every_adversary() {
 	let out = std::env::temp_dir().join(format!("devnet-test-{}", std::process::id()));
 	let adversaries = Behaviour::ALL
 		.into_iter()
-		.filter(|b| !matches!(b, Behaviour::Honest | Behaviour::OtherData))
+		.filter(|b| !matches!(b, Behaviour::Honest | Behaviour::OtherData | Behaviour::Sybil | Behaviour::Stale))
 		.collect::<Vec<_>>();
 	let cfg = DevnetConfig {
 		miners: 3,
 		adversaries,
 		validators: 1,
-		random_validators: 1,
+		validator_adversaries: vec![offchain_gpu::roles::validator::Behaviour::RandomScores],
 		rounds: 8,
 		store_url: Some(s3.url()),
 		node_url: Some(node.ws_url()),

@@ -2,7 +2,7 @@
 //! Rust types it encodes or decodes. Parameter names are the pallet's, so a line printed
 //! from here reads exactly like the runtime's (see [`super::interface`]).
 
-use pallet_training::{Commitment, Hash32, MinerRecord, PeerView, Role, RunId, RunParams, RunStatus};
+use pallet_training::{AgreedCheckpoint, Commitment, Hash32, MinerRecord, PeerView, Role, RunId, RunParams, RunStatus};
 use training_protocol::{MinerScore, Round, Uid};
 
 use super::interface::interface;
@@ -25,8 +25,10 @@ interface! {
 		MINER_STATES = "miner_states"(run: RunId) -> Vec<(Uid, MinerRecord)>;
 		RUN_WEIGHTS = "run_weights"(run: RunId) -> (u32, Vec<(Uid, u32)>);
 		PEERS = "peers"(run: RunId) -> Vec<PeerView<AccountId, Balance>>;
-		LATEST_CHECKPOINT = "latest_checkpoint"(run: RunId) -> Option<(Round, Hash32, Vec<u8>)>;
+		AGREED_CHECKPOINTS = "agreed_checkpoints"(run: RunId) -> Vec<AgreedCheckpoint>;
+		FIRST_KEPT_ROUND = "first_kept_round"(run: RunId) -> Option<Round>;
 		ROUND_SEED = "round_seed"(run: RunId, round: Round) -> Option<Hash32>;
+		REVEALED_SCORES = "revealed_scores"(run: RunId, round: Round) -> Vec<(Uid, Vec<MinerScore>)>;
 	}
 	events {
 		RUN_CREATED = "RunCreated"(run: RunId, start: u64);

@@ -408,9 +408,21 @@ impl Chain {
 		self.submit(key, &api::COMMIT_CHECKPOINT.with(args)).await.map(drop)
 	}
 
-	/// The newest recorded checkpoint of `run`: round, parameter hash, store URL.
-	pub async fn latest_checkpoint(&self, run: RunId) -> Result<Option<(Round, [u8; 32], Vec<u8>)>> {
-		self.view_of(&api::LATEST_CHECKPOINT, (run,)).await
+	/// The agreed checkpoints of `run` (a stake majority of validators recorded the hash),
+	/// newest first, each with the store URL of every validator that recorded it.
+	pub async fn agreed_checkpoints(&self, run: RunId) -> Result<Vec<pallet_training::AgreedCheckpoint>> {
+		self.view_of(&api::AGREED_CHECKPOINTS, (run,)).await
+	}
+
+	/// The scores revealed for `round` so far, by validator uid.
+	pub async fn revealed_scores(&self, run: RunId, round: Round) -> Result<Vec<(Uid, Vec<MinerScore>)>> {
+		self.view_of(&api::REVEALED_SCORES, (run, round)).await
+	}
+
+	/// The oldest round of `run` whose commitments the chain still keeps.
+	pub async fn first_kept_round(&self, run: RunId) -> Result<Round> {
+		let kept = self.view_of(&api::FIRST_KEPT_ROUND, (run,)).await?;
+		kept.with_context(|| format!("run {run} does not exist"))
 	}
 
 	/// The number of the node's best block, which runs a block or two ahead of the

@@ -46,11 +46,17 @@ pub enum Behaviour {
 	Copier,
 	/// Sends a gradient whose values are all zero.
 	Zero,
+	/// One of a group of accounts run by one operator: every member trains on the group's
+	/// data from the same model, so all commit the same gradient under their own headers
+	/// (one GPU's work paid once per account unless the copy check catches the group).
+	Sybil,
+	/// Trains once, then commits that same gradient under a new header every round.
+	Stale,
 }
 
 impl Behaviour {
 	/// Every behaviour, honest first.
-	pub const ALL: [Behaviour; 8] = [
+	pub const ALL: [Behaviour; 10] = [
 		Behaviour::Honest,
 		Behaviour::Withhold,
 		Behaviour::RandomData,
@@ -59,6 +65,8 @@ impl Behaviour {
 		Behaviour::WrongHash,
 		Behaviour::Copier,
 		Behaviour::Zero,
+		Behaviour::Sybil,
+		Behaviour::Stale,
 	];
 
 	/// The command-line name.
@@ -72,6 +80,8 @@ impl Behaviour {
 			Behaviour::WrongHash => "wrong-hash",
 			Behaviour::Copier => "copier",
 			Behaviour::Zero => "zero",
+			Behaviour::Sybil => "sybil",
+			Behaviour::Stale => "stale",
 		}
 	}
 }
@@ -147,6 +157,8 @@ struct Miner {
 	synced: Synced,
 	trained: Option<Round>,
 	pending: Option<Pending>,
+	/// The last gradient trained (kept by the stale adversary only).
+	previous: Option<Vec<SparseTensor>>,
 }
 
 /// Registers (if needed) and runs a miner until `ctx.stop` is set (or `cfg.last_round` is
@@ -174,6 +186,7 @@ pub async fn run(ctx: RunCtx, key: Keypair, store: BlobStore, cfg: MinerConfig) 
 		cfg,
 		trained: None,
 		pending: None,
+		previous: None,
 	};
 	if let Some(p) = m.load_pending()? {
 		(ctx.report)(Report::Warning {
@@ -348,9 +361,14 @@ impl Miner {
 			};
 			return Ok(copied.map(|tensors| (SparseGradient { header, tensors }, f32::NAN, f32::NAN)));
 		}
+		if let (Behaviour::Stale, Some(previous)) = (self.cfg.behaviour, &self.previous) {
+			return Ok(Some((SparseGradient { header, tensors: previous.clone() }, f32::NAN, f32::NAN)));
+		}
 		let miner = match self.cfg.behaviour {
 			// Someone else's data: an account derived from the round, never its own.
 			Behaviour::OtherData => sp_crypto_hashing::blake2_256(&(b"other-data", round, self.me).encode()),
+			// The group's data, the same for every member.
+			Behaviour::Sybil => sp_crypto_hashing::blake2_256(&(b"sybil-group", ctx.params.run_seed).encode()),
 			_ => self.me,
 		};
 		let assignment = Assignment { run_seed: ctx.params.run_seed, round, miner };
@@ -374,6 +392,9 @@ impl Miner {
 			for t in &mut tensors {
 				t.table = sparseloco::QuantTable([0.0; 4]);
 			}
+		}
+		if self.cfg.behaviour == Behaviour::Stale {
+			self.previous = Some(tensors.clone());
 		}
 		let first = losses.first().copied().unwrap_or(f32::NAN);
 		let last = losses.last().copied().unwrap_or(f32::NAN);

@@ -27,6 +27,7 @@
 //! outer step with the run's outer learning rate.
 
 pub mod copies;
+pub mod join;
 pub mod miner;
 pub mod validator;
 
@@ -121,6 +122,8 @@ pub enum Report {
 		eval_secs: f32,
 		fetch_secs: f32,
 	},
+	/// A node started from an agreed checkpoint (after `failed` copies it could not use).
+	Joined { who: String, round: Round, url: String, failed: Vec<String> },
 	/// Something went wrong but the role carries on.
 	Warning { who: String, message: String },
 }
@@ -522,37 +525,70 @@ impl Synced {
 		Self { theta: ctx.initial_params(), next_round: 0, step_scale: 0.0, who: who.into() }
 	}
 
-	/// Where a node that joins late starts: the newest checkpoint a validator recorded on
-	/// chain (fetched from its store, hash checked), or the initial model if there is none.
-	/// The rounds after it are then replayed by [`Self::advance_to`].
+	/// Where a node that joins late starts: the newest checkpoint agreed by a stake majority
+	/// of validators that it can load from one of the validators that recorded it (bounded
+	/// reads, hash checked, see [`join`]), or the initial model while the chain still keeps
+	/// round 0. The rounds after it are then replayed by [`Self::advance_to`].
 	pub async fn join(ctx: &RunCtx, who: impl Into<String>) -> Result<Self> {
 		let mut synced = Self::new(ctx, who);
-		let Some((round, hash, url)) = ctx.chain.latest_checkpoint(ctx.run).await? else { return Ok(synced) };
-		let url = String::from_utf8_lossy(&url).into_owned();
-		// A validator's store, named on chain: read as a peer's, bounded in size and time.
-		let store = ctx.peer_stores.open(&url, &ctx.store_policy()).await?;
+		let agreed = ctx.chain.agreed_checkpoints(ctx.run).await?;
+		let first_kept = ctx.chain.first_kept_round(ctx.run).await?;
 		let max = (training_model::checkpoint::HEADER_LEN + 4 * ctx.model.num_params()) as u64;
-		let key = crate::store::checkpoint_key(ctx.run, round, &hash);
-		let bytes = store
-			.get_within(&key, max, checkpoint_time_limit(max))
-			.await?
-			.with_context(|| format!("checkpoint of round {round} is not in {url}"))?;
-		let theta = training_model::checkpoint::decode(&ctx.model, &bytes)
-			.with_context(|| format!("checkpoint of round {round} from {url}"))?;
-		if training_model::params_hash(&theta) != hash {
-			bail!("checkpoint of round {round} from {url} does not match the hash recorded on chain");
+		let load = |a: join::Attempt| async move {
+			// A validator's store, named on chain: read as a peer's, bounded in size and time.
+			let store = ctx.peer_stores.open(&a.url, &ctx.store_policy()).await?;
+			let key = crate::store::checkpoint_key(ctx.run, a.round, &a.hash);
+			let bytes = store.get_within(&key, max, checkpoint_time_limit(max)).await?.context("not in that store")?;
+			let theta = training_model::checkpoint::decode(&ctx.model, &bytes)?;
+			if training_model::params_hash(&theta) != a.hash {
+				bail!("the parameters do not match the agreed hash");
+			}
+			Ok(theta)
+		};
+		let (start, failed) = join::first_loadable(join::attempts(&agreed, first_kept), first_kept, load).await?;
+		match start {
+			join::Start::Checkpoint(a, theta) => {
+				(ctx.report)(Report::Joined { who: synced.who.clone(), round: a.round, url: a.url, failed });
+				synced.theta = theta;
+				synced.next_round = a.round;
+			}
+			join::Start::Initial => {
+				for f in failed {
+					(ctx.report)(Report::Warning { who: synced.who.clone(), message: format!("starting from the initial model: {f}") });
+				}
+			}
+		}
+		Ok(synced)
+	}
+
+	/// A node that fell behind the rounds the chain keeps (offline for longer than the
+	/// retention) cannot replay them: it starts again from an agreed checkpoint no later than
+	/// `target`.
+	async fn rejoin_if_pruned(&mut self, ctx: &RunCtx, target: Round) -> Result<()> {
+		let first_kept = ctx.chain.first_kept_round(ctx.run).await?;
+		if self.next_round >= first_kept {
+			return Ok(());
 		}
 		(ctx.report)(Report::Warning {
-			who: synced.who.clone(),
-			message: format!("joined from the checkpoint of round {round} ({url})"),
+			who: self.who.clone(),
+			message: format!(
+				"round {} is pruned on chain (it keeps rounds from {first_kept}): rejoining from a checkpoint",
+				self.next_round
+			),
 		});
-		synced.theta = theta;
-		synced.next_round = round;
-		Ok(synced)
+		let joined = Self::join(ctx, self.who.clone()).await?;
+		if joined.next_round > target {
+			bail!("the newest loadable checkpoint (round {}) is past round {target}", joined.next_round);
+		}
+		*self = joined;
+		Ok(())
 	}
 
 	/// Applies rounds `next_round .. target` (each round's commit deadline must have passed).
 	pub async fn advance_to(&mut self, ctx: &RunCtx, target: Round) -> Result<()> {
+		if self.next_round < target {
+			self.rejoin_if_pruned(ctx, target).await?;
+		}
 		while self.next_round < target {
 			let round = self.next_round;
 			let fetching = Instant::now();

@@ -35,6 +35,7 @@
 //! and penalties are the chain's job. Every `checkpoint_every` rounds the validator also
 //! publishes `theta_r` in its store and records its hash on chain, for late joiners.
 
+use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context, Result};
@@ -47,7 +48,7 @@ use super::{fetch_round, BlobFault, Fetched, Report, RunCtx, Synced};
 use crate::chain::{account_of, Balance};
 use crate::store::{checkpoint_key, BlobStore};
 
-/// How a validator behaves: honestly, or as one of the adversaries (random scores, lazy).
+/// How a validator behaves: honestly, or as one of the adversaries the end-to-end tests run.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub enum Behaviour {
 	#[default]
@@ -56,7 +57,45 @@ pub enum Behaviour {
 	RandomScores,
 	/// Evaluates one miner and posts that single score (pay must follow coverage).
 	Lazy,
+	/// Evaluates nothing: commits to a placeholder, waits for the others' reveals and
+	/// submits their median as late as it can (the score commitment must refuse it).
+	Copycat,
+	/// Scores honestly but records a checkpoint every round as soon as the round ends: a
+	/// poisoned model (in its store, with that model's hash) in most rounds, and in the
+	/// honest validators' checkpoint rounds the true hash at a URI where nothing answers
+	/// (neither may stop or poison a joiner).
+	PoisonCheckpoints,
 }
+
+impl Behaviour {
+	/// Every behaviour, honest first.
+	pub const ALL: [Behaviour; 5] =
+		[Behaviour::Honest, Behaviour::RandomScores, Behaviour::Lazy, Behaviour::Copycat, Behaviour::PoisonCheckpoints];
+
+	/// The name the command line uses.
+	pub fn name(self) -> &'static str {
+		match self {
+			Behaviour::Honest => "honest",
+			Behaviour::RandomScores => "random-scores",
+			Behaviour::Lazy => "lazy",
+			Behaviour::Copycat => "copycat",
+			Behaviour::PoisonCheckpoints => "poison-checkpoints",
+		}
+	}
+}
+
+impl std::str::FromStr for Behaviour {
+	type Err = anyhow::Error;
+	fn from_str(s: &str) -> Result<Self> {
+		Behaviour::ALL.into_iter().find(|b| b.name() == s).ok_or_else(|| {
+			let names: Vec<_> = Behaviour::ALL.iter().map(|b| b.name()).collect();
+			anyhow::anyhow!("unknown validator behaviour {s:?} (one of {})", names.join(", "))
+		})
+	}
+}
+
+/// Where a poisoning validator says its true checkpoints are: a port nothing listens on.
+pub const DEAD_CHECKPOINT_URL: &str = "http://127.0.0.1:9/checkpoints";
 
 /// How a validator works.
 #[derive(Clone, Debug)]
@@ -142,7 +181,15 @@ pub async fn run(ctx: RunCtx, key: Keypair, store: BlobStore, cfg: ValidatorConf
 			// The round's seed is recorded at its commit deadline (visible a block later).
 			let Some(round_seed) = ctx.chain.round_seed(ctx.run, s).await? else { return Ok(false) };
 			let eval_seed = eval_seed(ctx.params.run_seed, &round_seed);
+			if cfg.behaviour == Behaviour::Copycat {
+				scored = Some(s);
+				copy_scores(&ctx, &key, s, reveal_at, ctx.settlement(&status, s)).await?;
+				return Ok(true);
+			}
 			synced.advance_to(&ctx, s).await?;
+			if cfg.behaviour == Behaviour::PoisonCheckpoints && s > 0 {
+				poison_checkpoint(&ctx, &key, &store, &synced, s, cfg.checkpoint_every).await?;
+			}
 			let evaluating = Instant::now();
 			let heldout_loss = tokio::task::block_in_place(|| eval_loss_many(&ctx.model, &synced.theta, &heldout))?;
 			// The previous round's gradients for the copy check: what a copier could have read
@@ -181,7 +228,8 @@ pub async fn run(ctx: RunCtx, key: Keypair, store: BlobStore, cfg: ValidatorConf
 				commit_and_reveal(&ctx, &key, s, &scores, reveal_at).await?;
 			}
 			(ctx.report)(Report::Scored { validator: vuid, round: s, heldout_loss, scores, details, eval_secs, fetch_secs });
-			if cfg.checkpoint_every > 0 && s > 0 && s % cfg.checkpoint_every == 0 {
+			let records = cfg.behaviour != Behaviour::PoisonCheckpoints;
+			if records && cfg.checkpoint_every > 0 && s > 0 && s % cfg.checkpoint_every == 0 {
 				record_checkpoint(&ctx, &key, &store, &synced, s).await?;
 			}
 			anyhow::Ok(true)
@@ -237,6 +285,73 @@ async fn record_checkpoint(ctx: &RunCtx, key: &Keypair, store: &BlobStore, synce
 	debug_assert_eq!(synced.next_round, s);
 	let bytes = training_model::checkpoint::encode(&ctx.model, &synced.theta)?;
 	let hash = training_model::params_hash(&synced.theta);
+	store.put(&checkpoint_key(ctx.run, s, &hash), &bytes).await?;
+	ctx.chain.commit_checkpoint(key, ctx.run, s, hash, store.url()).await
+}
+
+/// The copycat's round: a commitment to an empty list (it has nothing of its own), then,
+/// in the last block of the reveal phase, the median of every score revealed so far, sent
+/// with that commitment's salt. The chain refuses it (the hash binds the empty list), so
+/// the copycat is paid nothing; the refusal is reported, not an error.
+async fn copy_scores(ctx: &RunCtx, key: &Keypair, s: Round, reveal_at: u64, close: u64) -> Result<()> {
+	let salt = fresh_salt()?;
+	ctx.chain.commit_scores(key, ctx.run, s, pallet_training::score_commitment(&[], &salt)).await?;
+	while ctx.chain.best_block_number().await? + 2 < close.max(reveal_at + 1) {
+		if ctx.stopped() {
+			return Ok(());
+		}
+		ctx.sleep(Duration::from_millis(500)).await;
+	}
+	let revealed = ctx.chain.revealed_scores(ctx.run, s).await?;
+	let copied = median_scores(revealed.iter().map(|(_, list)| list.as_slice()));
+	if let Err(e) = ctx.chain.submit_scores(key, ctx.run, s, &copied, salt).await {
+		(ctx.report)(Report::Warning {
+			who: "copycat".into(),
+			message: format!("round {s}: copied scores of {} validators refused: {e:#}", revealed.len()),
+		});
+	}
+	Ok(())
+}
+
+/// Per miner, the median of each field over the lists that score it (what a copycat posts).
+fn median_scores<'a>(lists: impl Iterator<Item = &'a [MinerScore]>) -> Vec<MinerScore> {
+	let mut by_uid: BTreeMap<Uid, Vec<MinerScore>> = BTreeMap::new();
+	for list in lists {
+		for sc in list {
+			by_uid.entry(sc.uid).or_default().push(*sc);
+		}
+	}
+	by_uid
+		.into_iter()
+		.map(|(uid, mut v)| {
+			let mid = v.len() / 2;
+			v.sort_by_key(|sc| sc.loss_score);
+			let loss_score = v[mid].loss_score;
+			v.sort_by_key(|sc| sc.sync_ppm);
+			let sync_ppm = v[mid].sync_ppm;
+			v.sort_by_key(|sc| sc.indicator);
+			MinerScore { uid, loss_score, indicator: v[mid].indicator, sync_ppm, flags: v[mid].flags }
+		})
+		.collect()
+}
+
+/// The poisoning validator's checkpoint for round `s` (see [`Behaviour::PoisonCheckpoints`]):
+/// recorded before it scores, so before any honest validator records the round.
+async fn poison_checkpoint(
+	ctx: &RunCtx,
+	key: &Keypair,
+	store: &BlobStore,
+	synced: &Synced,
+	s: Round,
+	every: u64,
+) -> Result<()> {
+	if every > 0 && s % every == 0 {
+		let hash = training_model::params_hash(&synced.theta);
+		return ctx.chain.commit_checkpoint(key, ctx.run, s, hash, DEAD_CHECKPOINT_URL).await;
+	}
+	let poisoned: Vec<f32> = synced.theta.iter().map(|x| x + 1.0).collect();
+	let bytes = training_model::checkpoint::encode(&ctx.model, &poisoned)?;
+	let hash = training_model::params_hash(&poisoned);
 	store.put(&checkpoint_key(ctx.run, s, &hash), &bytes).await?;
 	ctx.chain.commit_checkpoint(key, ctx.run, s, hash, store.url()).await
 }

@@ -255,14 +255,23 @@ mod benchmarks {
 		Ok(())
 	}
 
+	/// Worst case: a full validator set, every other validator has voted (two hashes, neither
+	/// a majority), and this vote makes one of them the agreed checkpoint.
 	#[benchmark]
 	fn commit_checkpoint() -> Result<(), BenchmarkError> {
 		let run = new_run::<T>()?;
-		add_validators::<T>(run, 1)?;
-		let who: T::AccountId = account("validator", 0, 0);
+		let n = T::MaxValidators::get();
+		add_validators::<T>(run, n)?;
 		set_block::<T>(start::<T>(run) + 15);
+		for i in 0..n - 1 {
+			let who: T::AccountId = account("validator", i, 0);
+			let hash = if i < n / 2 { [3; 32] } else { [4; 32] };
+			Training::<T>::commit_checkpoint(RawOrigin::Signed(who).into(), run, 0, hash, url::<T>())?;
+		}
+		assert_eq!(LatestCheckpoint::<T>::get(run), None);
+		let who: T::AccountId = account("validator", n - 1, 0);
 		#[extrinsic_call]
-		_(RawOrigin::Signed(who), run, 0, [3; 32], url::<T>());
+		_(RawOrigin::Signed(who), run, 0, [4; 32], url::<T>());
 		assert_eq!(LatestCheckpoint::<T>::get(run), Some(0));
 		Ok(())
 	}

@@ -35,6 +35,7 @@ pub use pallet::*;
 
 #[cfg(feature = "runtime-benchmarks")]
 mod benchmarking;
+pub mod checkpoints;
 pub mod migrations;
 #[cfg(test)]
 mod mock;
@@ -218,12 +219,22 @@ pub mod pallet {
 	pub type AggregationSets<T: Config> =
 		StorageDoubleMap<_, Twox64Concat, RunId, Twox64Concat, Round, BoundedVec<Uid, T::MaxPeers>, OptionQuery>;
 
-	/// Checkpoints recorded by validators.
+	/// Agreed checkpoints: the hash a stake majority of validators recorded (see
+	/// [`checkpoints`]).
 	#[pallet::storage]
 	pub type Checkpoints<T: Config> =
 		StorageDoubleMap<_, Twox64Concat, RunId, Twox64Concat, Round, Checkpoint<T::MaxUrlLen>, OptionQuery>;
 
-	/// The newest round with a checkpoint.
+	/// Every validator's recorded checkpoint: (run, round, validator uid).
+	#[pallet::storage]
+	pub type CheckpointVotes<T: Config> = StorageNMap<
+		_,
+		(NMapKey<Twox64Concat, RunId>, NMapKey<Twox64Concat, Round>, NMapKey<Twox64Concat, Uid>),
+		Checkpoint<T::MaxUrlLen>,
+		OptionQuery,
+	>;
+
+	/// The newest round with an agreed checkpoint.
 	#[pallet::storage]
 	pub type LatestCheckpoint<T: Config> = StorageMap<_, Twox64Concat, RunId, Round, OptionQuery>;
 
@@ -269,6 +280,9 @@ pub mod pallet {
 		ScoresSubmitted { run: RunId, round: Round, validator: Uid, count: u32 },
 		/// A validator recorded a checkpoint.
 		CheckpointCommitted { run: RunId, round: Round, hash: Hash32, by: Uid },
+		/// Validators holding more than half of the stake recorded this hash for the round:
+		/// it is the run's checkpoint of that round.
+		CheckpointAgreed { run: RunId, round: Round, hash: Hash32 },
 		/// A round opened with this aggregation set size.
 		RoundOpened { run: RunId, round: Round, aggregation_set_len: u32 },
 		/// Emission paid to a peer.
@@ -384,7 +398,7 @@ pub mod pallet {
 		ScoresNotSorted,
 		/// The checkpoint's round has not ended yet.
 		FutureRound,
-		/// A checkpoint for this round is already recorded.
+		/// This validator already recorded a checkpoint for this round.
 		CheckpointExists,
 		/// The checkpoint's round is older than `CommitmentRetention` rounds.
 		CheckpointTooOld,
@@ -686,8 +700,9 @@ pub mod pallet {
 			Ok(())
 		}
 
-		/// Records the hash and URI of the model after `round` (a round that has ended).
-		/// The first validator to record a round wins.
+		/// Records this validator's hash and URI of the model after `round` (a round that has
+		/// ended), once per round. The hash that validators holding more than half of the
+		/// bonded stake record becomes the round's checkpoint ([`checkpoints`]).
 		#[pallet::call_index(8)]
 		#[pallet::weight(T::WeightInfo::commit_checkpoint())]
 		pub fn commit_checkpoint(
@@ -709,11 +724,9 @@ pub mod pallet {
 				current.is_some_and(|c| round.saturating_add(retention) >= c),
 				Error::<T>::CheckpointTooOld
 			);
-			ensure!(!Checkpoints::<T>::contains_key(run, round), Error::<T>::CheckpointExists);
-			Checkpoints::<T>::insert(run, round, Checkpoint { hash, uri, by: peer.uid, at: Self::now() });
-			if LatestCheckpoint::<T>::get(run).is_none_or(|latest| latest < round) {
-				LatestCheckpoint::<T>::insert(run, round);
-			}
+			ensure!(!checkpoints::has_voted::<T>(run, round, peer.uid), Error::<T>::CheckpointExists);
+			let first_kept = info.next_settle.saturating_sub(retention);
+			checkpoints::record::<T>(run, round, Checkpoint { hash, uri, by: peer.uid, at: Self::now() }, first_kept);
 			Self::deposit_event(Event::CheckpointCommitted { run, round, hash, by: peer.uid });
 			Ok(())
 		}
@@ -768,6 +781,16 @@ pub mod pallet {
 			out
 		}
 
+		/// The scores validators have revealed for a round (until it settles), by validator
+		/// uid. Public once revealed: commitments made before the reveal phase keep anyone
+		/// from copying them into their own submission.
+		pub fn revealed_scores(run: RunId, round: Round) -> Vec<(Uid, Vec<MinerScore>)> {
+			let mut out: Vec<(Uid, Vec<MinerScore>)> =
+				Scores::<T>::iter_prefix((run, round)).map(|(uid, list)| (uid, list.into_inner())).collect();
+			out.sort_unstable_by_key(|s| s.0);
+			out
+		}
+
 		/// Every miner's protocol state (ratings, indicator, final score), sorted by uid.
 		pub fn miner_states(run: RunId) -> Vec<(Uid, MinerRecord)> {
 			MinerUids::<T>::get(run)
@@ -804,10 +827,24 @@ pub mod pallet {
 			RoundSeeds::<T>::get(run, round)
 		}
 
-		/// The newest recorded checkpoint: its round, hash and URI.
+		/// The newest agreed checkpoint: its round, hash and the URI of the vote that completed
+		/// its majority.
 		pub fn latest_checkpoint(run: RunId) -> Option<(Round, Hash32, Vec<u8>)> {
 			let round = LatestCheckpoint::<T>::get(run)?;
 			Checkpoints::<T>::get(run, round).map(|c| (round, c.hash, c.uri.into_inner()))
+		}
+
+		/// Every agreed checkpoint still kept, newest first, with the URIs of all validators
+		/// that recorded its hash.
+		pub fn agreed_checkpoints(run: RunId) -> Vec<AgreedCheckpoint> {
+			checkpoints::agreed::<T>(run)
+		}
+
+		/// The oldest round whose commitments and aggregation set the chain still keeps (older
+		/// ones were pruned after settlement): a node can replay rounds from here on only.
+		pub fn first_kept_round(run: RunId) -> Option<Round> {
+			let info = Runs::<T>::get(run)?;
+			Some(info.next_settle.saturating_sub(u64::from(T::CommitmentRetention::get())))
 		}
 	}
 }

@@ -45,7 +45,7 @@ use training_protocol::{
 };
 
 use crate::{
-	AggregationSets, BalanceOf, Checkpoints, Commitments, Config, Event, Hash32, LatestCheckpoint, MinerRecord,
+	AggregationSets, BalanceOf, Commitments, Config, Event, Hash32, MinerRecord,
 	MinerStates, MinerUids, NextAggregationSet, Pallet, Peers, Role, RoundSeeds, RunId, RunInfoOf, Runs, ScoreCommits, Scores,
 	StoredWeights, Uids, Validators, WeightInfo, Weights,
 };
@@ -276,8 +276,6 @@ fn finish<T: Config>(run_id: RunId, info: &mut RunInfoOf<T>, round: Round) {
 		let _ = Commitments::<T>::clear_prefix((run_id, old), T::MaxPeers::get(), None);
 		AggregationSets::<T>::remove(run_id, old);
 		RoundSeeds::<T>::remove(run_id, old);
-		if LatestCheckpoint::<T>::get(run_id).is_some_and(|latest| latest > old) {
-			Checkpoints::<T>::remove(run_id, old);
-		}
+		crate::checkpoints::prune::<T>(run_id, old);
 	}
 }

@@ -7,6 +7,7 @@ use codec::{Decode, DecodeWithMemTracking, Encode, MaxEncodedLen};
 use frame_support::{traits::Get, BoundedVec, CloneNoBound, DebugNoBound, EqNoBound, PartialEqNoBound};
 use scale_info::TypeInfo;
 use training_protocol::{IncentiveParams, MinerState, OpenSkillParams, Phase, Round, RoundClock, Uid};
+use alloc::vec::Vec;
 
 /// Identifier of a training run.
 pub type RunId = u32;
@@ -172,7 +173,8 @@ pub struct Unbonding<Balance> {
 	pub until: u64,
 }
 
-/// A model checkpoint recorded by a validator.
+/// A model checkpoint recorded by a validator (its vote), or the one a stake majority of
+/// validators agreed on (`by` is then the validator whose vote completed the majority).
 #[derive(CloneNoBound, PartialEqNoBound, EqNoBound, DebugNoBound, Encode, Decode, MaxEncodedLen, TypeInfo)]
 #[scale_info(skip_type_params(MaxUrlLen))]
 #[codec(mel_bound())]
@@ -185,6 +187,16 @@ pub struct Checkpoint<MaxUrlLen: Get<u32>> {
 	pub by: Uid,
 	/// Block at which it was recorded.
 	pub at: u64,
+}
+
+/// An agreed checkpoint as the `agreed_checkpoints` view gives it: the model after `round`
+/// has parameter hash `hash`; every URI is a validator's store that recorded that hash
+/// (largest stake first).
+#[derive(Clone, PartialEq, Eq, Debug, Encode, Decode, TypeInfo)]
+pub struct AgreedCheckpoint {
+	pub round: Round,
+	pub hash: Hash32,
+	pub uris: Vec<Vec<u8>>,
 }
 
 /// Emission weights as stored: the burned part and `(uid, ppb)` per paid miner, summing to

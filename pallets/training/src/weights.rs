@@ -141,12 +141,14 @@ impl<T: frame_system::Config> WeightInfo for SubstrateWeight<T> {
 			.saturating_add(T::DbWeight::get().writes(1_u64))
 			.saturating_add(Weight::from_parts(0, 18).saturating_mul(n.into()))
 	}
-	/// Storage: `Training::Runs` (r:1), `Training::Peers` (r:1), `Training::Checkpoints`
-	/// (r:1 w:1), `Training::LatestCheckpoint` (r:1 w:1)
+	/// Storage: `Training::Runs` (r:1), `Training::Peers` (r:1), `Training::Validators` (r:1),
+	/// `Training::CheckpointVotes` (r:1 + 32 w:1, and w:32 when an old newest checkpoint goes),
+	/// `Training::Checkpoints` (r:1 w:2), `Training::LatestCheckpoint` (r:1 w:1). Estimated:
+	/// the vote count is `MaxValidators` (32) in the benchmark's worst case.
 	fn commit_checkpoint() -> Weight {
-		Weight::from_parts(17_900_000, 8_000)
-			.saturating_add(T::DbWeight::get().reads(4_u64))
-			.saturating_add(T::DbWeight::get().writes(2_u64))
+		Weight::from_parts(60_000_000, 18_000)
+			.saturating_add(T::DbWeight::get().reads(37_u64))
+			.saturating_add(T::DbWeight::get().writes(36_u64))
 	}
 	/// Storage: `Training::ActiveRuns` (r:1), `Training::Runs` (r:r)
 	/// The range of component `r` is `[0, 8]`.
@@ -168,7 +170,8 @@ impl<T: frame_system::Config> WeightInfo for SubstrateWeight<T> {
 	/// `Training::MinerStates` (r:m w:m), `Training::Scores` (r:v w:v), `Training::Commitments`
 	/// (r:m w:m), `Training::Uids` (r:<=m), `System::Account` + issuance (r:<=m+v w:<=2(m+v)),
 	/// `Training::Weights`, `Training::NextAggregationSet`, `Training::Runs`,
-	/// `Training::AggregationSets`, `Training::Checkpoints`, `Training::LatestCheckpoint`.
+	/// `Training::AggregationSets`, `Training::Checkpoints`, `Training::LatestCheckpoint`,
+	/// `Training::CheckpointVotes` (w:v, an old round's votes).
 	/// The range of component `m` is `[1, 256]`, of `v` is `[0, 32]`.
 	fn settle(m: u32, v: u32) -> Weight {
 		Weight::from_parts(25_000_000, 10_000)
@@ -181,7 +184,7 @@ impl<T: frame_system::Config> WeightInfo for SubstrateWeight<T> {
 			.saturating_add(T::DbWeight::get().reads((2_u64).saturating_mul(v.into())))
 			.saturating_add(T::DbWeight::get().writes(6_u64))
 			.saturating_add(T::DbWeight::get().writes((3_u64).saturating_mul(m.into())))
-			.saturating_add(T::DbWeight::get().writes((3_u64).saturating_mul(v.into())))
+			.saturating_add(T::DbWeight::get().writes((4_u64).saturating_mul(v.into())))
 			.saturating_add(Weight::from_parts(0, 5_000).saturating_mul(m.into()))
 			.saturating_add(Weight::from_parts(0, 8_000).saturating_mul(v.into()))
 	}
@@ -247,9 +250,9 @@ impl WeightInfo for () {
 			.saturating_add(Weight::from_parts(0, 18).saturating_mul(n.into()))
 	}
 	fn commit_checkpoint() -> Weight {
-		Weight::from_parts(17_900_000, 8_000)
-			.saturating_add(RocksDbWeight::get().reads(4_u64))
-			.saturating_add(RocksDbWeight::get().writes(2_u64))
+		Weight::from_parts(60_000_000, 18_000)
+			.saturating_add(RocksDbWeight::get().reads(37_u64))
+			.saturating_add(RocksDbWeight::get().writes(36_u64))
 	}
 	fn on_initialize_idle(r: u32) -> Weight {
 		Weight::from_parts(1_860_000, 1_600)
@@ -273,7 +276,7 @@ impl WeightInfo for () {
 			.saturating_add(RocksDbWeight::get().reads((2_u64).saturating_mul(v.into())))
 			.saturating_add(RocksDbWeight::get().writes(6_u64))
 			.saturating_add(RocksDbWeight::get().writes((3_u64).saturating_mul(m.into())))
-			.saturating_add(RocksDbWeight::get().writes((3_u64).saturating_mul(v.into())))
+			.saturating_add(RocksDbWeight::get().writes((4_u64).saturating_mul(v.into())))
 			.saturating_add(Weight::from_parts(0, 5_000).saturating_mul(m.into()))
 			.saturating_add(Weight::from_parts(0, 8_000).saturating_mul(v.into()))
 	}

@@ -417,19 +417,25 @@ fn commit_checkpoint_works_and_validates() {
 			Training::commit_checkpoint(RuntimeOrigin::signed(1000), 0, 0, [1; 32], url("")),
 			Error::<Test>::EmptyUrl
 		);
+		// Half of the stake is not a majority; two hashes split it.
 		assert_ok!(Training::commit_checkpoint(RuntimeOrigin::signed(1000), 0, 0, [1; 32], url("s3://c")));
 		assert_noop!(
-			Training::commit_checkpoint(RuntimeOrigin::signed(1001), 0, 0, [2; 32], url("s3://d")),
+			Training::commit_checkpoint(RuntimeOrigin::signed(1000), 0, 0, [1; 32], url("s3://c")),
 			Error::<Test>::CheckpointExists
 		);
-		assert_eq!(Training::latest_checkpoint(0), Some((0, [1; 32], b"s3://c".to_vec())));
+		assert_ok!(Training::commit_checkpoint(RuntimeOrigin::signed(1001), 0, 0, [2; 32], url("s3://d")));
+		assert_eq!(Training::latest_checkpoint(0), None);
+		assert!(Training::agreed_checkpoints(0).is_empty());
 		run_to_block(2 + 10 * 5);
 		assert_noop!(
 			Training::commit_checkpoint(RuntimeOrigin::signed(1001), 0, 1, [2; 32], url("s3://d")),
 			Error::<Test>::CheckpointTooOld
 		);
 		assert_ok!(Training::commit_checkpoint(RuntimeOrigin::signed(1001), 0, 4, [4; 32], url("s3://e")));
-		assert_eq!(Training::latest_checkpoint(0).unwrap().0, 4);
+		assert_eq!(Training::latest_checkpoint(0), None);
+		assert_ok!(Training::commit_checkpoint(RuntimeOrigin::signed(1000), 0, 4, [4; 32], url("s3://f")));
+		assert_eq!(Training::latest_checkpoint(0), Some((4, [4; 32], b"s3://f".to_vec())));
+		assert!(events().contains(&Event::CheckpointAgreed { run: 0, round: 4, hash: [4; 32] }));
 	});
 }
 

@@ -390,3 +390,57 @@ fn a_sampled_miner_needs_a_quorum_of_the_validators_due_to_score_it() {
 		}
 	});
 }
+
+/// A low-stake validator that records a poisoned checkpoint first (and every round) never
+/// makes it the run's; the honest majority's hash is agreed once it holds more than half of
+/// the stake, with every URI that recorded it (largest stake first), and a departed
+/// validator's vote counts for nothing. Old rounds' votes are pruned with their commitments;
+/// the newest agreed checkpoint stays until a newer one is agreed.
+#[test]
+fn checkpoints_need_a_stake_majority() {
+	new_test_ext().execute_with(|| {
+		create();
+		miner(1);
+		validator(1000, 3 * MIN_STAKE);
+		validator(1001, 2 * MIN_STAKE);
+		validator(1002, MIN_STAKE);
+		let (honest, poison) = ([7; 32], [6; 32]);
+		let record = |who: u64, round: u64, hash: Hash32, uri: &str| {
+			Training::commit_checkpoint(RuntimeOrigin::signed(who), RUN, round, hash, url(uri))
+		};
+		run_to_block(13);
+		assert_ok!(record(1002, 0, poison, "s3://poison"));
+		assert_eq!(Training::latest_checkpoint(RUN), None, "a sixth of the stake");
+		assert_ok!(record(1000, 0, honest, "s3://big"));
+		assert_eq!(Training::latest_checkpoint(RUN), None, "half of the stake is not a majority");
+		assert_ok!(record(1001, 0, honest, "s3://mid"));
+		let agreed = Training::agreed_checkpoints(RUN);
+		assert_eq!(agreed.len(), 1);
+		assert_eq!((agreed[0].round, agreed[0].hash), (0, honest));
+		assert_eq!(agreed[0].uris, vec![b"s3://big".to_vec(), b"s3://mid".to_vec()]);
+		// A late vote for the agreed hash adds its URI; a poisoned one changes nothing.
+		assert_ok!(Training::deregister(RuntimeOrigin::signed(1000), RUN));
+		run_to_block(23);
+		// Round 1: 1000 left, so 1001 (2/3 of what is bonded now) decides alone.
+		assert_ok!(record(1002, 1, poison, "s3://poison"));
+		assert_ok!(record(1001, 1, honest, "s3://mid"));
+		assert_eq!(Training::latest_checkpoint(RUN).map(|c| c.0), Some(1));
+		assert_eq!(Training::first_kept_round(RUN), Some(0));
+		// Rounds settle; round r's votes go when round r + RETENTION settles, except for the
+		// newest agreed checkpoint's.
+		run_to_block(2 + 10 * 8);
+		let kept = Training::first_kept_round(RUN).unwrap();
+		assert!(kept >= 2, "first kept round {kept}");
+		assert!(CheckpointVotes::<Test>::iter_prefix((RUN, 0)).next().is_none());
+		assert!(!Checkpoints::<Test>::contains_key(RUN, 0));
+		assert!(Checkpoints::<Test>::contains_key(RUN, 1), "the newest agreed checkpoint stays");
+		assert_eq!(CheckpointVotes::<Test>::iter_prefix((RUN, 1)).count(), 2);
+		// A newer agreed checkpoint replaces it, and the pruned round's entries go.
+		let round = Training::run_status(RUN).unwrap().round.unwrap() - 1;
+		assert!(round > 1);
+		assert_ok!(record(1001, round, honest, "s3://mid"));
+		assert_eq!(Training::latest_checkpoint(RUN).map(|c| c.0), Some(round));
+		assert!(!Checkpoints::<Test>::contains_key(RUN, 1));
+		assert!(CheckpointVotes::<Test>::iter_prefix((RUN, 1)).next().is_none());
+	});
+}

@@ -74,8 +74,8 @@ pub struct DevnetConfig {
 	/// Honest validators.
 	pub validators: usize,
 	/// Extra validators, one per adversarial behaviour listed. Random-score ones hold less
-	/// stake than an honest one, checkpoint poisoners a third of it; lazy ones and copycats
-	/// the same.
+	/// stake than an honest one, and so do checkpoint poisoners; lazy ones and copycats the
+	/// same.
 	pub validator_adversaries: Vec<validator::Behaviour>,
 	/// Validators record a checkpoint every this many rounds.
 	pub checkpoint_every: u64,
@@ -596,12 +596,11 @@ fn validator_roles(cfg: &DevnetConfig) -> impl Iterator<Item = (&'static str, va
 /// A validator's stake by behaviour: honest validators hold more than random-score ones, so
 /// that the stake-weighted median follows the honest majority; lazy ones and copycats hold
 /// as much as an honest one (their pay per stake compares directly); a checkpoint poisoner
-/// a third of it.
+/// the minimum, like a random-score one.
 fn stake_of(behaviour: validator::Behaviour) -> Balance {
 	match behaviour {
 		validator::Behaviour::Honest | validator::Behaviour::Lazy | validator::Behaviour::Copycat => 150 * UNIT,
-		validator::Behaviour::RandomScores => 100 * UNIT,
-		validator::Behaviour::PoisonCheckpoints => 50 * UNIT,
+		validator::Behaviour::RandomScores | validator::Behaviour::PoisonCheckpoints => 100 * UNIT,
 	}
 }
 

@@ -1,6 +1,6 @@
 //! Checkpoints a minority cannot poison, end to end: a real `node --dev`, two honest miners,
 //! one honest validator (150 UNIT) recording a checkpoint every second round, and a
-//! checkpoint poisoner (50 UNIT) that records every round before anyone else: a poisoned
+//! checkpoint poisoner (100 UNIT) that records every round before anyone else: a poisoned
 //! model (in its store, with that model's hash) in most rounds, and in the honest
 //! checkpoint rounds the true hash at a URI where nothing answers. A third honest miner
 //! registers at round 5 and joins late, through `offchain_gpu::devnet`.

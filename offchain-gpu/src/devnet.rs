@@ -599,7 +599,10 @@ fn validator_roles(cfg: &DevnetConfig) -> impl Iterator<Item = (&'static str, va
 /// the minimum, like a random-score one.
 fn stake_of(behaviour: validator::Behaviour) -> Balance {
 	match behaviour {
-		validator::Behaviour::Honest | validator::Behaviour::Lazy | validator::Behaviour::Copycat => 150 * UNIT,
+		validator::Behaviour::Honest => 150 * UNIT,
+		#[cfg(feature = "adversaries")]
+		validator::Behaviour::Lazy | validator::Behaviour::Copycat => 150 * UNIT,
+		#[cfg(feature = "adversaries")]
 		validator::Behaviour::RandomScores | validator::Behaviour::PoisonCheckpoints => 100 * UNIT,
 	}
 }

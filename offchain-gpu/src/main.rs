@@ -128,23 +128,17 @@ struct DevnetArgs {
 	/// Honest miners.
 	#[arg(long, default_value_t = 3)]
 	miners: usize,
-	/// Extra miners that commit but never publish their blob (same as `--adversaries withhold`).
-	#[arg(long, default_value_t = 0)]
-	withholders: usize,
 	/// Extra adversarial miners, comma-separated: withhold, random-data, other-data, garbage,
-	/// wrong-hash, copier, zero, sybil, stale.
+	/// wrong-hash, copier, zero, sybil, stale, eval-fit. Only in a build with the
+	/// `adversaries` feature (what `make build` and the tests build; an operator's build
+	/// leaves them out).
 	#[arg(long, value_delimiter = ',')]
 	adversaries: Vec<offchain_gpu::roles::miner::Behaviour>,
+	/// Honest validators.
 	#[arg(long, default_value_t = 1)]
 	validators: usize,
-	/// Extra validators that post random scores (same as `--validator-adversaries random-scores`).
-	#[arg(long, default_value_t = 0)]
-	random_validators: usize,
-	/// Extra validators that score one miner a round (same as `--validator-adversaries lazy`).
-	#[arg(long, default_value_t = 0)]
-	lazy_validators: usize,
 	/// Extra adversarial validators, comma-separated: random-scores, lazy, copycat,
-	/// poison-checkpoints.
+	/// poison-checkpoints (feature `adversaries`, as above).
 	#[arg(long, value_delimiter = ',')]
 	validator_adversaries: Vec<offchain_gpu::roles::validator::Behaviour>,
 	/// Extra honest miners that register once the run reaches `--late-round` and join from
@@ -381,17 +375,11 @@ fn devnet(a: DevnetArgs) -> Result<()> {
 		Some(p) => p,
 		None => std::env::current_exe()?.with_file_name("node"),
 	};
-	let mut adversaries = vec![offchain_gpu::roles::miner::Behaviour::Withhold; a.withholders];
-	adversaries.extend(a.adversaries);
-	use offchain_gpu::roles::validator::Behaviour as V;
-	let mut validator_adversaries = vec![V::RandomScores; a.random_validators];
-	validator_adversaries.extend(std::iter::repeat_n(V::Lazy, a.lazy_validators));
-	validator_adversaries.extend(a.validator_adversaries);
 	let cfg = offchain_gpu::devnet::DevnetConfig {
 		miners: a.miners,
-		adversaries,
+		adversaries: a.adversaries,
 		validators: a.validators,
-		validator_adversaries,
+		validator_adversaries: a.validator_adversaries,
 		late_miners: a.late_miners,
 		late_round: a.late_round,
 		store_url: a.store_url,

@@ -51,8 +51,9 @@ fn devnet_over_s3_pays_honest_miners_and_zeroes_every_adversary() {
 	let node = DevNode::start();
 	let out = std::env::temp_dir().join(format!("devnet-test-{}", std::process::id()));
 	let adversaries = Behaviour::ALL
-		.into_iter()
-		.filter(|b| !matches!(b, Behaviour::Honest | Behaviour::OtherData | Behaviour::Sybil | Behaviour::Stale))
+		.iter()
+		.copied()
+		.filter(|b| !matches!(b, Behaviour::Honest | Behaviour::OtherData | Behaviour::Sybil | Behaviour::Stale | Behaviour::EvalFit))
 		.collect::<Vec<_>>();
 	let cfg = DevnetConfig {
 		miners: 3,

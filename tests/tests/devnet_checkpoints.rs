@@ -11,7 +11,7 @@
 //! that every honest miner, the late one included, is paid.
 
 use offchain_gpu::devnet::{run, DevnetConfig};
-use offchain_gpu::roles::validator::{Behaviour, DEAD_CHECKPOINT_URL};
+use offchain_gpu::roles::validator::{adversary::DEAD_CHECKPOINT_URL, Behaviour};
 use system_tests::DevNode;
 
 #[test]

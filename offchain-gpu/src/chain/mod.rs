@@ -299,7 +299,21 @@ impl Chain {
 	/// Calls view function `pallet::function` with SCALE-encoded `args` at the latest
 	/// finalized block and decodes its result as `R`.
 	pub async fn view<R: Decode>(&self, pallet: &str, function: &str, args: impl Encode) -> Result<R> {
-		let at = self.api().at_current_block().await?;
+		self.view_at(None, pallet, function, args).await
+	}
+
+	/// [`Self::view`] at block `number` (None: the latest finalized block).
+	pub async fn view_at<R: Decode>(
+		&self,
+		number: Option<u64>,
+		pallet: &str,
+		function: &str,
+		args: impl Encode,
+	) -> Result<R> {
+		let at = match number {
+			Some(n) => self.api().at_block(n).await?,
+			None => self.api().at_current_block().await?,
+		};
 		let query_id = *at
 			.metadata_ref()
 			.pallet_by_name(pallet)
@@ -414,9 +428,10 @@ impl Chain {
 		self.view_of(&api::AGREED_CHECKPOINTS, (run,)).await
 	}
 
-	/// The scores revealed for `round` so far, by validator uid.
+	/// The scores revealed for `round` up to the best block (not yet final), by validator uid.
 	pub async fn revealed_scores(&self, run: RunId, round: Round) -> Result<Vec<(Uid, Vec<MinerScore>)>> {
-		self.view_of(&api::REVEALED_SCORES, (run, round)).await
+		let best = self.best_block_number().await?;
+		self.view_at(Some(best), PALLET, api::REVEALED_SCORES.name, (run, round)).await
 	}
 
 	/// The oldest round of `run` whose commitments the chain still keeps.

@@ -23,75 +23,122 @@ use super::{Report, RunCtx, Synced};
 use crate::chain::{account_of, AccountId};
 use crate::store::{gradient_key, BlobStore};
 
-/// How a miner behaves: honestly, or as one of the adversaries the protocol must defeat.
+/// How a miner behaves: honestly, or (built with the `adversaries` feature, for the devnet and
+/// the tests only) as one of the adversaries the protocol must defeat; see [`adversary`].
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub enum Behaviour {
 	#[default]
 	Honest,
+	#[cfg(feature = "adversaries")]
 	/// Commits its hash but never publishes the blob.
 	Withhold,
+	#[cfg(feature = "adversaries")]
 	/// Trains on uniformly random token ids instead of its assigned batches (caught by the
 	/// validator's direction check).
 	RandomData,
+	#[cfg(feature = "adversaries")]
 	/// Trains on corpus batches that are not its assignment (another account's, drawn per
 	/// round). Not caught at devnet scale (docs/benchmarks.md), so not in the end-to-end test.
 	OtherData,
+	#[cfg(feature = "adversaries")]
 	/// Publishes a blob whose quantization table is NaN (committed with its true hash).
 	Garbage,
+	#[cfg(feature = "adversaries")]
 	/// Commits the hash of one blob and publishes a different one.
 	WrongHash,
+	#[cfg(feature = "adversaries")]
 	/// Copies another miner's gradient. The current round's blobs are unreadable until every
 	/// commitment is fixed, so the freshest it can take is the previous round's, which it
 	/// re-heads as its own for this round; with nothing to copy it commits nothing.
 	Copier,
+	#[cfg(feature = "adversaries")]
 	/// Sends a gradient whose values are all zero.
 	Zero,
+	#[cfg(feature = "adversaries")]
 	/// One of a group of accounts run by one operator: every member trains on the group's
 	/// data from the same model, so all commit the same gradient under their own headers
 	/// (one GPU's work paid once per account unless the copy check catches the group).
 	Sybil,
+	#[cfg(feature = "adversaries")]
 	/// Trains once, then commits that same gradient under a new header every round.
 	Stale,
+	#[cfg(feature = "adversaries")]
+	/// Trains every inner step on the batch validators computed the loss score on before
+	/// evaluation batches were drawn from the round's seed
+	/// ([`adversary::old_evaluation_batch`]): a miner fitting the judge's data. Not caught as
+	/// such; it must gain nothing over an honest miner.
+	EvalFit,
 }
 
 impl Behaviour {
 	/// Every behaviour, honest first.
-	pub const ALL: [Behaviour; 10] = [
+	pub const ALL: &'static [Behaviour] = &[
 		Behaviour::Honest,
+		#[cfg(feature = "adversaries")]
 		Behaviour::Withhold,
+		#[cfg(feature = "adversaries")]
 		Behaviour::RandomData,
+		#[cfg(feature = "adversaries")]
 		Behaviour::OtherData,
+		#[cfg(feature = "adversaries")]
 		Behaviour::Garbage,
+		#[cfg(feature = "adversaries")]
 		Behaviour::WrongHash,
+		#[cfg(feature = "adversaries")]
 		Behaviour::Copier,
+		#[cfg(feature = "adversaries")]
 		Behaviour::Zero,
+		#[cfg(feature = "adversaries")]
 		Behaviour::Sybil,
+		#[cfg(feature = "adversaries")]
 		Behaviour::Stale,
+		#[cfg(feature = "adversaries")]
+		Behaviour::EvalFit,
 	];
 
 	/// The command-line name.
 	pub fn name(self) -> &'static str {
 		match self {
 			Behaviour::Honest => "honest",
+			#[cfg(feature = "adversaries")]
 			Behaviour::Withhold => "withhold",
+			#[cfg(feature = "adversaries")]
 			Behaviour::RandomData => "random-data",
+			#[cfg(feature = "adversaries")]
 			Behaviour::OtherData => "other-data",
+			#[cfg(feature = "adversaries")]
 			Behaviour::Garbage => "garbage",
+			#[cfg(feature = "adversaries")]
 			Behaviour::WrongHash => "wrong-hash",
+			#[cfg(feature = "adversaries")]
 			Behaviour::Copier => "copier",
+			#[cfg(feature = "adversaries")]
 			Behaviour::Zero => "zero",
+			#[cfg(feature = "adversaries")]
 			Behaviour::Sybil => "sybil",
+			#[cfg(feature = "adversaries")]
 			Behaviour::Stale => "stale",
+			#[cfg(feature = "adversaries")]
+			Behaviour::EvalFit => "eval-fit",
 		}
+	}
+
+	/// Whether it commits but never publishes.
+	fn withholds(self) -> bool {
+		#[cfg(feature = "adversaries")]
+		return self == Behaviour::Withhold;
+		#[cfg(not(feature = "adversaries"))]
+		false
 	}
 }
 
 impl std::str::FromStr for Behaviour {
 	type Err = anyhow::Error;
 	fn from_str(s: &str) -> Result<Self> {
-		Behaviour::ALL.into_iter().find(|b| b.name() == s).ok_or_else(|| {
+		Behaviour::ALL.iter().copied().find(|b| b.name() == s).ok_or_else(|| {
 			let names: Vec<_> = Behaviour::ALL.iter().map(|b| b.name()).collect();
-			anyhow::anyhow!("unknown miner behaviour {s:?} (one of {})", names.join(", "))
+			let built = if cfg!(feature = "adversaries") { "" } else { "; adversaries need the `adversaries` feature" };
+			anyhow::anyhow!("unknown miner behaviour {s:?} (one of {}{built})", names.join(", "))
 		})
 	}
 }
@@ -158,6 +205,7 @@ struct Miner {
 	trained: Option<Round>,
 	pending: Option<Pending>,
 	/// The last gradient trained (kept by the stale adversary only).
+	#[cfg(feature = "adversaries")]
 	previous: Option<Vec<SparseTensor>>,
 }
 
@@ -186,6 +234,7 @@ pub async fn run(ctx: RunCtx, key: Keypair, store: BlobStore, cfg: MinerConfig) 
 		cfg,
 		trained: None,
 		pending: None,
+		#[cfg(feature = "adversaries")]
 		previous: None,
 	};
 	if let Some(p) = m.load_pending()? {
@@ -228,7 +277,7 @@ impl Miner {
 		if let Some(p) = &self.pending {
 			if now >= ctx.commit_deadline(&status, p.round) {
 				let round = p.round;
-				let mut published = self.cfg.behaviour != Behaviour::Withhold;
+				let mut published = !self.cfg.behaviour.withholds();
 				let uploading = Instant::now();
 				if published {
 					let key = gradient_key(ctx.run, round, &self.me, &p.hash);
@@ -280,7 +329,10 @@ impl Miner {
 			return Ok(Step::Wait);
 		};
 		let blob = sparseloco::encode(&ctx.plan, &grad)?;
-		let (committed, published) = self.disguise(blob, round);
+		#[cfg(feature = "adversaries")]
+		let (committed, published) = adversary::disguise(self.cfg.behaviour, blob, round);
+		#[cfg(not(feature = "adversaries"))]
+		let (committed, published) = (blob.clone(), blob);
 		let hash = sparseloco::blob_hash(&committed);
 		self.trained = Some(round);
 		(ctx.report)(Report::Trained {
@@ -351,88 +403,45 @@ impl Miner {
 	/// This round's gradient (and the first and last inner-step losses); `None` for a copier
 	/// that finds nothing to copy.
 	async fn produce(&mut self, ctx: &RunCtx, round: Round) -> Result<Option<(SparseGradient, f32, f32)>> {
-		let theta = &self.synced.theta;
-		let sample = fingerprint::sample(&ctx.plan, round, theta).context("the plan does not match the model")?;
+		let sample =
+			fingerprint::sample(&ctx.plan, round, &self.synced.theta).context("the plan does not match the model")?;
 		let header = Header::new(&ctx.plan, ctx.run, round, self.me, sample);
-		if self.cfg.behaviour == Behaviour::Copier {
-			let copied = match round.checked_sub(1) {
-				Some(prev) => self.copy_previous(ctx, prev).await?,
-				None => None,
-			};
-			return Ok(copied.map(|tensors| (SparseGradient { header, tensors }, f32::NAN, f32::NAN)));
+		#[cfg(feature = "adversaries")]
+		if self.cfg.behaviour != Behaviour::Honest {
+			return adversary::produce(self, ctx, round, header).await;
 		}
-		if let (Behaviour::Stale, Some(previous)) = (self.cfg.behaviour, &self.previous) {
-			return Ok(Some((SparseGradient { header, tensors: previous.clone() }, f32::NAN, f32::NAN)));
-		}
-		let miner = match self.cfg.behaviour {
-			// Someone else's data: an account derived from the round, never its own.
-			Behaviour::OtherData => sp_crypto_hashing::blake2_256(&(b"other-data", round, self.me).encode()),
-			// The group's data, the same for every member.
-			Behaviour::Sybil => sp_crypto_hashing::blake2_256(&(b"sybil-group", ctx.params.run_seed).encode()),
-			_ => self.me,
-		};
-		let assignment = Assignment { run_seed: ctx.params.run_seed, round, miner };
-		let (corpus, shape, vocab) = (&ctx.corpus, ctx.shape, ctx.model.vocab_size);
-		let noise = self.cfg.behaviour == Behaviour::RandomData;
-		let me = self.me;
-		let mut batches = move |step: u64| -> Result<Batch, ModelError> {
-			if noise {
-				return Ok(noise_batch(vocab, shape, &(b"random-data", round, me, step)));
-			}
-			Ok(corpus.assigned_batch(&assignment, step, shape)?)
-		};
+		let assignment = Assignment { run_seed: ctx.params.run_seed, round, miner: self.me };
+		let (corpus, shape) = (&ctx.corpus, ctx.shape);
+		let batches = move |step: u64| -> Result<Batch, ModelError> { Ok(corpus.assigned_batch(&assignment, step, shape)?) };
+		let (tensors, first, last) = self.train(ctx, batches)?;
+		Ok(Some((SparseGradient { header, tensors }, first, last)))
+	}
+
+	/// H inner steps from the synced model on `batches`, then error feedback and compression:
+	/// the compressed pseudo-gradient and the first and last inner-step losses.
+	fn train(
+		&mut self,
+		ctx: &RunCtx,
+		mut batches: impl FnMut(u64) -> Result<Batch, ModelError>,
+	) -> Result<(Vec<SparseTensor>, f32, f32)> {
 		let h = u64::from(ctx.params.inner_steps);
-		let (trainer, feedback, plan) = (&mut self.trainer, &mut self.feedback, &ctx.plan);
-		let (losses, mut tensors) = tokio::task::block_in_place(|| -> Result<_> {
+		let (trainer, feedback, plan, theta) = (&mut self.trainer, &mut self.feedback, &ctx.plan, &self.synced.theta);
+		let (losses, tensors) = tokio::task::block_in_place(|| -> Result<_> {
 			let outcome = trainer.inner_steps(theta, h, &mut batches)?;
 			let delta: Vec<f32> = theta.iter().zip(&outcome.params).map(|(a, b)| a - b).collect();
 			Ok((outcome.losses, feedback.compress(plan, &delta)?))
 		})?;
-		if self.cfg.behaviour == Behaviour::Zero {
-			for t in &mut tensors {
-				t.table = sparseloco::QuantTable([0.0; 4]);
-			}
-		}
-		if self.cfg.behaviour == Behaviour::Stale {
-			self.previous = Some(tensors.clone());
-		}
 		let first = losses.first().copied().unwrap_or(f32::NAN);
 		let last = losses.last().copied().unwrap_or(f32::NAN);
-		Ok(Some((SparseGradient { header, tensors }, first, last)))
-	}
-
-	/// Another miner's gradient of round `prev` (the lowest uid that is not this miner).
-	async fn copy_previous(&self, ctx: &RunCtx, prev: Round) -> Result<Option<Vec<SparseTensor>>> {
-		let fetched = super::fetch_round_within(ctx, prev, None, Duration::ZERO).await?;
-		Ok(fetched.into_iter().filter(|f| f.uid != self.uid).find_map(|f| f.outcome.ok()).map(|g| g.tensors))
-	}
-
-	/// The blob to commit and the blob to publish.
-	fn disguise(&self, blob: Vec<u8>, round: Round) -> (Vec<u8>, Vec<u8>) {
-		match self.cfg.behaviour {
-			Behaviour::Garbage => {
-				// The first tensor's table starts right after the header.
-				let mut bad = blob;
-				let at = sparseloco::codec::HEADER_LEN;
-				if let Some(slot) = bad.get_mut(at..at + 4) {
-					slot.copy_from_slice(&f32::NAN.to_le_bytes());
-				}
-				(bad.clone(), bad)
-			}
-			Behaviour::WrongHash => {
-				let mut other = blob.clone();
-				if let Some(last) = other.last_mut() {
-					*last ^= 1 | (round as u8);
-				}
-				(blob, other)
-			}
-			_ => (blob.clone(), blob),
-		}
+		Ok((tensors, first, last))
 	}
 }
 
+#[cfg(feature = "adversaries")]
+pub mod adversary;
+
 /// `shape` windows of uniformly random token ids below `vocab`, a pure function of `seed`
-/// (what the random-data adversary trains on).
+/// (what the random-data adversary trains on, and what tests use as data with no signal).
 pub fn noise_batch(vocab: usize, shape: BatchShape, seed: &impl Encode) -> Batch {
 	let n = shape.batch_size * (shape.seq_len + 1);
 	let vocab = u32::try_from(vocab).unwrap_or(u32::MAX).max(1);

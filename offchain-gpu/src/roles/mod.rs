@@ -1,6 +1,6 @@
-//! The worker roles ([`miner`], [`validator`]) and what they share: the run's parameters as
-//! the workers use them ([`RunCtx`]), blob fetching with hash verification ([`fetch_round`])
-//! and the synced model ([`Synced`]).
+//! The worker roles ([`miner`], [`validator`], whose scoring is the pure [`gauntlet`]) and
+//! what they share: the run's parameters as the workers use them ([`RunCtx`]), blob fetching
+//! with hash verification ([`fetch_round`]) and the synced model ([`Synced`]).
 //!
 //! # Reading peers' stores
 //!
@@ -27,6 +27,7 @@
 //! outer step with the run's outer learning rate.
 
 pub mod copies;
+pub mod gauntlet;
 pub mod join;
 pub mod miner;
 pub mod validator;
@@ -118,7 +119,7 @@ pub enum Report {
 		round: Round,
 		heldout_loss: f32,
 		scores: Vec<training_protocol::MinerScore>,
-		details: Vec<validator::ScoreDetail>,
+		details: Vec<gauntlet::ScoreDetail>,
 		eval_secs: f32,
 		fetch_secs: f32,
 	},

@@ -228,7 +228,7 @@ pub async fn run(ctx: RunCtx, key: Keypair, store: BlobStore, cfg: ValidatorConf
 			last_round = Some((s, fetched.clone()));
 			#[cfg_attr(not(feature = "adversaries"), allow(unused_mut))]
 			let (mut scores, details) =
-				score_round(&ctx, &synced, &status, s, eval_seed, &cfg, &fetched, &earlier).await?;
+				score_round(&ctx, &synced, &status, (s, &round_seed, vuid), eval_seed, &cfg, &fetched, &earlier).await?;
 			#[cfg(feature = "adversaries")]
 			adversary::tamper(cfg.behaviour, &mut scores, &fetched, s, vuid);
 			let eval_secs = (evaluating.elapsed().as_secs_f32() - fetch_secs).max(0.0);
@@ -297,21 +297,29 @@ async fn record_checkpoint(ctx: &RunCtx, key: &Keypair, store: &BlobStore, synce
 	ctx.chain.commit_checkpoint(key, ctx.run, s, hash, store.url()).await
 }
 
-/// Scores every miner eligible for round `s` (registered by its start), sorted by uid: the
-/// miners from the chain, then the Gauntlet ([`gauntlet::score_round`]) on the CPU.
+/// Scores the miners this validator is due to score in round `s`, sorted by uid: the
+/// eligible committers (registered by the round's start) from the chain, narrowed to the due
+/// set, then the Gauntlet ([`gauntlet::score_round`]) on the CPU.
+///
+/// The due set is what the chain pays coverage on ([`training_protocol::due_set`]): every
+/// committed member of the round's aggregation set plus `eval_sample` other committers drawn
+/// from the round's seed. Evaluating more would cost compute and earn nothing, so a
+/// validator's work per round is at most `aggregation set + eval_sample` evaluations however
+/// many miners there are. The copy check still compares every gradient of the round (index
+/// overlaps are cheap next to an evaluation).
 #[allow(clippy::too_many_arguments)]
 async fn score_round(
 	ctx: &RunCtx,
 	synced: &Synced,
 	status: &pallet_training::RunStatus<Balance>,
-	s: Round,
+	(s, round_seed, vuid): (Round, &[u8; 32], Uid),
 	eval_seed: u64,
 	cfg: &ValidatorConfig,
 	fetched: &[Fetched],
 	earlier: &[Fetched],
 ) -> Result<(Vec<MinerScore>, Vec<ScoreDetail>)> {
 	let start = ctx.round_start(status, s);
-	let miners: Vec<(Uid, AccountId)> = ctx
+	let eligible: Vec<(Uid, AccountId)> = ctx
 		.chain
 		.peers(ctx.run)
 		.await?
@@ -319,6 +327,13 @@ async fn score_round(
 		.filter(|p| p.role == pallet_training::Role::Miner && p.registered_at <= start)
 		.map(|p| (p.uid, p.who))
 		.collect();
+	let mut committed: Vec<Uid> =
+		eligible.iter().map(|(uid, _)| *uid).filter(|uid| fetched.iter().any(|f| f.uid == *uid)).collect();
+	committed.sort_unstable();
+	let mut set = ctx.chain.aggregation_set(ctx.run, s).await?.unwrap_or_default();
+	set.sort_unstable();
+	let due = training_protocol::due_set(round_seed, s, vuid, &set, &committed, ctx.params.eval_sample);
+	let miners: Vec<(Uid, AccountId)> = eligible.into_iter().filter(|(uid, _)| due.binary_search(uid).is_ok()).collect();
 	let run = RunInputs {
 		model: &ctx.model,
 		plan: &ctx.plan,

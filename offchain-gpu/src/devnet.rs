@@ -67,6 +67,9 @@ pub struct DevnetConfig {
 	pub miners: usize,
 	/// Extra miners, one per adversarial behaviour listed.
 	pub adversaries: Vec<miner::Behaviour>,
+	/// Extra miners that train honestly but register these store URLs (hostile endpoints
+	/// the test runs), one miner per URL.
+	pub hostile_stores: Vec<String>,
 	/// Honest miners that register only once the chain reaches round `late_round`: they
 	/// join from the newest agreed checkpoint.
 	pub late_miners: usize,
@@ -113,6 +116,7 @@ impl Default for DevnetConfig {
 		Self {
 			miners: 3,
 			adversaries: Vec::new(),
+			hostile_stores: Vec::new(),
 			late_miners: 0,
 			late_round: 0,
 			validators: 1,
@@ -409,9 +413,12 @@ fn ordinal_f64(x: Fixed) -> f64 {
 
 /// Runs the devnet to completion (or Ctrl-C) and returns what happened.
 pub fn run(cfg: DevnetConfig) -> Result<DevnetSummary> {
-	let total_miners = cfg.miners + cfg.adversaries.len() + cfg.late_miners;
+	let total_miners = cfg.miners + cfg.adversaries.len() + cfg.hostile_stores.len() + cfg.late_miners;
 	let total_validators = cfg.validators + cfg.validator_adversaries.len();
 	let keys = MINER_KEYS.len() + VALIDATOR_KEYS.len();
+	if !cfg.hostile_stores.is_empty() && !cfg!(feature = "adversaries") {
+		bail!("hostile-store miners are test tooling: build with the `adversaries` feature");
+	}
 	if total_miners == 0 || cfg.validators == 0 || total_miners + total_validators > keys {
 		bail!("at least one honest miner and one honest validator, and at most {keys} miners and validators in all");
 	}
@@ -539,7 +546,7 @@ async fn drive(
 	let store_root = out.join("store");
 	let mut miner_keys = BTreeMap::<AccountId, (String, miner::Behaviour)>::new();
 	let mut late_keys = Vec::new();
-	for (i, (key_uri, behaviour)) in miner_roles(cfg).enumerate() {
+	for (i, (key_uri, behaviour, advertised)) in miner_roles(cfg).enumerate() {
 		let key = keypair(key_uri)?;
 		miner_keys.insert(account_of(&key), (key_uri.to_string(), behaviour));
 		let name = key_uri.trim_start_matches('/').replace('/', "-");
@@ -547,8 +554,15 @@ async fn drive(
 			Some(base) => BlobStore::from_url(&with_prefix(base, &name))?,
 			None => BlobStore::new(store_root.join(&name)),
 		};
-		let mcfg = miner::MinerConfig { behaviour, state_dir: Some(out.join("state")), ..Default::default() };
-		let late = i >= cfg.miners + cfg.adversaries.len();
+		#[cfg_attr(not(feature = "adversaries"), allow(unused_mut))]
+		let mut mcfg = miner::MinerConfig { behaviour, state_dir: Some(out.join("state")), ..Default::default() };
+		#[cfg(feature = "adversaries")]
+		{
+			mcfg.advertised_url = advertised;
+		}
+		#[cfg(not(feature = "adversaries"))]
+		let _ = advertised;
+		let late = i >= cfg.miners + cfg.adversaries.len() + cfg.hostile_stores.len();
 		if late {
 			late_keys.push(account_of(&key));
 		}
@@ -578,11 +592,24 @@ async fn drive(
 
 /// Each miner's key and behaviour: honest ones, adversaries, then late joiners (honest),
 /// from the front of [`MINER_KEYS`].
-fn miner_roles(cfg: &DevnetConfig) -> impl Iterator<Item = (&'static str, miner::Behaviour)> + '_ {
-	let behaviours = std::iter::repeat_n(miner::Behaviour::Honest, cfg.miners)
-		.chain(cfg.adversaries.iter().copied())
-		.chain(std::iter::repeat_n(miner::Behaviour::Honest, cfg.late_miners));
-	MINER_KEYS.iter().copied().zip(behaviours)
+fn miner_roles(cfg: &DevnetConfig) -> impl Iterator<Item = (&'static str, miner::Behaviour, Option<String>)> + '_ {
+	let honest = |n| std::iter::repeat_n((miner::Behaviour::Honest, None), n);
+	let behaviours = honest(cfg.miners)
+		.chain(cfg.adversaries.iter().map(|b| (*b, None)))
+		.chain(hostile_store_roles(cfg))
+		.chain(honest(cfg.late_miners));
+	MINER_KEYS.iter().copied().zip(behaviours).map(|(key, (behaviour, url))| (key, behaviour, url))
+}
+
+/// The hostile-store miners: honest training, a hostile endpoint registered as their store.
+#[cfg(feature = "adversaries")]
+fn hostile_store_roles(cfg: &DevnetConfig) -> impl Iterator<Item = (miner::Behaviour, Option<String>)> + '_ {
+	cfg.hostile_stores.iter().map(|url| (miner::Behaviour::HostileStore, Some(url.clone())))
+}
+
+#[cfg(not(feature = "adversaries"))]
+fn hostile_store_roles(_: &DevnetConfig) -> std::iter::Empty<(miner::Behaviour, Option<String>)> {
+	std::iter::empty()
 }
 
 /// Each validator's key and behaviour: honest ones first, then the adversaries. Keys come
@@ -667,7 +694,11 @@ async fn monitor(
 ) -> Result<DevnetSummary> {
 	let l = u64::from(params.round_length);
 	// Wait for every registration; the first training round starts after the last one.
-	let expected = cfg.miners + cfg.adversaries.len() + cfg.validators + cfg.validator_adversaries.len();
+	let expected = cfg.miners
+		+ cfg.adversaries.len()
+		+ cfg.hostile_stores.len()
+		+ cfg.validators
+		+ cfg.validator_adversaries.len();
 	let wait = Instant::now();
 	let peers = loop {
 		let peers = chain.peers(run).await?;

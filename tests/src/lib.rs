@@ -13,6 +13,27 @@ use std::{
 	time::{Duration, Instant},
 };
 
+/// The deadline of a wait in a test: every loop that waits for a condition checks it, so a
+/// test that waits never hangs and says what it was waiting for when it gives up.
+pub struct Deadline {
+	what: String,
+	limit: Duration,
+	until: Instant,
+}
+
+impl Deadline {
+	pub fn new(what: impl Into<String>, limit: Duration) -> Self {
+		Self { what: what.into(), limit, until: Instant::now() + limit }
+	}
+
+	/// Panics (failing the test) once the deadline has passed.
+	pub fn check(&self) {
+		if Instant::now() > self.until {
+			panic!("gave up after {:?} waiting for {}", self.limit, self.what);
+		}
+	}
+}
+
 /// A free TCP port on 127.0.0.1 (the OS picks it; it is released before use).
 pub fn free_port() -> u16 {
 	TcpListener::bind("127.0.0.1:0")

@@ -26,13 +26,15 @@ use std::time::Duration;
 use offchain_gpu::chain::Chain;
 use offchain_gpu::devnet::{run, DevnetConfig};
 use offchain_gpu::roles::miner::Behaviour;
-use system_tests::{DevNode, S3Server};
+use system_tests::{Deadline, DevNode, S3Server};
 
 /// Stops the store just before the commit deadline of the first round at or after `round`
 /// and starts it again `outage` later. Returns the round hit.
 async fn store_outage(url: &str, s3: &mut S3Server, round: u64, outage: Duration) -> anyhow::Result<u64> {
 	let chain = Chain::connect(url, Duration::from_secs(60)).await?;
+	let deadline = Deadline::new(format!("the block before round {round}'s commit deadline"), Duration::from_secs(600));
 	loop {
+		deadline.check();
 		if let Some(s) = chain.run_status(0).await? {
 			if s.round.is_some_and(|r| r >= round) && s.offset + 1 == u64::from(s.params.commit_window) {
 				s3.stop();

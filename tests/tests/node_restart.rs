@@ -10,12 +10,14 @@ use std::time::Duration;
 
 use offchain_gpu::chain::Chain;
 use offchain_gpu::devnet::{run, DevnetConfig};
-use system_tests::DevNode;
+use system_tests::{Deadline, DevNode};
 
 /// Waits until the run is in round `round` or later, at offset `offset`; returns the round.
 async fn wait_for(url: &str, round: u64, offset: u64) -> anyhow::Result<u64> {
 	let chain = Chain::connect(url, Duration::from_secs(60)).await?;
+	let deadline = Deadline::new(format!("round {round} at offset {offset}"), Duration::from_secs(600));
 	loop {
+		deadline.check();
 		if let Some(s) = chain.run_status(0).await? {
 			if let Some(r) = s.round.filter(|r| *r >= round && s.offset >= offset) {
 				return Ok(r);

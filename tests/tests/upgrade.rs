@@ -29,7 +29,7 @@ use offchain_gpu::{
 };
 use pallet_training::RunInfo;
 use sp_crypto_hashing::{blake2_128, twox_128, twox_64};
-use system_tests::{bin_dir, DevNode};
+use system_tests::{bin_dir, Deadline, DevNode};
 
 const WASM_NAME: &str = "training_runtime_upgrade.compact.compressed.wasm";
 
@@ -161,7 +161,9 @@ async fn scenario(
 	assert_eq!(migrated.clock, info.clock);
 	assert_eq!((migrated.created_at, migrated.closed), (info.created_at, false));
 	let status = chain.run_status(run).await?.ok_or("run_status after the upgrade")?;
+	let deadline = Deadline::new("a block after the upgrade", Duration::from_secs(120));
 	let later = loop {
+		deadline.check();
 		let s = chain.run_status(run).await?.ok_or("run_status")?;
 		if s.now > status.now {
 			break s;
@@ -246,7 +248,9 @@ async fn live_upgrade(url: &str, wasm_path: &std::path::Path) -> Result<u64, Box
 	let wasm = Wasm::read(wasm_path)?;
 	upgrade::check_upgrade(&chain.runtime_version().await?, &wasm.version)?;
 	let run = 0;
+	let deadline = Deadline::new("the run's second settlement", Duration::from_secs(600));
 	let status = loop {
+		deadline.check();
 		match chain.run_status(run).await? {
 			Some(s) if s.next_settle >= 2 => break s,
 			_ => tokio::time::sleep(Duration::from_secs(1)).await,
@@ -262,7 +266,9 @@ async fn live_upgrade(url: &str, wasm_path: &std::path::Path) -> Result<u64, Box
 
 	// Apply away from the blocks that open (offset 0) and settle (offset S) rounds.
 	let quiet = u64::from(status.params.score_window) + 2;
+	let deadline = Deadline::new("a quiet block of the round to apply the upgrade in", Duration::from_secs(300));
 	let before = loop {
+		deadline.check();
 		let s = chain.run_status(run).await?.ok_or("run_status")?;
 		if (s.now - s.start) % length == quiet {
 			break s;

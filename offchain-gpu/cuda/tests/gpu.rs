@@ -1,11 +1,13 @@
 //! CudaBackend against CpuBackend on the tiny config. Needs an NVIDIA driver and GPU (and
 //! libcublas / libnvrtc on the library path, or NVRTC_LIB_DIR for NVRTC); elsewhere each
-//! test prints "skipped: ..." and passes.
+//! test prints "skipped: ..." and is counted as skipped by CI (see `common::skip`).
 //!
 //! Tolerances: the GPU sums in different orders (cuBLAS, tree reductions) and its expf /
 //! logf differ from glibc by an ulp or two, so the loss must agree to 1e-5 relative and
 //! every gradient tensor to `|gpu - cpu| <= 1e-4 * max|cpu|` over the tensor. (Not yet run on
 //! a GPU: if cuBLAS picks TF32 tensor-core paths these bounds would need widening.)
+
+mod common;
 
 use training_cuda::{CudaBackend, CudaError};
 use training_model::{
@@ -19,7 +21,7 @@ fn gpu(cfg: &ModelConfig) -> Option<CudaBackend> {
 	match CudaBackend::new(cfg, AdamWConfig::default()) {
 		Ok(b) => Some(b),
 		Err(e @ (CudaError::NoDriver | CudaError::NoDevice | CudaError::MissingLibrary(_))) => {
-			eprintln!("skipped: no CUDA driver ({e})");
+			common::skip(&format!("no CUDA driver ({e})"));
 			None
 		}
 		Err(e) => panic!("CUDA backend failed to start: {e}"),
@@ -108,7 +110,7 @@ fn new_reports_a_named_error_or_starts() {
 		Err(e) => {
 			let msg = e.to_string();
 			assert!(!msg.contains('\n'), "error must be one line: {msg}");
-			eprintln!("skipped: no CUDA driver ({msg})");
+			common::skip(&format!("no CUDA driver ({msg})"));
 		}
 	}
 }

@@ -2,7 +2,9 @@
 //!
 //! Needs `NVRTC_LIB_DIR`, the directory holding `libnvrtc.so*`, as printed by
 //! `scripts/setup-nvrtc.sh` (PyPI wheel `nvidia-cuda-nvrtc` 13.0.x). Without it the tests
-//! print a "skipped: ..." line and pass.
+//! print a "skipped: ..." line and are counted as skipped by CI (see `common::skip`).
+
+mod common;
 
 use std::path::Path;
 
@@ -11,7 +13,7 @@ use training_cuda::nvrtc::{self, CHECK_ARCH, NVRTC_LIB_DIR_VAR};
 
 fn nvrtc_available() -> bool {
 	if std::env::var_os(NVRTC_LIB_DIR_VAR).is_none() {
-		eprintln!("skipped: {NVRTC_LIB_DIR_VAR} is not set (run scripts/setup-nvrtc.sh and export its output)");
+		common::skip(&format!("{NVRTC_LIB_DIR_VAR} is not set (run scripts/setup-nvrtc.sh and export its output)"));
 		return false;
 	}
 	nvrtc::ensure_nvrtc().expect("NVRTC from NVRTC_LIB_DIR");

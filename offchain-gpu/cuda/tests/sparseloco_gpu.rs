@@ -1,11 +1,13 @@
 //! The SparseLoCo GPU path against the `sparseloco` CPU path. Needs an NVIDIA driver and GPU
 //! (and NVRTC: NVRTC_LIB_DIR or the library path); elsewhere each test prints
-//! "skipped: no CUDA driver (...)" and passes.
+//! "skipped: no CUDA driver (...)" and is counted as skipped by CI (see `common::skip`).
 //!
 //! Same bounds as tests/sparseloco_sim.rs: indices and codes exact, tables within
 //! `TABLE_TOL * max|table|`, aggregation within `TABLE_TOL` of the update scale. The GPU
 //! runs the simulator's operations with explicit rounding (no FMA contraction), so it should
 //! also agree with the simulator bit for bit.
+
+mod common;
 
 use cudarc::driver::sys::cudaError_enum;
 use sparseloco::{
@@ -50,13 +52,13 @@ fn on_gpu<T>(result: Result<T, SparseLocoGpuError>) -> Option<T> {
 		Err(SparseLocoGpuError::Cuda(
 			e @ (CudaError::NoDriver | CudaError::NoDevice | CudaError::MissingLibrary(_)),
 		)) => {
-			eprintln!("skipped: no CUDA driver ({e})");
+			common::skip(&format!("no CUDA driver ({e})"));
 			None
 		}
 		Err(SparseLocoGpuError::Cuda(CudaError::Driver(e)))
 			if e.0 == cudaError_enum::CUDA_ERROR_NO_DEVICE =>
 		{
-			eprintln!("skipped: no CUDA driver ({e})");
+			common::skip(&format!("no CUDA driver ({e})"));
 			None
 		}
 		Err(e) => panic!("SparseLoCo GPU path failed: {e}"),

@@ -68,6 +68,10 @@ pub enum Behaviour {
 	/// ([`adversary::old_evaluation_batch`]): a miner fitting the judge's data. Not caught as
 	/// such; it must gain nothing over an honest miner.
 	EvalFit,
+	#[cfg(feature = "adversaries")]
+	/// Trains honestly but registers a hostile store endpoint (`MinerConfig::advertised_url`)
+	/// that lies about sizes, drips or never ends: readers must cut it off and go on.
+	HostileStore,
 }
 
 impl Behaviour {
@@ -94,6 +98,8 @@ impl Behaviour {
 		Behaviour::Stale,
 		#[cfg(feature = "adversaries")]
 		Behaviour::EvalFit,
+		#[cfg(feature = "adversaries")]
+		Behaviour::HostileStore,
 	];
 
 	/// The command-line name.
@@ -120,6 +126,8 @@ impl Behaviour {
 			Behaviour::Stale => "stale",
 			#[cfg(feature = "adversaries")]
 			Behaviour::EvalFit => "eval-fit",
+			#[cfg(feature = "adversaries")]
+			Behaviour::HostileStore => "hostile-store",
 		}
 	}
 
@@ -143,6 +151,16 @@ impl std::str::FromStr for Behaviour {
 	}
 }
 
+/// The store URL a miner registers: its store's, unless an adversary names another.
+fn registered_url<'a>(cfg: &'a MinerConfig, store: &'a BlobStore) -> &'a str {
+	#[cfg(feature = "adversaries")]
+	if let Some(url) = &cfg.advertised_url {
+		return url;
+	}
+	let _ = cfg;
+	store.url()
+}
+
 /// How a miner behaves.
 #[derive(Clone, Debug)]
 pub struct MinerConfig {
@@ -156,6 +174,10 @@ pub struct MinerConfig {
 	/// Where a committed, unpublished blob is kept until it is published, so that a miner
 	/// restarted mid-round still reveals what it committed (None: memory only).
 	pub state_dir: Option<std::path::PathBuf>,
+	/// The store URL registered on chain instead of the store's own: a hostile endpoint that
+	/// readers are sent to (the devnet's hostile-store miners).
+	#[cfg(feature = "adversaries")]
+	pub advertised_url: Option<String>,
 }
 
 impl MinerConfig {
@@ -178,7 +200,15 @@ impl MinerConfig {
 
 impl Default for MinerConfig {
 	fn default() -> Self {
-		Self { inner_lr: 3e-3, beta: 0.95, behaviour: Behaviour::Honest, last_round: None, state_dir: None }
+		Self {
+			inner_lr: 3e-3,
+			beta: 0.95,
+			behaviour: Behaviour::Honest,
+			last_round: None,
+			state_dir: None,
+			#[cfg(feature = "adversaries")]
+			advertised_url: None,
+		}
 	}
 }
 
@@ -217,7 +247,7 @@ pub async fn run(ctx: RunCtx, key: Keypair, store: BlobStore, cfg: MinerConfig) 
 		Some(p) => p,
 		None => {
 			ctx.chain
-				.register_miner(&key, ctx.run, store.url())
+				.register_miner(&key, ctx.run, registered_url(&cfg, &store))
 				.await
 				.context("registering as a miner (is the key funded with the deposit and fees?)")?;
 			ctx.chain.peer(ctx.run, &me).await?.context("registration not visible")?

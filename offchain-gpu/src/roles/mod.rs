@@ -369,6 +369,26 @@ pub async fn fetch_round_within(
 	Ok(out)
 }
 
+/// The reads of `round`'s blobs of `uids` (every committer with `None`): those in `reads`
+/// as they were, the rest fetched now.
+async fn reuse_reads(ctx: &RunCtx, round: Round, uids: Option<&[Uid]>, reads: &[Fetched]) -> Result<Vec<Fetched>> {
+	let wanted = |uid: &Uid| uids.is_none_or(|set| set.contains(uid));
+	let mut out: Vec<Fetched> = reads.iter().filter(|f| wanted(&f.uid)).cloned().collect();
+	let unread: Vec<Uid> = ctx
+		.chain
+		.round_commitments(ctx.run, round)
+		.await?
+		.into_iter()
+		.map(|(uid, _)| uid)
+		.filter(|uid| wanted(uid) && !reads.iter().any(|f| f.uid == *uid))
+		.collect();
+	if !unread.is_empty() {
+		out.extend(fetch_round(ctx, round, Some(&unread)).await?);
+	}
+	out.sort_by_key(|f| f.uid);
+	Ok(out)
+}
+
 /// The read of a committed blob, or why there is none to make: a committed length other
 /// than the run's `blob_len` can not be a valid blob, so nothing is downloaded for it.
 fn blob_request(
@@ -587,6 +607,14 @@ impl Synced {
 
 	/// Applies rounds `next_round .. target` (each round's commit deadline must have passed).
 	pub async fn advance_to(&mut self, ctx: &RunCtx, target: Round) -> Result<()> {
+		self.advance_with(ctx, target, None).await
+	}
+
+	/// [`Self::advance_to`] reusing `known`, the reads a node already made of one round's
+	/// blobs right after its commit deadline (a validator's, from scoring it): a blob already
+	/// read, or already found missing or invalid, is not read again, so a stalling store costs
+	/// a validator one deadline per round, not two.
+	pub async fn advance_with(&mut self, ctx: &RunCtx, target: Round, known: Option<(Round, &[Fetched])>) -> Result<()> {
 		if self.next_round < target {
 			self.rejoin_if_pruned(ctx, target).await?;
 		}
@@ -594,7 +622,10 @@ impl Synced {
 			let round = self.next_round;
 			let fetching = Instant::now();
 			let set = ctx.chain.aggregation_set(ctx.run, round).await?;
-			let fetched = fetch_round(ctx, round, set.as_deref()).await?;
+			let fetched = match known.filter(|(r, _)| *r == round) {
+				Some((_, reads)) => reuse_reads(ctx, round, set.as_deref(), reads).await?,
+				None => fetch_round(ctx, round, set.as_deref()).await?,
+			};
 			let dropped = fetched.iter().filter(|f| f.outcome.is_err()).count();
 			let peers: Vec<SparseGradient> = fetched.into_iter().filter_map(|f| f.outcome.ok()).collect();
 			let bytes = (peers.len() * ctx.plan.blob_len()) as u64;

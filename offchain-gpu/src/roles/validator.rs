@@ -198,7 +198,9 @@ pub async fn run(ctx: RunCtx, key: Keypair, store: BlobStore, cfg: ValidatorConf
 				adversary::copy_scores(&ctx, &key, s, reveal_at, ctx.settlement(&status, s)).await?;
 				return Ok(true);
 			}
-			synced.advance_to(&ctx, s).await?;
+			// Round s-1's blobs were read when it was scored: the model steps with those reads.
+			let known = last_round.as_ref().map(|(r, reads)| (*r, reads.as_slice()));
+			synced.advance_with(&ctx, s, known).await?;
 			#[cfg(feature = "adversaries")]
 			if cfg.behaviour == Behaviour::PoisonCheckpoints && s > 0 {
 				adversary::poison_checkpoint(&ctx, &key, &store, &synced, s, cfg.checkpoint_every).await?;
@@ -207,21 +209,27 @@ pub async fn run(ctx: RunCtx, key: Keypair, store: BlobStore, cfg: ValidatorConf
 			let heldout_loss = tokio::task::block_in_place(|| eval_loss_many(&ctx.model, &synced.theta, &heldout))?;
 			// The previous round's gradients for the copy check: what a copier could have read
 			// before this round's commitments closed. Those kept from scoring that round, and
-			// the rest fetched afresh, so that a store down at either time alone does not blind
-			// the check.
+			// the ones it could not read then fetched again (at once, no patience), so that a
+			// store down at either time alone does not blind the check. Read beside this
+			// round's blobs: a stalling store costs one read deadline, not two.
 			let fetching = Instant::now();
-			let mut earlier = if s > 0 {
-				super::fetch_round_within(&ctx, s - 1, None, Duration::ZERO).await?
-			} else {
-				Vec::new()
-			};
-			if let Some((r, kept)) = &last_round {
-				if *r + 1 == s {
-					merge_fetched(&mut earlier, kept);
+			let kept = last_round.as_ref().filter(|(r, _)| *r + 1 == s).map(|(_, reads)| reads.clone());
+			let retry: Option<Vec<Uid>> =
+				kept.as_ref().map(|k| k.iter().filter(|f| f.outcome.is_err()).map(|f| f.uid).collect());
+			let earlier = async {
+				match (s.checked_sub(1), &retry) {
+					(None, _) => Ok(Vec::new()),
+					(Some(_), Some(uids)) if uids.is_empty() => Ok(Vec::new()),
+					(Some(prev), uids) => super::fetch_round_within(&ctx, prev, uids.as_deref(), Duration::ZERO).await,
 				}
+			};
+			let (earlier, fetched) = tokio::join!(earlier, fetch_round(&ctx, s, None));
+			let mut earlier = earlier?;
+			if let Some(kept) = &kept {
+				merge_fetched(&mut earlier, kept);
 			}
 			#[cfg_attr(not(feature = "adversaries"), allow(unused_mut))]
-			let mut fetched = fetch_round(&ctx, s, None).await?;
+			let mut fetched = fetched?;
 			#[cfg(feature = "adversaries")]
 			adversary::narrow(cfg.behaviour, &mut fetched);
 			let fetch_secs = fetching.elapsed().as_secs_f32();

@@ -629,6 +629,9 @@ fn stake_of(behaviour: validator::Behaviour) -> Balance {
 		validator::Behaviour::Honest => 150 * UNIT,
 		#[cfg(feature = "adversaries")]
 		validator::Behaviour::Lazy | validator::Behaviour::Copycat => 150 * UNIT,
+		// Ten honest validators' worth, for one round.
+		#[cfg(feature = "adversaries")]
+		validator::Behaviour::JustInTime => 1_500 * UNIT,
 		#[cfg(feature = "adversaries")]
 		validator::Behaviour::RandomScores | validator::Behaviour::PoisonCheckpoints => 100 * UNIT,
 	}
@@ -694,11 +697,12 @@ async fn monitor(
 ) -> Result<DevnetSummary> {
 	let l = u64::from(params.round_length);
 	// Wait for every registration; the first training round starts after the last one.
+	// Everyone but the late miners and a just-in-time whale, who register after the start.
 	let expected = cfg.miners
 		+ cfg.adversaries.len()
 		+ cfg.hostile_stores.len()
 		+ cfg.validators
-		+ cfg.validator_adversaries.len();
+		+ cfg.validator_adversaries.iter().filter(|b| b.registers_at_start()).count();
 	let wait = Instant::now();
 	let peers = loop {
 		let peers = chain.peers(run).await?;

@@ -138,7 +138,7 @@ struct DevnetArgs {
 	#[arg(long, default_value_t = 1)]
 	validators: usize,
 	/// Extra adversarial validators, comma-separated: random-scores, lazy, copycat,
-	/// poison-checkpoints (feature `adversaries`, as above).
+	/// poison-checkpoints, just-in-time (feature `adversaries`, as above).
 	#[arg(long, value_delimiter = ',')]
 	validator_adversaries: Vec<offchain_gpu::roles::validator::Behaviour>,
 	/// Extra honest miners that register once the run reaches `--late-round` and join from

@@ -55,7 +55,7 @@ fn devnet_over_s3_pays_honest_miners_and_zeroes_every_adversary() {
 	let adversaries = Behaviour::ALL
 		.iter()
 		.copied()
-		.filter(|b| !matches!(b, Behaviour::Honest | Behaviour::OtherData | Behaviour::Sybil | Behaviour::Stale | Behaviour::EvalFit))
+		.filter(|b| !matches!(b, Behaviour::Honest | Behaviour::OtherData | Behaviour::Sybil | Behaviour::Stale | Behaviour::EvalFit | Behaviour::HostileStore))
 		.collect::<Vec<_>>();
 	let cfg = DevnetConfig {
 		miners: 3,

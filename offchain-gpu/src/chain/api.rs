@@ -17,6 +17,7 @@ interface! {
 		COMMIT_SCORES = "commit_scores"(run: RunId, round: Round, hash: Hash32);
 		SUBMIT_SCORES = "submit_scores"(run: RunId, round: Round, scores: Vec<MinerScore>, salt: Hash32);
 		COMMIT_CHECKPOINT = "commit_checkpoint"(run: RunId, round: Round, hash: Hash32, uri: Vec<u8>);
+		DEREGISTER = "deregister"(run: RunId);
 	}
 	views {
 		RUN_STATUS = "run_status"(run: RunId) -> Option<RunStatus<Balance>>;
@@ -57,7 +58,7 @@ mod tests {
 	#[test]
 	fn the_worker_uses_only_what_the_checked_in_runtime_offers() {
 		let ours = used();
-		assert_eq!(ours.iter().filter(|s| s.kind == Kind::Call).count(), 7);
+		assert_eq!(ours.iter().filter(|s| s.kind == Kind::Call).count(), 8);
 		if let Err(e) = check("Training", &ours, file_lines(CHECKED_IN)) {
 			panic!("{e}\nfix the worker's types in chain/api.rs, or regenerate metadata/training.txt if the runtime changed");
 		}

@@ -422,6 +422,11 @@ impl Chain {
 		self.submit(key, &api::COMMIT_CHECKPOINT.with(args)).await.map(drop)
 	}
 
+	/// `deregister(run)`: leave the run (a validator's stake then unbonds).
+	pub async fn deregister(&self, key: &Keypair, run: RunId) -> Result<()> {
+		self.submit(key, &api::DEREGISTER.with((run,))).await.map(drop)
+	}
+
 	/// The agreed checkpoints of `run` (a stake majority of validators recorded the hash),
 	/// newest first, each with the store URL of every validator that recorded it.
 	pub async fn agreed_checkpoints(&self, run: RunId) -> Result<Vec<pallet_training::AgreedCheckpoint>> {

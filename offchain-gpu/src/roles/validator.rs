@@ -46,6 +46,11 @@ pub enum Behaviour {
 	/// honest validators' checkpoint rounds the true hash at a URI where nothing answers
 	/// (neither may stop or poison a joiner).
 	PoisonCheckpoints,
+	#[cfg(feature = "adversaries")]
+	/// The just-in-time whale: registers with a large stake in a score window, after the
+	/// round's commit deadline, flags every committed miner MISSING, reveals and leaves at
+	/// once (its scores must count for nothing).
+	JustInTime,
 }
 
 impl Behaviour {
@@ -60,6 +65,8 @@ impl Behaviour {
 		Behaviour::Copycat,
 		#[cfg(feature = "adversaries")]
 		Behaviour::PoisonCheckpoints,
+		#[cfg(feature = "adversaries")]
+		Behaviour::JustInTime,
 	];
 
 	/// The name the command line uses.
@@ -74,7 +81,17 @@ impl Behaviour {
 			Behaviour::Copycat => "copycat",
 			#[cfg(feature = "adversaries")]
 			Behaviour::PoisonCheckpoints => "poison-checkpoints",
+			#[cfg(feature = "adversaries")]
+			Behaviour::JustInTime => "just-in-time",
 		}
+	}
+
+	/// Whether it registers when it starts (a just-in-time whale waits for its moment).
+	pub fn registers_at_start(self) -> bool {
+		#[cfg(feature = "adversaries")]
+		return self != Behaviour::JustInTime;
+		#[cfg(not(feature = "adversaries"))]
+		true
 	}
 
 	/// Whether it records the honest checkpoints (a poisoner records its own instead).
@@ -154,6 +171,10 @@ impl ValidatorConfig {
 /// Registers (if needed) and runs a validator until `ctx.stop` is set. The validator's store
 /// holds its checkpoints.
 pub async fn run(ctx: RunCtx, key: Keypair, store: BlobStore, cfg: ValidatorConfig) -> Result<()> {
+	#[cfg(feature = "adversaries")]
+	if cfg.behaviour == Behaviour::JustInTime {
+		return adversary::just_in_time(&ctx, &key, &store, cfg.stake).await;
+	}
 	let me = account_of(&key);
 	let peer = match ctx.chain.peer(ctx.run, &me).await? {
 		Some(p) => p,

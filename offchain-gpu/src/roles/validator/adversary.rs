@@ -18,6 +18,41 @@ use crate::store::{checkpoint_key, BlobStore};
 pub const DEAD_CHECKPOINT_URL: &str = "http://127.0.0.1:9/checkpoints";
 
 /// How a validator works.
+/// The just-in-time whale's one round: waits for the commit phase of a score window (round
+/// `s >= 1`, after its commit deadline), registers with `stake`, commits to scores that flag
+/// every committed miner MISSING, reveals them and deregisters (its stake then unbonds).
+pub(super) async fn just_in_time(ctx: &RunCtx, key: &Keypair, store: &BlobStore, stake: crate::chain::Balance) -> Result<()> {
+	let (s, reveal_at) = loop {
+		if ctx.stopped() {
+			return Ok(());
+		}
+		let status = ctx.status().await?;
+		if let Some(round) = status.round.filter(|r| *r >= 2) {
+			let s = round - 1;
+			let reveal_at = ctx.score_reveal_start(&status, s);
+			if status.now > ctx.commit_deadline(&status, s) && status.now + 4 < reveal_at {
+				break (s, reveal_at);
+			}
+		}
+		ctx.sleep(Duration::from_millis(500)).await;
+	};
+	ctx.chain.register_validator(key, ctx.run, stake, store.url()).await?;
+	let scores: Vec<MinerScore> = ctx
+		.chain
+		.round_commitments(ctx.run, s)
+		.await?
+		.into_iter()
+		.map(|(uid, _)| MinerScore { uid, loss_score: 0, indicator: 0, sync_ppm: 0, flags: ScoreFlags::MISSING })
+		.collect();
+	super::commit_and_reveal(ctx, key, s, &scores, reveal_at).await?;
+	ctx.chain.deregister(key, ctx.run).await?;
+	(ctx.report)(Report::Warning {
+		who: "just-in-time whale".into(),
+		message: format!("registered in round {s}'s score window, flagged {} miners MISSING, left", scores.len()),
+	});
+	Ok(())
+}
+
 /// What a lazy validator looks at: one miner's gradient.
 pub(super) fn narrow(behaviour: Behaviour, fetched: &mut Vec<Fetched>) {
 	if behaviour == Behaviour::Lazy {

@@ -82,6 +82,9 @@ pub struct DevnetConfig {
 	pub validator_adversaries: Vec<validator::Behaviour>,
 	/// Validators record a checkpoint every this many rounds.
 	pub checkpoint_every: u64,
+	/// Committers outside the aggregation set each validator is due to score per round
+	/// (drawn from the round's seed).
+	pub eval_sample: u16,
 	/// Base URL of an S3-compatible store for the miners' blobs (None: local directories).
 	pub store_url: Option<String>,
 	/// Rounds with training miners to run to settlement.
@@ -122,6 +125,7 @@ impl Default for DevnetConfig {
 			validators: 1,
 			validator_adversaries: Vec::new(),
 			checkpoint_every: 4,
+			eval_sample: 8,
 			store_url: None,
 			rounds: 3,
 			node_bin: PathBuf::from("node"),
@@ -175,7 +179,7 @@ impl DevnetConfig {
 			run_seed: 42,
 			blob_len: 0,
 			quorum_ppb: training_protocol::PPB / 2,
-			eval_sample: 8,
+			eval_sample: self.eval_sample,
 			unbonding_blocks: 3 * self.round_length,
 		};
 		// Every gradient blob of the run has the length the model and the chunking fix.

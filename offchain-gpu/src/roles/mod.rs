@@ -370,20 +370,22 @@ pub async fn fetch_round_within(
 }
 
 /// The reads of `round`'s blobs of `uids` (every committer with `None`): those in `reads`
-/// as they were, the rest fetched now.
+/// that succeeded or found an invalid blob as they were; the missing and the unread ones
+/// fetched now, without patience.
 async fn reuse_reads(ctx: &RunCtx, round: Round, uids: Option<&[Uid]>, reads: &[Fetched]) -> Result<Vec<Fetched>> {
 	let wanted = |uid: &Uid| uids.is_none_or(|set| set.contains(uid));
-	let mut out: Vec<Fetched> = reads.iter().filter(|f| wanted(&f.uid)).cloned().collect();
+	let settled = |f: &&Fetched| wanted(&f.uid) && !matches!(f.outcome, Err(BlobFault::Missing));
+	let mut out: Vec<Fetched> = reads.iter().filter(settled).cloned().collect();
 	let unread: Vec<Uid> = ctx
 		.chain
 		.round_commitments(ctx.run, round)
 		.await?
 		.into_iter()
 		.map(|(uid, _)| uid)
-		.filter(|uid| wanted(uid) && !reads.iter().any(|f| f.uid == *uid))
+		.filter(|uid| wanted(uid) && !out.iter().any(|f| f.uid == *uid))
 		.collect();
 	if !unread.is_empty() {
-		out.extend(fetch_round(ctx, round, Some(&unread)).await?);
+		out.extend(fetch_round_within(ctx, round, Some(&unread), Duration::ZERO).await?);
 	}
 	out.sort_by_key(|f| f.uid);
 	Ok(out)
@@ -612,8 +614,10 @@ impl Synced {
 
 	/// [`Self::advance_to`] reusing `known`, the reads a node already made of one round's
 	/// blobs right after its commit deadline (a validator's, from scoring it): a blob already
-	/// read, or already found missing or invalid, is not read again, so a stalling store costs
-	/// a validator one deadline per round, not two.
+	/// read, or found invalid, is not read again; one that was missing is asked for once more
+	/// without patience (a store that was down may be back: the node must not drop what the
+	/// miners applied), so a stalling store costs a validator one deadline and one transfer
+	/// allowance per round instead of two deadlines.
 	pub async fn advance_with(&mut self, ctx: &RunCtx, target: Round, known: Option<(Round, &[Fetched])>) -> Result<()> {
 		if self.next_round < target {
 			self.rejoin_if_pruned(ctx, target).await?;

@@ -88,6 +88,10 @@ fn hostile_stores_cost_honest_miners_nothing() {
 		hostile_stores,
 		validators: 1,
 		rounds: 5,
+		// Commitments close 36 s into the score window (default: 30 s): a validator waits out
+		// one read deadline for this round's stalling stores (11 s) and one transfer allowance
+		// for the previous round's (5 s, its model step re-asks for what was missing).
+		score_window: 10,
 		node_url: Some(node.ws_url()),
 		out: out.clone(),
 		verbose: true,

@@ -248,8 +248,32 @@ pub struct DevnetSummary {
 	/// Every node that started from a checkpoint: (who, round, URL it loaded from, the
 	/// copies it could not use before that).
 	pub joins: Vec<(String, Round, String, Vec<String>)>,
+	/// Round -> every node's model once the round's applied set settled (see
+	/// `roles::Synced`): honest nodes must agree.
+	pub settled: BTreeMap<Round, Vec<SettledModel>>,
 	pub overhead: Overhead,
 	pub csv: PathBuf,
+}
+
+/// A node's model after a settled round.
+#[derive(Clone, Debug)]
+pub struct SettledModel {
+	pub who: String,
+	pub params_hash: [u8; 32],
+	/// The node's own view of the round differed from the settled set: it redid the round.
+	pub replayed: bool,
+}
+
+/// The [`Report::Settled`] reports by round.
+fn settled_models(reports: &[Report]) -> BTreeMap<Round, Vec<SettledModel>> {
+	let mut out: BTreeMap<Round, Vec<SettledModel>> = BTreeMap::new();
+	for r in reports {
+		if let Report::Settled { who, round, params_hash, replayed } = r {
+			let model = SettledModel { who: who.clone(), params_hash: *params_hash, replayed: *replayed };
+			out.entry(*round).or_default().push(model);
+		}
+	}
+	out
 }
 
 /// Where a round's time went, averaged over every report of the run (seconds).
@@ -533,6 +557,10 @@ async fn drive(
 					}
 				}
 				Report::Warning { who, message } => eprintln!("  warning ({who}): {message}"),
+				Report::Settled { who, round, params_hash, replayed: true } => eprintln!(
+					"  round {round:>3} {who}: the settled applied set differed from its view; redid the round (params {})",
+					hex::encode(&params_hash[..4])
+				),
 				Report::Joined { who, round, url, failed } => {
 					eprintln!("  {who}: joined from the checkpoint of round {round} ({url})");
 					for f in failed {
@@ -603,6 +631,14 @@ fn miner_roles(cfg: &DevnetConfig) -> impl Iterator<Item = (&'static str, miner:
 		.chain(hostile_store_roles(cfg))
 		.chain(honest(cfg.late_miners));
 	MINER_KEYS.iter().copied().zip(behaviours).map(|(key, (behaviour, url))| (key, behaviour, url))
+}
+
+/// The directory the `i`-th hostile-store miner publishes into (with local stores, the
+/// default): what a test's endpoint serves from when it serves the blobs to some readers.
+pub fn hostile_store_dir(cfg: &DevnetConfig, i: usize) -> Option<PathBuf> {
+	let key = MINER_KEYS.get(cfg.miners + cfg.adversaries.len() + i)?;
+	let name = key.trim_start_matches('/').replace('/', "-");
+	cfg.store_url.is_none().then(|| cfg.out.join("store").join(name))
 }
 
 /// The hostile-store miners: honest training, a hostile endpoint registered as their store.
@@ -923,7 +959,24 @@ async fn monitor(
 						_ => None,
 					})
 					.collect();
-				return Ok(DevnetSummary { run, rounds: rows, miners, validators_paid, validators, joins, overhead, csv });
+				let settled = settled_models(&reports.lock().unwrap());
+				let replays = settled.values().flatten().filter(|m| m.replayed).count();
+				let split = settled.values().filter(|models| models.iter().any(|m| m.params_hash != models[0].params_hash)).count();
+				eprintln!(
+					"  settled models: {} rounds, {split} with nodes that disagree, {replays} rounds redone by a node whose view differed",
+					settled.len()
+				);
+				return Ok(DevnetSummary {
+					run,
+					rounds: rows,
+					miners,
+					validators_paid,
+					validators,
+					joins,
+					settled,
+					overhead,
+					csv,
+				});
 			}
 		}
 	}

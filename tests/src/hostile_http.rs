@@ -30,6 +30,9 @@ pub enum Mode {
 	Redirect { location: String },
 	/// GET of `path`: `body`, as S3 serves an object; anything else 404.
 	Serve { path: String, body: Vec<u8> },
+	/// GET of `prefix` + `key`: the file `root/key`, to the first reader that finds it
+	/// there only; 404 to everyone else (a store that serves some readers and not others).
+	FirstReaderOnly { prefix: String, root: std::path::PathBuf },
 }
 
 /// One request as received.
@@ -39,6 +42,8 @@ pub struct Request {
 	pub path: String,
 	/// Names in lower case, values as sent.
 	pub headers: Vec<(String, String)>,
+	/// The object was sent in answer ([`Mode::FirstReaderOnly`]).
+	pub served: bool,
 }
 
 impl Request {
@@ -153,12 +158,36 @@ fn serve(mut conn: TcpStream, mode: &Mode, requests: &Mutex<Vec<Request>>, stop:
 				answer(&mut conn, "200 OK", &headers, if head { &[][..] } else { &body[..] })
 			}
 			Mode::Serve { .. } => not_found(&mut conn),
+			Mode::FirstReaderOnly { prefix, root } => {
+				let key = request.path.strip_prefix(prefix.as_str()).filter(|k| !k.split('/').any(|c| c == ".."));
+				match key.map(|k| std::fs::read(root.join(k))) {
+					Some(Ok(body)) if !head && claim(requests, &request.path) => {
+						let len = body.len().to_string();
+						let headers = [("Content-Length", len.as_str()), ("ETag", "\"0123456789abcdef\"")];
+						answer(&mut conn, "200 OK", &headers, &body)
+					}
+					_ => not_found(&mut conn),
+				}
+			}
 		};
 		if !done || stop.load(Ordering::Relaxed) {
 			break;
 		}
 	}
 	let _ = conn.shutdown(Shutdown::Both);
+}
+
+/// Marks the newest request for `path` as served, unless one already was: `true` for the
+/// first reader.
+fn claim(requests: &Mutex<Vec<Request>>, path: &str) -> bool {
+	let mut requests = requests.lock().unwrap_or_else(|e| e.into_inner());
+	if requests.iter().any(|r| r.served && r.path == path) {
+		return false;
+	}
+	if let Some(r) = requests.iter_mut().rev().find(|r| r.path == path) {
+		r.served = true;
+	}
+	true
 }
 
 /// Writes until the client hangs up or the server stops.
@@ -224,5 +253,5 @@ fn read_request(conn: &mut TcpStream) -> Option<Request> {
 	if let Some(len) = body_len {
 		std::io::copy(&mut Read::by_ref(conn).take(len), &mut std::io::sink()).ok()?;
 	}
-	Some(Request { method, path, headers })
+	Some(Request { method, path, headers, served: false })
 }

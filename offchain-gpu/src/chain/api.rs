@@ -22,6 +22,7 @@ interface! {
 	views {
 		RUN_STATUS = "run_status"(run: RunId) -> Option<RunStatus<Balance>>;
 		AGGREGATION_SET = "aggregation_set"(run: RunId, round: Round) -> Option<Vec<Uid>>;
+		APPLIED_SET = "applied_set"(run: RunId, round: Round) -> Option<Vec<Uid>>;
 		ROUND_COMMITMENTS = "round_commitments"(run: RunId, round: Round) -> Vec<(Uid, Commitment)>;
 		MINER_STATES = "miner_states"(run: RunId) -> Vec<(Uid, MinerRecord)>;
 		RUN_WEIGHTS = "run_weights"(run: RunId) -> (u32, Vec<(Uid, u32)>);

@@ -341,6 +341,10 @@ impl Chain {
 	pub async fn aggregation_set(&self, run: RunId, round: Round) -> Result<Option<Vec<Uid>>> {
 		self.view_of(&api::AGGREGATION_SET, (run, round)).await
 	}
+	/// The blobs of a settled round every node applies (`None` before it settles).
+	pub async fn applied_set(&self, run: RunId, round: Round) -> Result<Option<Vec<Uid>>> {
+		self.view_of(&api::APPLIED_SET, (run, round)).await
+	}
 	pub async fn round_commitments(&self, run: RunId, round: Round) -> Result<Vec<(Uid, Commitment)>> {
 		self.view_of(&api::ROUND_COMMITMENTS, (run, round)).await
 	}

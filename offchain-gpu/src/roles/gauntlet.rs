@@ -421,11 +421,11 @@ mod tests {
 	/// on `theta`.
 	fn submitted(f: &Fixture, uid: Uid, at: u64, tensors: Vec<SparseTensor>) -> Fetched {
 		let who = account(uid as u8);
-		Fetched { uid, account: who, committed_at: at, outcome: Ok(gradient(f, who, tensors, &f.theta)) }
+		Fetched { uid, account: who, committed_at: at, outcome: Ok(gradient(f, who, tensors, &f.theta)), blob: None }
 	}
 
 	fn faulty(uid: Uid, fault: BlobFault) -> Fetched {
-		Fetched { uid, account: account(uid as u8), committed_at: 10, outcome: Err(fault) }
+		Fetched { uid, account: account(uid as u8), committed_at: 10, outcome: Err(fault), blob: None }
 	}
 
 	fn with_table(tensors: &[SparseTensor], table: impl Fn(&QuantTable) -> QuantTable) -> Vec<SparseTensor> {

@@ -72,6 +72,11 @@ pub enum Behaviour {
 	/// Trains honestly but registers a hostile store endpoint (`MinerConfig::advertised_url`)
 	/// that lies about sizes, drips or never ends: readers must cut it off and go on.
 	HostileStore,
+	#[cfg(feature = "adversaries")]
+	/// Trains honestly and publishes its blob [`adversary::LATE_BY`] after the commit
+	/// deadline, when some readers have given up on it and others have not: honest nodes
+	/// must still end each round with the same model.
+	Late,
 }
 
 impl Behaviour {
@@ -100,6 +105,8 @@ impl Behaviour {
 		Behaviour::EvalFit,
 		#[cfg(feature = "adversaries")]
 		Behaviour::HostileStore,
+		#[cfg(feature = "adversaries")]
+		Behaviour::Late,
 	];
 
 	/// The command-line name.
@@ -128,6 +135,8 @@ impl Behaviour {
 			Behaviour::EvalFit => "eval-fit",
 			#[cfg(feature = "adversaries")]
 			Behaviour::HostileStore => "hostile-store",
+			#[cfg(feature = "adversaries")]
+			Behaviour::Late => "late",
 		}
 	}
 
@@ -309,6 +318,10 @@ impl Miner {
 				let round = p.round;
 				let mut published = !self.cfg.behaviour.withholds();
 				let uploading = Instant::now();
+				#[cfg(feature = "adversaries")]
+				if published {
+					adversary::before_publishing(self.cfg.behaviour).await;
+				}
 				if published {
 					let key = gradient_key(ctx.run, round, &self.me, &p.hash);
 					if let Err(e) = self.store.put(&key, &p.published).await {

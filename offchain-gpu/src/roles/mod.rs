@@ -123,6 +123,10 @@ pub enum Report {
 		eval_secs: f32,
 		fetch_secs: f32,
 	},
+	/// A round's applied set is settled on chain and this node's model follows it:
+	/// `params_hash` is the hash of the model after the round (the same on every honest
+	/// node); `replayed` when its own view differed and it redid the round.
+	Settled { who: String, round: Round, params_hash: [u8; 32], replayed: bool },
 	/// A node started from an agreed checkpoint (after `failed` copies it could not use).
 	Joined { who: String, round: Round, url: String, failed: Vec<String> },
 	/// Something went wrong but the role carries on.
@@ -307,6 +311,8 @@ pub struct Fetched {
 	/// Block of the commitment.
 	pub committed_at: u64,
 	pub outcome: Result<SparseGradient, BlobFault>,
+	/// The blob's bytes when it checked out (what a validator mirrors).
+	pub blob: Option<Arc<Vec<u8>>>,
 }
 
 /// Fetches and checks the committed blobs of `uids` (all committers if `None`) for `round`.
@@ -357,14 +363,17 @@ pub async fn fetch_round_within(
 		fetch_blobs(&ctx.peer_stores, ctx.store_policy(), &requests, limits).await.into_iter();
 	let mut out = Vec::with_capacity(wanted.len());
 	for (uid, account, c, fault) in wanted {
-		let outcome = match fault {
-			Some(fault) => Err(fault),
-			None => blobs
-				.next()
-				.unwrap_or(Err(BlobFault::Missing))
-				.and_then(|blob| check_blob(ctx, round, &account, &c, &blob)),
+		let (outcome, blob) = match fault {
+			Some(fault) => (Err(fault), None),
+			None => match blobs.next().unwrap_or(Err(BlobFault::Missing)) {
+				Ok(blob) => match check_blob(ctx, round, &account, &c, &blob) {
+					Ok(grad) => (Ok(grad), Some(Arc::new(blob))),
+					Err(fault) => (Err(fault), None),
+				},
+				Err(fault) => (Err(fault), None),
+			},
 		};
-		out.push(Fetched { uid, account, committed_at: c.at, outcome });
+		out.push(Fetched { uid, account, committed_at: c.at, outcome, blob });
 	}
 	Ok(out)
 }
@@ -534,6 +543,22 @@ fn checkpoint_time_limit(len: u64) -> Duration {
 }
 
 /// The synced model: `theta_{next_round}`, i.e. every round below `next_round` applied.
+///
+/// # One model for every honest node
+///
+/// A node applies each round as soon as its blobs are readable, with the blobs of the
+/// aggregation set it could read ([`fetch_round`]): its own view. Views can differ (a blob
+/// published at the deadline, a store that serves some readers only), so the chain fixes
+/// each round's *applied set* at settlement from the validators' verdicts
+/// ([`training_protocol::applied`]). Until then the node keeps, per unsettled round, the
+/// model before it and the gradients it applied; when the settled set differs from its
+/// view it redoes the round from that model with the settled set (fetching what it lacked
+/// from the miner's store or from a validator's mirror, hash-checked) and reapplies the
+/// later unsettled rounds. Every honest node therefore holds the same parameters, bit for
+/// bit, for every settled round ([`Report::Settled`] carries their hash). The cost: about
+/// two rounds of model copies in memory (a round settles a round and a bit after its
+/// blobs are applied) and, when views differed, one replay of the outer steps since; no
+/// waiting, since nobody trains on a settled model only.
 pub struct Synced {
 	pub theta: Vec<f32>,
 	pub next_round: Round,
@@ -541,11 +566,104 @@ pub struct Synced {
 	/// unit of distance).
 	pub step_scale: f32,
 	who: String,
+	/// The rounds applied with this node's own view whose applied set is not settled yet,
+	/// oldest first.
+	unsettled: std::collections::VecDeque<Unsettled>,
+}
+
+/// A round applied with this node's view, awaiting the chain's applied set.
+struct Unsettled {
+	round: Round,
+	/// The model before the round.
+	before: Vec<f32>,
+	/// The gradients applied, by uid (sorted).
+	applied: Vec<(Uid, SparseGradient)>,
+}
+
+/// Applies `grads` (sorted by uid, as every node orders them) to `theta` with the run's
+/// aggregation and outer step; returns the mean |change| of the parameters that moved
+/// (`None` when there was nothing to apply).
+fn outer_step(ctx: &RunCtx, theta: &mut [f32], grads: &[SparseGradient]) -> Result<Option<f32>> {
+	if grads.is_empty() {
+		return Ok(None);
+	}
+	let before = theta.to_vec();
+	tokio::task::block_in_place(|| sparseloco::aggregate(&ctx.plan, grads, theta, ctx.outer_lr()))?;
+	let (mut moved, mut count) = (0f64, 0usize);
+	for (a, b) in before.iter().zip(theta.iter()) {
+		if a != b {
+			moved += (a - b).abs() as f64;
+			count += 1;
+		}
+	}
+	Ok(Some(if count == 0 { 0.0 } else { (moved / count as f64) as f32 }))
+}
+
+/// The blobs of `uids` for a round whose applied set is settled: from each miner's store,
+/// and for those it does not serve (or serves wrong), from the stores of the validators,
+/// which mirror the aggregation set's blobs they read (largest stake first). Every copy is
+/// checked against the commitment. No patience: the round is long over.
+pub async fn fetch_applied(ctx: &RunCtx, round: Round, uids: &[Uid]) -> Result<Vec<Fetched>> {
+	let mut got = fetch_round_within(ctx, round, Some(uids), Duration::ZERO).await?;
+	let lacking: Vec<usize> = (0..got.len()).filter(|&i| got[i].outcome.is_err()).collect();
+	if lacking.is_empty() {
+		return Ok(got);
+	}
+	let commitments: BTreeMap<Uid, pallet_training::Commitment> =
+		ctx.chain.round_commitments(ctx.run, round).await?.into_iter().collect();
+	let mut mirrors: Vec<_> =
+		ctx.chain.peers(ctx.run).await?.into_iter().filter(|p| p.role == pallet_training::Role::Validator).collect();
+	mirrors.sort_by(|a, b| b.held.cmp(&a.held));
+	let blob_len = ctx.plan.blob_len();
+	let mut asked = Vec::new();
+	let mut requests = Vec::new();
+	for &i in &lacking {
+		let Some(c) = commitments.get(&got[i].uid) else { continue };
+		let key = gradient_key(ctx.run, round, &got[i].account, &c.blob_hash);
+		for m in &mirrors {
+			if let Ok(r) = blob_request(blob_len, c.blob_len, &m.store_url, key.clone()) {
+				asked.push((i, c.clone()));
+				requests.push(r);
+			}
+		}
+	}
+	let limits = FetchLimits { patience: Duration::ZERO, transfer: TRANSFER_ALLOWANCE };
+	let copies = fetch_blobs(&ctx.peer_stores, ctx.store_policy(), &requests, limits).await;
+	for ((i, c), copy) in asked.into_iter().zip(copies) {
+		let f = &mut got[i];
+		if f.outcome.is_ok() {
+			continue;
+		}
+		if let Ok(blob) = copy {
+			if let Ok(grad) = check_blob(ctx, round, &f.account, &c, &blob) {
+				f.outcome = Ok(grad);
+				f.blob = Some(Arc::new(blob));
+			}
+		}
+	}
+	Ok(got)
 }
 
 impl Synced {
 	pub fn new(ctx: &RunCtx, who: impl Into<String>) -> Self {
-		Self { theta: ctx.initial_params(), next_round: 0, step_scale: 0.0, who: who.into() }
+		Self {
+			theta: ctx.initial_params(),
+			next_round: 0,
+			step_scale: 0.0,
+			who: who.into(),
+			unsettled: Default::default(),
+		}
+	}
+
+	/// Rounds below this one are applied exactly as the chain settled them.
+	pub fn settled_round(&self) -> Round {
+		self.unsettled.front().map_or(self.next_round, |u| u.round)
+	}
+
+	/// The model with every round below [`Self::settled_round`] applied as settled: the same,
+	/// bit for bit, on every honest node.
+	pub fn settled_theta(&self) -> &[f32] {
+		self.unsettled.front().map_or(&self.theta, |u| &u.before)
 	}
 
 	/// Where a node that joins late starts: the newest checkpoint agreed by a stake majority
@@ -607,6 +725,7 @@ impl Synced {
 		Ok(())
 	}
 
+
 	/// Applies rounds `next_round .. target` (each round's commit deadline must have passed).
 	pub async fn advance_to(&mut self, ctx: &RunCtx, target: Round) -> Result<()> {
 		self.advance_with(ctx, target, None).await
@@ -618,41 +737,127 @@ impl Synced {
 	/// without patience (a store that was down may be back: the node must not drop what the
 	/// miners applied), so a stalling store costs a validator one deadline and one transfer
 	/// allowance per round instead of two deadlines.
+	///
+	/// First brings the unsettled rounds in line with the applied sets the chain settled
+	/// since (see the type's docs); a round already settled when it is reached (a node
+	/// catching up) is applied with its settled set directly.
 	pub async fn advance_with(&mut self, ctx: &RunCtx, target: Round, known: Option<(Round, &[Fetched])>) -> Result<()> {
 		if self.next_round < target {
 			self.rejoin_if_pruned(ctx, target).await?;
 		}
+		self.settle(ctx).await?;
 		while self.next_round < target {
 			let round = self.next_round;
 			let fetching = Instant::now();
-			let set = ctx.chain.aggregation_set(ctx.run, round).await?;
-			let fetched = match known.filter(|(r, _)| *r == round) {
-				Some((_, reads)) => reuse_reads(ctx, round, set.as_deref(), reads).await?,
-				None => fetch_round(ctx, round, set.as_deref()).await?,
+			let settled = if self.unsettled.is_empty() && round < ctx.status().await?.next_settle {
+				Some(ctx.chain.applied_set(ctx.run, round).await?)
+			} else {
+				None
 			};
-			let dropped = fetched.iter().filter(|f| f.outcome.is_err()).count();
-			let peers: Vec<SparseGradient> = fetched.into_iter().filter_map(|f| f.outcome.ok()).collect();
-			let bytes = (peers.len() * ctx.plan.blob_len()) as u64;
-			let fetch_secs = fetching.elapsed().as_secs_f32();
-			let applying = Instant::now();
-			if !peers.is_empty() {
-				let before = self.theta.clone();
-				let lr = ctx.outer_lr();
-				tokio::task::block_in_place(|| sparseloco::aggregate(&ctx.plan, &peers, &mut self.theta, lr))?;
-				let (mut moved, mut count) = (0f64, 0usize);
-				for (a, b) in before.iter().zip(&self.theta) {
-					if a != b {
-						moved += (a - b).abs() as f64;
-						count += 1;
+			let fetched = match &settled {
+				Some(Some(set)) => fetch_applied(ctx, round, set).await?,
+				_ => {
+					let set = ctx.chain.aggregation_set(ctx.run, round).await?;
+					match known.filter(|(r, _)| *r == round) {
+						Some((_, reads)) => reuse_reads(ctx, round, set.as_deref(), reads).await?,
+						None => fetch_round(ctx, round, set.as_deref()).await?,
 					}
 				}
-				self.step_scale = if count == 0 { 0.0 } else { (moved / count as f64) as f32 };
+			};
+			if let Some(Some(set)) = &settled {
+				self.warn_lacking(ctx, round, set, &fetched);
+			}
+			let dropped = fetched.iter().filter(|f| f.outcome.is_err()).count();
+			let applied: Vec<(Uid, SparseGradient)> =
+				fetched.into_iter().filter_map(|f| f.outcome.ok().map(|g| (f.uid, g))).collect();
+			let bytes = (applied.len() * ctx.plan.blob_len()) as u64;
+			let fetch_secs = fetching.elapsed().as_secs_f32();
+			let applying = Instant::now();
+			let before = settled.is_none().then(|| self.theta.clone());
+			let grads: Vec<SparseGradient> = applied.iter().map(|(_, g)| g.clone()).collect();
+			if let Some(scale) = outer_step(ctx, &mut self.theta, &grads)? {
+				self.step_scale = scale;
 			}
 			let apply_secs = applying.elapsed().as_secs_f32();
-			(ctx.report)(Report::Applied { who: self.who.clone(), round, used: peers.len(), dropped, bytes, fetch_secs, apply_secs });
+			let used = applied.len();
+			(ctx.report)(Report::Applied { who: self.who.clone(), round, used, dropped, bytes, fetch_secs, apply_secs });
 			self.next_round += 1;
+			match before {
+				Some(before) => self.unsettled.push_back(Unsettled { round, before, applied }),
+				None => self.report_settled(ctx, round, false),
+			}
 		}
 		Ok(())
+	}
+
+	/// Settles the unsettled rounds the chain has settled since: a round whose applied set
+	/// is the one this node applied needs nothing; otherwise the round is redone from the
+	/// model before it with the settled set, and the later unsettled rounds are reapplied
+	/// on top. A round settled without an applied set (settled before the chain kept them)
+	/// keeps this node's view.
+	async fn settle(&mut self, ctx: &RunCtx) -> Result<()> {
+		if self.unsettled.is_empty() {
+			return Ok(());
+		}
+		let next_settle = ctx.status().await?.next_settle;
+		while let Some(round) = self.unsettled.front().map(|u| u.round).filter(|r| *r < next_settle) {
+			let verdict = ctx.chain.applied_set(ctx.run, round).await?;
+			let Some(front) = self.unsettled.pop_front() else { break };
+			let mine: Vec<Uid> = front.applied.iter().map(|(uid, _)| *uid).collect();
+			let set = match verdict {
+				Some(set) if set != mine => set,
+				_ => {
+					self.report_settled(ctx, round, false);
+					continue;
+				}
+			};
+			let lacking: Vec<Uid> = set.iter().copied().filter(|uid| !mine.contains(uid)).collect();
+			let fetched = if lacking.is_empty() { Vec::new() } else { fetch_applied(ctx, round, &lacking).await? };
+			self.warn_lacking(ctx, round, &lacking, &fetched);
+			let mut grads: Vec<(Uid, SparseGradient)> =
+				front.applied.into_iter().filter(|(uid, _)| set.contains(uid)).collect();
+			grads.extend(fetched.into_iter().filter_map(|f| f.outcome.ok().map(|g| (f.uid, g))));
+			grads.sort_by_key(|(uid, _)| *uid);
+			let mut theta = front.before;
+			let settled: Vec<SparseGradient> = grads.into_iter().map(|(_, g)| g).collect();
+			let mut scale = outer_step(ctx, &mut theta, &settled)?;
+			for later in self.unsettled.iter_mut() {
+				later.before.clone_from(&theta);
+				let grads: Vec<SparseGradient> = later.applied.iter().map(|(_, g)| g.clone()).collect();
+				scale = outer_step(ctx, &mut theta, &grads)?.or(scale);
+			}
+			self.theta = theta;
+			if let Some(scale) = scale {
+				self.step_scale = scale;
+			}
+			self.report_settled(ctx, round, true);
+		}
+		Ok(())
+	}
+
+	/// Reports the settled model after `round`.
+	fn report_settled(&self, ctx: &RunCtx, round: Round, replayed: bool) {
+		let params_hash = training_model::params_hash(self.settled_theta());
+		(ctx.report)(Report::Settled { who: self.who.clone(), round, params_hash, replayed });
+	}
+
+	/// Warns when a blob of a settled applied set could not be obtained from anyone: this
+	/// node's model then departs from the others' (until it rejoins from a checkpoint).
+	fn warn_lacking(&self, ctx: &RunCtx, round: Round, set: &[Uid], fetched: &[Fetched]) {
+		let lacking: Vec<Uid> = set
+			.iter()
+			.copied()
+			.filter(|uid| !fetched.iter().any(|f| f.uid == *uid && f.outcome.is_ok()))
+			.collect();
+		if !lacking.is_empty() {
+			(ctx.report)(Report::Warning {
+				who: self.who.clone(),
+				message: format!(
+					"round {round}: no store or validator mirror serves the settled blobs of miners {lacking:?}; \
+					 this node's model departs from the run's"
+				),
+			});
+		}
 	}
 }
 

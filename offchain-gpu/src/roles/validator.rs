@@ -7,7 +7,9 @@
 //!
 //! Scores go on chain sorted by uid. The smoothing of the indicator, the OpenSkill update
 //! and penalties are the chain's job. Every `checkpoint_every` rounds the validator also
-//! publishes `theta_r` in its store and records its hash on chain, for late joiners.
+//! publishes the settled `theta_r` in its store and records its hash on chain, for late
+//! joiners, and it mirrors the aggregation set's blobs it read, for nodes that could not
+//! read one the validators vouched for.
 
 use std::time::{Duration, Instant};
 
@@ -21,7 +23,7 @@ use super::gauntlet::{self, Bars, RoundInputs, RunInputs};
 pub use super::gauntlet::{cosine, eval_seed, ScoreDetail};
 use super::{fetch_round, Fetched, Report, RunCtx, Synced};
 use crate::chain::{account_of, AccountId, Balance};
-use crate::store::{checkpoint_key, BlobStore};
+use crate::store::{checkpoint_key, gradient_key, BlobStore};
 
 /// How a validator behaves: honestly, or (built with the `adversaries` feature, for the
 /// devnet and the tests only) as one of the adversaries the end-to-end tests run; see
@@ -192,6 +194,7 @@ pub async fn run(ctx: RunCtx, key: Keypair, store: BlobStore, cfg: ValidatorConf
 	let heldout: Vec<Batch> =
 		(0..cfg.heldout_batches).map(|i| ctx.corpus.heldout_batch(i, ctx.shape)).collect::<Result<_, _>>()?;
 	let mut scored: Option<Round> = None;
+	let mut checkpointed: Option<Round> = None;
 	// The gradients of the round scored last, kept for the next round's copy check.
 	let mut last_round: Option<(Round, Vec<Fetched>)> = None;
 
@@ -255,6 +258,7 @@ pub async fn run(ctx: RunCtx, key: Keypair, store: BlobStore, cfg: ValidatorConf
 			adversary::narrow(cfg.behaviour, &mut fetched);
 			let fetch_secs = fetching.elapsed().as_secs_f32();
 			last_round = Some((s, fetched.clone()));
+			mirror(&ctx, &store, s, &fetched).await?;
 			#[cfg_attr(not(feature = "adversaries"), allow(unused_mut))]
 			let (mut scores, details) =
 				score_round(&ctx, &synced, &status, (s, &round_seed, vuid), eval_seed, &cfg, &fetched, &earlier).await?;
@@ -266,8 +270,13 @@ pub async fn run(ctx: RunCtx, key: Keypair, store: BlobStore, cfg: ValidatorConf
 				commit_and_reveal(&ctx, &key, s, &scores, reveal_at).await?;
 			}
 			(ctx.report)(Report::Scored { validator: vuid, round: s, heldout_loss, scores, details, eval_secs, fetch_secs });
-			if cfg.behaviour.records_checkpoints() && cfg.checkpoint_every > 0 && s > 0 && s % cfg.checkpoint_every == 0 {
-				record_checkpoint(&ctx, &key, &store, &synced, s).await?;
+			// Checkpoints are of the settled model (the same on every honest node), which lags
+			// the round being scored by one round.
+			let k = synced.settled_round();
+			let due = cfg.checkpoint_every > 0 && k > 0 && k % cfg.checkpoint_every == 0;
+			if cfg.behaviour.records_checkpoints() && due && checkpointed.is_none_or(|c| c < k) {
+				checkpointed = Some(k);
+				record_checkpoint(&ctx, &key, &store, &synced).await?;
 			}
 			anyhow::Ok(true)
 		};
@@ -316,14 +325,40 @@ fn fresh_salt() -> Result<[u8; 32]> {
 	Ok(salt)
 }
 
-/// Publishes `theta_s` (the synced model before round `s` is applied) in the validator's
-/// store and records its hash on chain.
-async fn record_checkpoint(ctx: &RunCtx, key: &Keypair, store: &BlobStore, synced: &Synced, s: Round) -> Result<()> {
-	debug_assert_eq!(synced.next_round, s);
-	let bytes = training_model::checkpoint::encode(&ctx.model, &synced.theta)?;
-	let hash = training_model::params_hash(&synced.theta);
-	store.put(&checkpoint_key(ctx.run, s, &hash), &bytes).await?;
-	ctx.chain.commit_checkpoint(key, ctx.run, s, hash, store.url()).await
+/// Publishes the settled model `theta_k` (every round below `k = synced.settled_round()`
+/// applied as settled) in the validator's store and records its hash on chain.
+async fn record_checkpoint(ctx: &RunCtx, key: &Keypair, store: &BlobStore, synced: &Synced) -> Result<()> {
+	let (k, theta) = (synced.settled_round(), synced.settled_theta());
+	let bytes = training_model::checkpoint::encode(&ctx.model, theta)?;
+	let hash = training_model::params_hash(theta);
+	store.put(&checkpoint_key(ctx.run, k, &hash), &bytes).await?;
+	ctx.chain.commit_checkpoint(key, ctx.run, k, hash, store.url()).await
+}
+
+/// Copies the blobs of round `s`'s aggregation set that this validator read into its own
+/// store, under the miners' keys, in the background: a node whose own read of a blob the
+/// validators vouched for failed (a store that served some readers only) finds it here
+/// when the round settles ([`super::fetch_applied`]). Readers check every copy against
+/// the commitment, so a mirror needs no trust.
+async fn mirror(ctx: &RunCtx, store: &BlobStore, s: Round, fetched: &[Fetched]) -> Result<()> {
+	let set = ctx.chain.aggregation_set(ctx.run, s).await?.unwrap_or_default();
+	let copies: Vec<(String, std::sync::Arc<Vec<u8>>)> = fetched
+		.iter()
+		.filter(|f| set.contains(&f.uid))
+		.filter_map(|f| {
+			let blob = f.blob.clone()?;
+			Some((gradient_key(ctx.run, s, &f.account, &sparseloco::blob_hash(&blob)), blob))
+		})
+		.collect();
+	let (store, report) = (store.clone(), ctx.report.clone());
+	tokio::spawn(async move {
+		for (key, blob) in copies {
+			if let Err(e) = store.put(&key, &blob).await {
+				report(Report::Warning { who: "validator".into(), message: format!("mirroring {key}: {e}") });
+			}
+		}
+	});
+	Ok(())
 }
 
 /// Scores the miners this validator is due to score in round `s`, sorted by uid: the

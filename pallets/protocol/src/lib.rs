@@ -12,6 +12,8 @@
 //! - [`duty`]: what each validator is due to score in a round (the aggregation set plus a
 //!   sample drawn from a seed that exists only after the commit deadline), its coverage of
 //!   that, and the stake quorum a miner's round needs to count.
+//! - [`applied`]: which blobs of a round every honest node applies, fixed at settlement
+//!   from the validators' verdicts.
 //! - [`incentive`]: penalties, final scores, emission weights, the next aggregation set, and
 //!   the exact split of each round's emission between miners, validators and the burn.
 //! - [`fixed`]: the decimal fixed-point number all of the above compute with.
@@ -48,6 +50,7 @@
 
 extern crate alloc;
 
+pub mod applied;
 pub mod duty;
 pub mod fixed;
 pub mod incentive;
@@ -55,6 +58,7 @@ pub mod openskill;
 pub mod round;
 pub mod score;
 
+pub use applied::applied_set;
 pub use duty::{coverage_ppb, due_set, meets_quorum};
 pub use fixed::Fixed;
 pub use incentive::{

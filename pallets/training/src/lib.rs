@@ -219,6 +219,13 @@ pub mod pallet {
 	pub type AggregationSets<T: Config> =
 		StorageDoubleMap<_, Twox64Concat, RunId, Twox64Concat, Round, BoundedVec<Uid, T::MaxPeers>, OptionQuery>;
 
+	/// The applied set of each settled round: the members of its aggregation set whose blobs
+	/// every node applies ([`training_protocol::applied`]), fixed at settlement and kept as
+	/// long as the round's commitments.
+	#[pallet::storage]
+	pub type AppliedSets<T: Config> =
+		StorageDoubleMap<_, Twox64Concat, RunId, Twox64Concat, Round, BoundedVec<Uid, T::MaxPeers>, OptionQuery>;
+
 	/// Agreed checkpoints: the hash a stake majority of validators recorded (see
 	/// [`checkpoints`]).
 	#[pallet::storage]
@@ -774,6 +781,13 @@ pub mod pallet {
 			AggregationSets::<T>::get(run, round).map(|s| s.into_inner())
 		}
 
+		/// The blobs of a settled round that every node applies (its applied set), sorted by
+		/// uid; `None` before the round settles (and for rounds settled before this rule, or
+		/// pruned).
+		pub fn applied_set(run: RunId, round: Round) -> Option<Vec<Uid>> {
+			AppliedSets::<T>::get(run, round).map(|s| s.into_inner())
+		}
+
 		/// A round's commitments, sorted by uid.
 		pub fn round_commitments(run: RunId, round: Round) -> Vec<(Uid, Commitment)> {
 			let mut out: Vec<(Uid, Commitment)> = Commitments::<T>::iter_prefix((run, round)).collect();
@@ -1093,6 +1107,20 @@ impl<T: Config> Pallet<T> {
 				w.miners.windows(2).all(|p| p[0].0 < p[1].0),
 				TryRuntimeError::Other("weights not sorted by uid")
 			);
+			let retention = u64::from(T::CommitmentRetention::get());
+			for (round, applied) in AppliedSets::<T>::iter_prefix(run) {
+				ensure!(round < info.next_settle, TryRuntimeError::Other("applied set of an unsettled round"));
+				ensure!(
+					round.saturating_add(retention) >= info.next_settle,
+					TryRuntimeError::Other("applied set kept past the retention")
+				);
+				ensure!(applied.windows(2).all(|w| w[0] < w[1]), TryRuntimeError::Other("applied set not sorted"));
+				let set = AggregationSets::<T>::get(run, round).unwrap_or_default();
+				ensure!(
+					applied.iter().all(|uid| set.contains(uid)),
+					TryRuntimeError::Other("applied set outside the aggregation set")
+				);
+			}
 		}
 		Ok(())
 	}

@@ -21,16 +21,19 @@
 //!    A committed miner without a quorum is unscored this round: its state (rating, final
 //!    score, hence weight and place in the aggregation set) is left as it was, and its share
 //!    of this settlement's emission is burned, since no quorum vouched for its work.
-//! 3. [`settle`] updates the miner states and returns the weights and the next aggregation
+//! 3. The round's applied set ([`training_protocol::applied_set`]: the aggregation set's
+//!    members a quorum scored without a MISSING or INVALID flag) is stored: the blobs every
+//!    node applies for the round.
+//! 4. [`settle`] updates the miner states and returns the weights and the next aggregation
 //!    set, which are stored.
-//! 4. The emission accrued since the last settlement (`emission_per_block` x blocks plus
+//! 5. The emission accrued since the last settlement (`emission_per_block` x blocks plus
 //!    anything accrued at an earlier rate) is split by [`split_emission`]: miners by weight,
 //!    validators by stake x [`agreement_ppb`] with the combined scores x [`coverage_ppb`] of
 //!    the miners they were due to score ([`due_set`]: the round's committed aggregation set
 //!    plus `eval_sample` others drawn from the round's seed), out of the bonded stake.
 //!    Payouts are minted; everything else, including payouts that cannot be minted, is never
 //!    minted (burned).
-//! 5. Commitments, the aggregation set and a superseded checkpoint of round
+//! 6. Commitments, the aggregation and applied sets and a superseded checkpoint of round
 //!    `r - CommitmentRetention`, and the scores of `r`, are deleted.
 //!
 //! Work is bounded: at most one settlement per run per block, `MaxRuns` runs, `MaxPeers`
@@ -45,7 +48,7 @@ use training_protocol::{
 };
 
 use crate::{
-	AggregationSets, BalanceOf, Commitments, Config, Event, Hash32, MinerRecord,
+	AggregationSets, AppliedSets, BalanceOf, Commitments, Config, Event, Hash32, MinerRecord,
 	MinerStates, MinerUids, NextAggregationSet, Pallet, Peers, Role, RoundSeeds, RunId, RunInfoOf, Runs, ScoreCommits, Scores,
 	StoredWeights, Uids, Validators, WeightInfo, Weights,
 };
@@ -184,6 +187,10 @@ pub fn settle_round<T: Config>(run_id: RunId, info: &mut RunInfoOf<T>, round: Ro
 		}
 	}
 
+	// The blobs every node applies for this round: vouched for, there and valid.
+	let applied = training_protocol::applied_set(&aggregated, &scores);
+	AppliedSets::<T>::insert(run_id, round, BoundedVec::<Uid, T::MaxPeers>::truncate_from(applied));
+
 	let before: Vec<MinerState> = miners.iter().map(|m| m.1).collect();
 	let outcome = settle(&info.params.incentive, &info.params.skill, round, &mut miners, &scores);
 	let scored = scores.len() as u32;
@@ -275,6 +282,7 @@ fn finish<T: Config>(run_id: RunId, info: &mut RunInfoOf<T>, round: Round) {
 	if let Some(old) = round.checked_sub(retention) {
 		let _ = Commitments::<T>::clear_prefix((run_id, old), T::MaxPeers::get(), None);
 		AggregationSets::<T>::remove(run_id, old);
+		AppliedSets::<T>::remove(run_id, old);
 		RoundSeeds::<T>::remove(run_id, old);
 		crate::checkpoints::prune::<T>(run_id, old);
 	}

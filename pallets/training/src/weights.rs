@@ -170,7 +170,8 @@ impl<T: frame_system::Config> WeightInfo for SubstrateWeight<T> {
 	/// `Training::MinerStates` (r:m w:m), `Training::Scores` (r:v w:v), `Training::Commitments`
 	/// (r:m w:m), `Training::Uids` (r:<=m), `System::Account` + issuance (r:<=m+v w:<=2(m+v)),
 	/// `Training::Weights`, `Training::NextAggregationSet`, `Training::Runs`,
-	/// `Training::AggregationSets`, `Training::Checkpoints`, `Training::LatestCheckpoint`,
+	/// `Training::AggregationSets`, `Training::AppliedSets` (w:2, this round's and an old
+	/// one's), `Training::Checkpoints`, `Training::LatestCheckpoint`,
 	/// `Training::CheckpointVotes` (w:v, an old round's votes).
 	/// The range of component `m` is `[1, 256]`, of `v` is `[0, 32]`.
 	fn settle(m: u32, v: u32) -> Weight {
@@ -182,7 +183,7 @@ impl<T: frame_system::Config> WeightInfo for SubstrateWeight<T> {
 			.saturating_add(T::DbWeight::get().reads(6_u64))
 			.saturating_add(T::DbWeight::get().reads((3_u64).saturating_mul(m.into())))
 			.saturating_add(T::DbWeight::get().reads((2_u64).saturating_mul(v.into())))
-			.saturating_add(T::DbWeight::get().writes(6_u64))
+			.saturating_add(T::DbWeight::get().writes(8_u64))
 			.saturating_add(T::DbWeight::get().writes((3_u64).saturating_mul(m.into())))
 			.saturating_add(T::DbWeight::get().writes((4_u64).saturating_mul(v.into())))
 			.saturating_add(Weight::from_parts(0, 5_000).saturating_mul(m.into()))
@@ -274,7 +275,7 @@ impl WeightInfo for () {
 			.saturating_add(RocksDbWeight::get().reads(6_u64))
 			.saturating_add(RocksDbWeight::get().reads((3_u64).saturating_mul(m.into())))
 			.saturating_add(RocksDbWeight::get().reads((2_u64).saturating_mul(v.into())))
-			.saturating_add(RocksDbWeight::get().writes(6_u64))
+			.saturating_add(RocksDbWeight::get().writes(8_u64))
 			.saturating_add(RocksDbWeight::get().writes((3_u64).saturating_mul(m.into())))
 			.saturating_add(RocksDbWeight::get().writes((4_u64).saturating_mul(v.into())))
 			.saturating_add(Weight::from_parts(0, 5_000).saturating_mul(m.into()))

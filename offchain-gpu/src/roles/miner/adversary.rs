@@ -69,6 +69,18 @@ async fn copy_previous(m: &Miner, ctx: &RunCtx, prev: Round) -> Result<Option<Ve
 	Ok(fetched.into_iter().filter(|f| f.uid != m.uid).find_map(|f| f.outcome.ok()).map(|g| g.tensors))
 }
 
+/// How long after the commit deadline the late publisher publishes: the readers' default
+/// patience, so that a reader that started at the deadline has just given up and one that
+/// started a block later (a validator) has not.
+pub const LATE_BY: Duration = Duration::from_secs(6);
+
+/// What an adversary does between the commit deadline and publishing its blob.
+pub(super) async fn before_publishing(behaviour: Behaviour) {
+	if behaviour == Behaviour::Late {
+		tokio::time::sleep(LATE_BY).await;
+	}
+}
+
 /// The blob to commit and the blob to publish.
 pub(super) fn disguise(behaviour: Behaviour, blob: Vec<u8>, round: Round) -> (Vec<u8>, Vec<u8>) {
 	match behaviour {

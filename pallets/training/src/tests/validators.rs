@@ -444,3 +444,51 @@ fn checkpoints_need_a_stake_majority() {
 		assert!(CheckpointVotes::<Test>::iter_prefix((RUN, 1)).next().is_none());
 	});
 }
+
+#[test]
+fn the_applied_set_is_what_a_stake_majority_found_there_and_valid() {
+	new_test_ext().execute_with(|| {
+		create();
+		for who in 1..=4 {
+			miner(who);
+		}
+		for who in [1000, 1001, 1002] {
+			validator(who, 10_000);
+		}
+		let flagged = |uid: Uid, flags: ScoreFlags| MinerScore { flags, ..score(uid, 100) };
+		let pick = |set: bool, flag: ScoreFlags| if set { flag } else { ScoreFlags::NONE };
+		for b in 2..=36 {
+			run_to_block(b);
+			if b >= 3 && (b - 3) % 10 == 0 {
+				// Miner 4 (uid 3) commits nothing for round 0.
+				for who in (1..=4).filter(|&who| !(who == 4 && b == 3)) {
+					commit(who, (b - 3) / 10);
+				}
+			}
+			if b == 15 {
+				// Round 0: uid 1 is missing for two validators of three, uid 2 invalid for one;
+				// one validator claims uid 3 (who committed nothing) is fine.
+				for (who, missing, invalid) in [(1000, true, true), (1001, true, false), (1002, false, false)] {
+					let list = vec![
+						score(0, 300),
+						flagged(1, pick(missing, ScoreFlags::MISSING)),
+						flagged(2, pick(invalid, ScoreFlags::INVALID)),
+						score(3, 50),
+					];
+					assert_ok!(post_scores(who, RUN, 0, list));
+				}
+			}
+			if b == 25 {
+				// Round 1: one validator of three scores: no quorum, nothing vouched for.
+				assert_ok!(post_scores(1000, RUN, 1, honest_scores()));
+			}
+			if b < 26 {
+				assert_eq!(Training::applied_set(RUN, 0), None, "applied before settlement at block {b}");
+			}
+			assert_ok!(Training::do_try_state());
+		}
+		assert_eq!(Training::aggregation_set(RUN, 0), Some(vec![0, 1, 2, 3]));
+		assert_eq!(Training::applied_set(RUN, 0), Some(vec![0, 2]));
+		assert_eq!(Training::applied_set(RUN, 1), Some(vec![]));
+	});
+}

@@ -142,6 +142,22 @@ mod benchmarks {
 		Ok(())
 	}
 
+	/// A closed run with `l` miners: a step of `l` removes `l` peers, each with its uid and
+	/// state and releasing its deposit (the dearest entry a step removes), and then finds the
+	/// run empty.
+	#[benchmark]
+	fn reap_run(l: Linear<1, { T::MaxPeers::get() }>) -> Result<(), BenchmarkError> {
+		let run = new_run::<T>()?;
+		add_miners::<T>(run, l)?;
+		let origin = T::GovernanceOrigin::try_successful_origin().map_err(|_| BenchmarkError::Weightless)?;
+		Training::<T>::close_run(origin, run)?;
+		let caller = funded::<T>("reaper", 0);
+		#[extrinsic_call]
+		_(RawOrigin::Signed(caller), run, l);
+		assert!(Runs::<T>::get(run).is_none(), "the run was not reaped in one step");
+		Ok(())
+	}
+
 	/// Worst case: the run is full and every miner is past immunity, so the registration
 	/// scans all miners and replaces one.
 	#[benchmark]

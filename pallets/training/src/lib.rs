@@ -39,6 +39,7 @@ pub mod checkpoints;
 pub mod migrations;
 #[cfg(test)]
 mod mock;
+pub mod reap;
 pub mod settlement;
 #[cfg(test)]
 mod tests;
@@ -150,7 +151,7 @@ pub mod pallet {
 	#[pallet::storage]
 	pub type ActiveRuns<T: Config> = StorageValue<_, BoundedVec<RunId, T::MaxRuns>, ValueQuery>;
 
-	/// Every run ever created (closed ones stay for their peers to deregister).
+	/// Every run ever created and not reaped (closed ones stay until `reap_run`).
 	#[pallet::storage]
 	pub type Runs<T: Config> = StorageMap<_, Twox64Concat, RunId, RunInfoOf<T>, OptionQuery>;
 
@@ -307,6 +308,10 @@ pub mod pallet {
 		},
 		/// Settlement failed in the protocol logic (nothing changed; emission keeps accruing).
 		SettlementFailed { run: RunId, round: Round },
+		/// A step of reaping a closed run removed this many storage entries; more are left.
+		RunReapProgress { run: RunId, removed: u32 },
+		/// A closed run is gone: every entry removed, every deposit and stake released.
+		RunReaped { run: RunId },
 	}
 
 	#[pallet::error]
@@ -409,6 +414,10 @@ pub mod pallet {
 		CheckpointExists,
 		/// The checkpoint's round is older than `CommitmentRetention` rounds.
 		CheckpointTooOld,
+		/// Only a closed run can be reaped.
+		RunNotClosed,
+		/// A reap step's `limit` must be from 1 to `MaxPeers`.
+		InvalidReapLimit,
 	}
 
 	#[pallet::hooks]
@@ -767,6 +776,27 @@ pub mod pallet {
 			Self::deposit_event(Event::Withdrawn { run, who, amount: unbonding.amount });
 			Ok(())
 		}
+
+		/// Gives a closed run's storage back, at most `limit` (1 to `MaxPeers`) storage entries
+		/// per call: its peers first, releasing their deposits and stakes (unbonding ones
+		/// too), then its commitments, scores, checkpoints and sets, and, once nothing else is
+		/// left, the run itself (`RunReaped`). Anyone may call it; the weight charged is that
+		/// of the entries actually removed.
+		#[pallet::call_index(12)]
+		#[pallet::weight(T::WeightInfo::reap_run(*limit))]
+		pub fn reap_run(origin: OriginFor<T>, run: RunId, limit: u32) -> DispatchResultWithPostInfo {
+			ensure_signed(origin)?;
+			let info = Runs::<T>::get(run).ok_or(Error::<T>::UnknownRun)?;
+			ensure!(info.closed, Error::<T>::RunNotClosed);
+			ensure!((1..=T::MaxPeers::get()).contains(&limit), Error::<T>::InvalidReapLimit);
+			let step = reap::step::<T>(run, limit);
+			if step.done {
+				Self::deposit_event(Event::RunReaped { run });
+			} else {
+				Self::deposit_event(Event::RunReapProgress { run, removed: step.removed });
+			}
+			Ok(Some(T::WeightInfo::reap_run(step.removed.max(1))).into())
+		}
 	}
 
 	#[pallet::view_functions]
@@ -1119,6 +1149,14 @@ impl<T: Config> Pallet<T> {
 				ensure!(
 					applied.iter().all(|uid| set.contains(uid)),
 					TryRuntimeError::Other("applied set outside the aggregation set")
+				);
+			}
+		}
+		for run in 0..NextRunId::<T>::get() {
+			if !Runs::<T>::contains_key(run) {
+				ensure!(
+					!reap::remains::<T>(run) && !reap::run_entries_left::<T>(run),
+					TryRuntimeError::Other("a reaped run left storage behind")
 				);
 			}
 		}

@@ -52,6 +52,7 @@ pub trait WeightInfo {
 	fn on_initialize_idle(r: u32) -> Weight;
 	fn open_round() -> Weight;
 	fn settle(m: u32, v: u32) -> Weight;
+	fn reap_run(l: u32) -> Weight;
 }
 
 /// Weights for `pallet_training` using the Substrate node and recommended hardware.
@@ -189,6 +190,21 @@ impl<T: frame_system::Config> WeightInfo for SubstrateWeight<T> {
 			.saturating_add(Weight::from_parts(0, 5_000).saturating_mul(m.into()))
 			.saturating_add(Weight::from_parts(0, 8_000).saturating_mul(v.into()))
 	}
+	/// Storage, per entry removed (`l` of them, at most `MaxPeers`): `Training::Peers` with
+	/// its `Training::Uids` and `Training::MinerStates` and a hold released
+	/// (`Balances::Holds` + `System::Account`, r:3 w:5), the dearest kind; `Training::Runs`,
+	/// `Training::MinerUids`, `Training::Validators` (r:3 w:2), and the run's own entries
+	/// once it is empty (w:6).
+	/// The range of component `l` is `[1, 256]`.
+	fn reap_run(l: u32) -> Weight {
+		Weight::from_parts(30_000_000, 4_000)
+			.saturating_add(Weight::from_parts(40_000_000, 0).saturating_mul(l.into()))
+			.saturating_add(T::DbWeight::get().reads(3_u64))
+			.saturating_add(T::DbWeight::get().reads((3_u64).saturating_mul(l.into())))
+			.saturating_add(T::DbWeight::get().writes(8_u64))
+			.saturating_add(T::DbWeight::get().writes((5_u64).saturating_mul(l.into())))
+			.saturating_add(Weight::from_parts(0, 3_800).saturating_mul(l.into()))
+	}
 }
 
 // For backwards compatibility and tests.
@@ -280,6 +296,21 @@ impl WeightInfo for () {
 			.saturating_add(RocksDbWeight::get().writes((4_u64).saturating_mul(v.into())))
 			.saturating_add(Weight::from_parts(0, 5_000).saturating_mul(m.into()))
 			.saturating_add(Weight::from_parts(0, 8_000).saturating_mul(v.into()))
+	}
+	/// Storage, per entry removed (`l` of them, at most `MaxPeers`): `Training::Peers` with
+	/// its `Training::Uids` and `Training::MinerStates` and a hold released
+	/// (`Balances::Holds` + `System::Account`, r:3 w:5), the dearest kind; `Training::Runs`,
+	/// `Training::MinerUids`, `Training::Validators` (r:3 w:2), and the run's own entries
+	/// once it is empty (w:6).
+	/// The range of component `l` is `[1, 256]`.
+	fn reap_run(l: u32) -> Weight {
+		Weight::from_parts(30_000_000, 4_000)
+			.saturating_add(Weight::from_parts(40_000_000, 0).saturating_mul(l.into()))
+			.saturating_add(RocksDbWeight::get().reads(3_u64))
+			.saturating_add(RocksDbWeight::get().reads((3_u64).saturating_mul(l.into())))
+			.saturating_add(RocksDbWeight::get().writes(8_u64))
+			.saturating_add(RocksDbWeight::get().writes((5_u64).saturating_mul(l.into())))
+			.saturating_add(Weight::from_parts(0, 3_800).saturating_mul(l.into()))
 	}
 }
 

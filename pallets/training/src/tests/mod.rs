@@ -798,3 +798,4 @@ fn migration_v1_to_v2_try_runtime_checks_pass() {
 }
 
 mod validators;
+mod reap;

@@ -28,7 +28,7 @@ CARGO_FLAGS := --release --workspace --locked
 UPGRADE_WASM := $(BIN)/wbuild/training-runtime/training_runtime_upgrade.compact.compressed.wasm
 export UPGRADE_WASM
 
-.PHONY: help setup build test devnet
+.PHONY: help setup build lint test devnet
 
 help:
 	@echo "make devnet   set up, build and run a local devnet (node --dev)"
@@ -45,9 +45,14 @@ setup:
 build: setup
 	$(CARGO) build $(CARGO_FLAGS) --all-targets
 
+# Formatting as rustfmt.toml says (stable rustfmt; installed with rustup's component if absent).
+lint: setup
+	@cargo fmt --version >/dev/null 2>&1 || rustup component add rustfmt
+	cargo fmt --all --check
+
 # Every crate's tests, then the pallet's benchmarks (run as tests) and try-runtime checks,
 # which need their feature flags (both in one build of the FRAME stack).
-test: build
+test: build lint
 	@test -f "$(UPGRADE_WASM)" || { echo "missing $(UPGRADE_WASM)"; exit 1; }
 	$(CARGO) test $(CARGO_FLAGS)
 	$(CARGO) test --release --locked -p pallet-training --features runtime-benchmarks,try-runtime

@@ -50,28 +50,37 @@ fn main() -> Result<()> {
 	let miner_cfg = MinerConfig::default();
 	let train_cfg = miner_cfg.train_config(params.inner_steps);
 	let accounts: Vec<[u8; 32]> = (0..n as u8).map(|i| [i + 1; 32]).collect();
-	let mut trainers: Vec<Trainer> = (0..n).map(|_| Trainer::cpu(&model, train_cfg)).collect::<Result<_, _>>()?;
+	let mut trainers: Vec<Trainer> =
+		(0..n).map(|_| Trainer::cpu(&model, train_cfg)).collect::<Result<_, _>>()?;
 	let mut feedback: Vec<ErrorFeedback> =
 		(0..n).map(|_| ErrorFeedback::new(&plan, miner_cfg.beta)).collect::<Result<_, _>>()?;
 	let mut theta = training_model::init_params(&model, params.run_seed);
 	let overlap = |a: &SparseGradient, b: &SparseGradient| {
 		sparseloco::index_overlap(&plan, &a.tensors, &b.tensors).map_or(0.0, |o| o.ratio())
 	};
-	let (mut pairs, mut consecutive, mut honest_vs_copy, mut copy_vs_source) = (vec![], vec![], vec![], vec![]);
+	let (mut pairs, mut consecutive, mut honest_vs_copy, mut copy_vs_source) =
+		(vec![], vec![], vec![], vec![]);
 	let mut previous: Option<Vec<SparseGradient>> = None;
-	println!("model {preset}: {} parameters, {rounds} rounds, {n} miners, k = {}/{}", model.num_params(), params.topk_per_chunk, params.chunk_size);
+	println!(
+		"model {preset}: {} parameters, {rounds} rounds, {n} miners, k = {}/{}",
+		model.num_params(),
+		params.topk_per_chunk,
+		params.chunk_size
+	);
 	for r in 0..rounds {
 		let mut grads = Vec::with_capacity(n);
 		for m in 0..n {
 			let a = Assignment { run_seed: params.run_seed, round: r, miner: accounts[m] };
 			trainers[m].set_global_step(r * h);
-			let mut batches = |step: u64| -> Result<training_model::Batch, training_model::ModelError> {
-				Ok(corpus.assigned_batch(&a, step, shape)?)
-			};
+			let mut batches =
+				|step: u64| -> Result<training_model::Batch, training_model::ModelError> {
+					Ok(corpus.assigned_batch(&a, step, shape)?)
+				};
 			let out = trainers[m].inner_steps(&theta, h, &mut batches)?;
 			let delta: Vec<f32> = theta.iter().zip(&out.params).map(|(a, b)| a - b).collect();
 			let tensors = feedback[m].compress(&plan, &delta)?;
-			let sample = sparseloco::fingerprint::sample(&plan, r, &theta).ok_or_else(|| anyhow::anyhow!("theta does not fit the plan"))?;
+			let sample = sparseloco::fingerprint::sample(&plan, r, &theta)
+				.ok_or_else(|| anyhow::anyhow!("theta does not fit the plan"))?;
 			let header = sparseloco::Header::new(&plan, 1, r, accounts[m], sample);
 			grads.push(SparseGradient { header, tensors });
 		}

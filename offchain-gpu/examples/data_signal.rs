@@ -33,14 +33,17 @@ fn main() -> Result<()> {
 	let accounts: Vec<[u8; 32]> = (0..n_miners as u8).map(|i| [i + 1; 32]).collect();
 	// The last two miners cheat: one trains on someone else's batches, one on random tokens.
 	let (cheat, noise) = (n_miners - 2, n_miners - 1);
-	let mut trainers: Vec<Trainer> = (0..n_miners).map(|_| Trainer::cpu(&model, train_cfg)).collect::<Result<_, _>>()?;
-	let mut feedback: Vec<ErrorFeedback> =
-		(0..n_miners).map(|_| ErrorFeedback::new(&plan, miner_cfg.beta)).collect::<Result<_, _>>()?;
+	let mut trainers: Vec<Trainer> =
+		(0..n_miners).map(|_| Trainer::cpu(&model, train_cfg)).collect::<Result<_, _>>()?;
+	let mut feedback: Vec<ErrorFeedback> = (0..n_miners)
+		.map(|_| ErrorFeedback::new(&plan, miner_cfg.beta))
+		.collect::<Result<_, _>>()?;
 	let mut theta = training_model::init_params(&model, params.run_seed);
 	let mut ws = Workspace::<f32>::new(&model)?;
 	let mut replayer = Trainer::cpu(&model, train_cfg)?;
 	for r in 0..rounds {
-		let assignment = |m: usize| Assignment { run_seed: params.run_seed, round: r, miner: accounts[m] };
+		let assignment =
+			|m: usize| Assignment { run_seed: params.run_seed, round: r, miner: accounts[m] };
 		let mut grads = Vec::new();
 		for m in 0..n_miners {
 			let mut a = assignment(m);
@@ -48,12 +51,17 @@ fn main() -> Result<()> {
 				a.miner = sp_crypto_hashing::blake2_256(&(b"other-data", r, accounts[m]).encode());
 			}
 			let vocab = model.vocab_size;
-			let mut batches = |step: u64| -> Result<training_model::Batch, training_model::ModelError> {
-				if m == noise {
-					return Ok(noise_batch(vocab, shape, &(b"random-data", r, accounts[m], step)));
-				}
-				Ok(corpus.assigned_batch(&a, step, shape)?)
-			};
+			let mut batches =
+				|step: u64| -> Result<training_model::Batch, training_model::ModelError> {
+					if m == noise {
+						return Ok(noise_batch(
+							vocab,
+							shape,
+							&(b"random-data", r, accounts[m], step),
+						));
+					}
+					Ok(corpus.assigned_batch(&a, step, shape)?)
+				};
 			let out = trainers[m].inner_steps(&theta, h, &mut batches)?;
 			let delta: Vec<f32> = theta.iter().zip(&out.params).map(|(a, b)| a - b).collect();
 			let tensors = feedback[m].compress(&plan, &delta)?;
@@ -83,12 +91,14 @@ fn main() -> Result<()> {
 			replayer.set_global_step(r * h);
 			let mut batches = AssignedBatches { corpus: &corpus, assignment: assignment(m), shape };
 			let out = replayer.inner_steps(&theta, h, &mut batches)?;
-			replay_probe.push(theta.iter().zip(&out.params).map(|(a, b)| a - b).collect::<Vec<f32>>());
+			replay_probe
+				.push(theta.iter().zip(&out.params).map(|(a, b)| a - b).collect::<Vec<f32>>());
 		}
 		let dense: Vec<Vec<f32>> = grads.iter().map(|g| g.to_dense(&plan)).collect();
 		let contrast = |probe: &[Vec<f32>], m: usize| {
 			let own = cos(&dense[m], &probe[m]);
-			let others: Vec<f64> = (0..n_miners).filter(|&n| n != m).map(|n| cos(&dense[m], &probe[n])).collect();
+			let others: Vec<f64> =
+				(0..n_miners).filter(|&n| n != m).map(|n| cos(&dense[m], &probe[n])).collect();
 			(own, own - others.iter().sum::<f64>() / others.len() as f64)
 		};
 		// Centred: each gradient and each probe less the mean over the miners, which removes
@@ -100,7 +110,8 @@ fn main() -> Result<()> {
 			}
 			v.iter().map(|x| x.iter().zip(&mean).map(|(a, b)| a - b).collect()).collect()
 		};
-		let (dense_c, grad_c, replay_c) = (centred(&dense), centred(&grad_probe), centred(&replay_probe));
+		let (dense_c, grad_c, replay_c) =
+			(centred(&dense), centred(&grad_probe), centred(&replay_probe));
 		for m in 0..n_miners {
 			let (go, gc) = contrast(&grad_probe, m);
 			let (ro, rc) = contrast(&replay_probe, m);

@@ -269,7 +269,8 @@ fn settled_models(reports: &[Report]) -> BTreeMap<Round, Vec<SettledModel>> {
 	let mut out: BTreeMap<Round, Vec<SettledModel>> = BTreeMap::new();
 	for r in reports {
 		if let Report::Settled { who, round, params_hash, replayed } = r {
-			let model = SettledModel { who: who.clone(), params_hash: *params_hash, replayed: *replayed };
+			let model =
+				SettledModel { who: who.clone(), params_hash: *params_hash, replayed: *replayed };
 			out.entry(*round).or_default().push(model);
 		}
 	}
@@ -333,7 +334,12 @@ impl Overhead {
 					down.push(*bytes as f64);
 				}
 				Report::Scored { eval_secs, scores, .. } => {
-					let evaluated = scores.iter().filter(|s| !s.flags.intersects(ScoreFlags::MISSING.union(ScoreFlags::INVALID))).count();
+					let evaluated = scores
+						.iter()
+						.filter(|s| {
+							!s.flags.intersects(ScoreFlags::MISSING.union(ScoreFlags::INVALID))
+						})
+						.count();
 					if evaluated > 0 {
 						eval.push(f64::from(*eval_secs) / evaluated as f64)
 					}
@@ -375,7 +381,8 @@ fn free_port() -> Result<u16> {
 fn start_node(bin: &PathBuf, log: &PathBuf) -> Result<NodeProcess> {
 	let rpc_port = free_port()?;
 	let p2p_port = free_port()?;
-	let log_file = std::fs::File::create(log).with_context(|| format!("creating {}", log.display()))?;
+	let log_file =
+		std::fs::File::create(log).with_context(|| format!("creating {}", log.display()))?;
 	let mut command = Command::new(bin);
 	die_with_parent(&mut command);
 	let child = command
@@ -416,7 +423,9 @@ fn die_with_parent(command: &mut Command) {
 /// for a negative assigned-vs-random indicator.
 fn fmt_score(s: &training_protocol::MinerScore) -> String {
 	let mut marks = String::new();
-	for (flag, mark) in [(ScoreFlags::MISSING, 'M'), (ScoreFlags::INVALID, 'I'), (ScoreFlags::COPIED, 'C')] {
+	for (flag, mark) in
+		[(ScoreFlags::MISSING, 'M'), (ScoreFlags::INVALID, 'I'), (ScoreFlags::COPIED, 'C')]
+	{
 		if s.flags.contains(flag) {
 			marks.push(mark);
 		}
@@ -441,7 +450,8 @@ fn ordinal_f64(x: Fixed) -> f64 {
 
 /// Runs the devnet to completion (or Ctrl-C) and returns what happened.
 pub fn run(cfg: DevnetConfig) -> Result<DevnetSummary> {
-	let total_miners = cfg.miners + cfg.adversaries.len() + cfg.hostile_stores.len() + cfg.late_miners;
+	let total_miners =
+		cfg.miners + cfg.adversaries.len() + cfg.hostile_stores.len() + cfg.late_miners;
 	let total_validators = cfg.validators + cfg.validator_adversaries.len();
 	let keys = MINER_KEYS.len() + VALIDATOR_KEYS.len();
 	if !cfg.hostile_stores.is_empty() && !cfg!(feature = "adversaries") {
@@ -587,7 +597,11 @@ async fn drive(
 			None => BlobStore::new(store_root.join(&name)),
 		};
 		#[cfg_attr(not(feature = "adversaries"), allow(unused_mut))]
-		let mut mcfg = miner::MinerConfig { behaviour, state_dir: Some(out.join("state")), ..Default::default() };
+		let mut mcfg = miner::MinerConfig {
+			behaviour,
+			state_dir: Some(out.join("state")),
+			..Default::default()
+		};
 		#[cfg(feature = "adversaries")]
 		{
 			mcfg.advertised_url = advertised;
@@ -599,23 +613,44 @@ async fn drive(
 			late_keys.push(account_of(&key));
 		}
 		let late_round = cfg.late_round;
-		let role = spawn_role(format!("miner {key_uri}"), url, run, cfg, &corpus, stop, &reporter, move |ctx| {
-			Box::pin(async move {
-				if late {
-					wait_for_round(&ctx, late_round).await?;
-				}
-				miner::run(ctx, key, store, mcfg).await
-			})
-		});
+		let role = spawn_role(
+			format!("miner {key_uri}"),
+			url,
+			run,
+			cfg,
+			&corpus,
+			stop,
+			&reporter,
+			move |ctx| {
+				Box::pin(async move {
+					if late {
+						wait_for_round(&ctx, late_round).await?;
+					}
+					miner::run(ctx, key, store, mcfg).await
+				})
+			},
+		);
 		threads.lock().unwrap_or_else(|e| e.into_inner()).push(role);
 	}
 	for (key_uri, behaviour) in validator_roles(cfg) {
 		let key = keypair(key_uri)?;
 		let store = BlobStore::new(store_root.join(key_uri.trim_start_matches('/')));
-		let vcfg = validator::ValidatorConfig { stake: stake_of(behaviour), behaviour, checkpoint_every: cfg.checkpoint_every, ..Default::default() };
-		let role = spawn_role(format!("validator {key_uri}"), url, run, cfg, &corpus, stop, &reporter, move |ctx| {
-			Box::pin(validator::run(ctx, key, store, vcfg))
-		});
+		let vcfg = validator::ValidatorConfig {
+			stake: stake_of(behaviour),
+			behaviour,
+			checkpoint_every: cfg.checkpoint_every,
+			..Default::default()
+		};
+		let role = spawn_role(
+			format!("validator {key_uri}"),
+			url,
+			run,
+			cfg,
+			&corpus,
+			stop,
+			&reporter,
+			move |ctx| Box::pin(validator::run(ctx, key, store, vcfg)),
+		);
 		threads.lock().unwrap_or_else(|e| e.into_inner()).push(role);
 	}
 
@@ -624,7 +659,9 @@ async fn drive(
 
 /// Each miner's key and behaviour: honest ones, adversaries, then late joiners (honest),
 /// from the front of [`MINER_KEYS`].
-fn miner_roles(cfg: &DevnetConfig) -> impl Iterator<Item = (&'static str, miner::Behaviour, Option<String>)> + '_ {
+fn miner_roles(
+	cfg: &DevnetConfig,
+) -> impl Iterator<Item = (&'static str, miner::Behaviour, Option<String>)> + '_ {
 	let honest = |n| std::iter::repeat_n((miner::Behaviour::Honest, None), n);
 	let behaviours = honest(cfg.miners)
 		.chain(cfg.adversaries.iter().map(|b| (*b, None)))
@@ -643,7 +680,9 @@ pub fn hostile_store_dir(cfg: &DevnetConfig, i: usize) -> Option<PathBuf> {
 
 /// The hostile-store miners: honest training, a hostile endpoint registered as their store.
 #[cfg(feature = "adversaries")]
-fn hostile_store_roles(cfg: &DevnetConfig) -> impl Iterator<Item = (miner::Behaviour, Option<String>)> + '_ {
+fn hostile_store_roles(
+	cfg: &DevnetConfig,
+) -> impl Iterator<Item = (miner::Behaviour, Option<String>)> + '_ {
 	cfg.hostile_stores.iter().map(|url| (miner::Behaviour::HostileStore, Some(url.clone())))
 }
 
@@ -654,7 +693,9 @@ fn hostile_store_roles(_: &DevnetConfig) -> std::iter::Empty<(miner::Behaviour, 
 
 /// Each validator's key and behaviour: honest ones first, then the adversaries. Keys come
 /// from [`VALIDATOR_KEYS`], then from the back of [`MINER_KEYS`] (what miners leave free).
-fn validator_roles(cfg: &DevnetConfig) -> impl Iterator<Item = (&'static str, validator::Behaviour)> + '_ {
+fn validator_roles(
+	cfg: &DevnetConfig,
+) -> impl Iterator<Item = (&'static str, validator::Behaviour)> + '_ {
 	let behaviours = std::iter::repeat_n(validator::Behaviour::Honest, cfg.validators)
 		.chain(cfg.validator_adversaries.iter().copied());
 	VALIDATOR_KEYS.iter().chain(MINER_KEYS.iter().rev()).copied().zip(behaviours)
@@ -704,13 +745,18 @@ fn spawn_role(
 	let (url, model, corpus, stop, reporter) =
 		(url.to_string(), cfg.model.clone(), corpus.clone(), stop.clone(), reporter.clone());
 	std::thread::spawn(move || {
-		let rt = match tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build() {
+		let rt = match tokio::runtime::Builder::new_multi_thread()
+			.worker_threads(2)
+			.enable_all()
+			.build()
+		{
 			Ok(rt) => rt,
 			Err(e) => return reporter(Report::Warning { who: name, message: e.to_string() }),
 		};
 		let result = rt.block_on(async {
 			let chain = Chain::connect(&url, Duration::from_secs(60)).await?;
-			let mut ctx = RunCtx::new(chain, run, &model, corpus, stop.clone(), reporter.clone()).await?;
+			let mut ctx =
+				RunCtx::new(chain, run, &model, corpus, stop.clone(), reporter.clone()).await?;
 			// The devnet's stores are local directories or a bucket on loopback.
 			ctx.allow_local_stores = true;
 			body(ctx).await
@@ -763,7 +809,8 @@ async fn monitor(
 	for (key_uri, behaviour) in validator_roles(cfg) {
 		let who = account_of(&keypair(key_uri)?);
 		if let Some(p) = peers.iter().find(|p| p.role == Role::Validator && p.who == who) {
-			let summary = ValidatorSummary { key: key_uri.into(), behaviour, stake: p.held, total_paid: 0 };
+			let summary =
+				ValidatorSummary { key: key_uri.into(), behaviour, stake: p.held, total_paid: 0 };
 			validators.insert(p.uid, summary);
 		}
 	}
@@ -800,7 +847,10 @@ async fn monitor(
 			Err(e) => {
 				let since = *failing_since.get_or_insert_with(Instant::now);
 				if since.elapsed() > Duration::from_secs(180) {
-					return Err(e.context(format!("the node at {} has not answered for 3 minutes", chain.url())));
+					return Err(e.context(format!(
+						"the node at {} has not answered for 3 minutes",
+						chain.url()
+					)));
 				}
 				eprintln!("  warning (devnet): reading block {next}: {e:#}; reconnecting");
 				tokio::time::sleep(Duration::from_secs(1)).await;
@@ -837,12 +887,17 @@ async fn monitor(
 				let mut train = Vec::new();
 				for r in reports.iter() {
 					match r {
-						Report::Trained { round: tr, last_loss, .. } if *tr == round && last_loss.is_finite() => {
+						Report::Trained { round: tr, last_loss, .. }
+							if *tr == round && last_loss.is_finite() =>
+						{
 							train.push(*last_loss)
 						}
-						Report::Scored { round: sr, heldout_loss, scores, .. } if *sr == round && row.heldout_loss.is_none() => {
+						Report::Scored { round: sr, heldout_loss, scores, .. }
+							if *sr == round && row.heldout_loss.is_none() =>
+						{
 							row.heldout_loss = Some(*heldout_loss);
-							row.loss_scores = scores.iter().map(|s| (s.uid, s.loss_score)).collect();
+							row.loss_scores =
+								scores.iter().map(|s| (s.uid, s.loss_score)).collect();
 							row.sync_ppm = scores.iter().map(|s| (s.uid, s.sync_ppm)).collect();
 						}
 						_ => {}
@@ -852,12 +907,18 @@ async fn monitor(
 					row.train_loss = Some(train.iter().sum::<f32>() / train.len() as f32);
 				}
 			}
-			let fmt_map = |m: &BTreeMap<Uid, String>| m.iter().map(|(k, v)| format!("{k}:{v}")).collect::<Vec<_>>().join(" ");
-			let paid: BTreeMap<Uid, String> =
-				row.miner_paid.iter().map(|(u, a)| (*u, format!("{:.3}", *a as f64 / UNIT as f64))).collect();
+			let fmt_map = |m: &BTreeMap<Uid, String>| {
+				m.iter().map(|(k, v)| format!("{k}:{v}")).collect::<Vec<_>>().join(" ")
+			};
+			let paid: BTreeMap<Uid, String> = row
+				.miner_paid
+				.iter()
+				.map(|(u, a)| (*u, format!("{:.3}", *a as f64 / UNIT as f64)))
+				.collect();
 			let weights: BTreeMap<Uid, String> =
 				row.weights.iter().map(|(u, w)| (*u, format!("{:.3}", *w as f64 / 1e9))).collect();
-			let ords: BTreeMap<Uid, String> = row.ordinals.iter().map(|(u, o)| (*u, format!("{o:.2}"))).collect();
+			let ords: BTreeMap<Uid, String> =
+				row.ordinals.iter().map(|(u, o)| (*u, format!("{o:.2}"))).collect();
 			eprintln!(
 				"devnet: round {round} settled (block {}): held-out loss {}, train loss {}, scored {scored}, minted {:.3} burned {:.3} UNIT\n         paid {{{}}} validators {:.3}; weights {{{}}}; ordinals {{{}}}",
 				block.number,
@@ -870,10 +931,15 @@ async fn monitor(
 				fmt_map(&weights),
 				fmt_map(&ords),
 			);
-			let semi = |m: &BTreeMap<Uid, String>| m.iter().map(|(k, v)| format!("{k}:{v}")).collect::<Vec<_>>().join(";");
-			let scores: BTreeMap<Uid, String> = row.loss_scores.iter().map(|(u, s)| (*u, s.to_string())).collect();
-			let paid_raw: BTreeMap<Uid, String> = row.miner_paid.iter().map(|(u, a)| (*u, a.to_string())).collect();
-			let weights_raw: BTreeMap<Uid, String> = row.weights.iter().map(|(u, w)| (*u, w.to_string())).collect();
+			let semi = |m: &BTreeMap<Uid, String>| {
+				m.iter().map(|(k, v)| format!("{k}:{v}")).collect::<Vec<_>>().join(";")
+			};
+			let scores: BTreeMap<Uid, String> =
+				row.loss_scores.iter().map(|(u, s)| (*u, s.to_string())).collect();
+			let paid_raw: BTreeMap<Uid, String> =
+				row.miner_paid.iter().map(|(u, a)| (*u, a.to_string())).collect();
+			let weights_raw: BTreeMap<Uid, String> =
+				row.weights.iter().map(|(u, w)| (*u, w.to_string())).collect();
 			writeln!(
 				csv_file,
 				"{round},{},{},{scored},{minted},{burned},{},{},{},{},{}",
@@ -913,7 +979,11 @@ async fn monitor(
 						})
 					})
 					.collect::<Vec<_>>();
-				eprintln!("devnet: done after {} settled rounds; wrote {}", rows.len(), csv.display());
+				eprintln!(
+					"devnet: done after {} settled rounds; wrote {}",
+					rows.len(),
+					csv.display()
+				);
 				for m in &miners {
 					eprintln!(
 						"  miner uid {} {} ({}): paid {:.3} UNIT, final weight {:.3}, ordinal {:.2}",
@@ -935,7 +1005,8 @@ async fn monitor(
 						v.total_paid as f64 / UNIT as f64
 					);
 				}
-				let overhead = Overhead::from_reports(&reports.lock().unwrap(), params.round_length);
+				let overhead =
+					Overhead::from_reports(&reports.lock().unwrap(), params.round_length);
 				eprintln!(
 					"  per round ({:.0} s): train {:.2} s, commit {:.2} s, reveal {:.3} s, fetch {:.2} s, aggregate {:.3} s: overhead {:.1} % of the round",
 					overhead.round_secs,
@@ -955,13 +1026,18 @@ async fn monitor(
 					.unwrap()
 					.iter()
 					.filter_map(|r| match r {
-						Report::Joined { who, round, url, failed } => Some((who.clone(), *round, url.clone(), failed.clone())),
+						Report::Joined { who, round, url, failed } => {
+							Some((who.clone(), *round, url.clone(), failed.clone()))
+						}
 						_ => None,
 					})
 					.collect();
 				let settled = settled_models(&reports.lock().unwrap());
 				let replays = settled.values().flatten().filter(|m| m.replayed).count();
-				let split = settled.values().filter(|models| models.iter().any(|m| m.params_hash != models[0].params_hash)).count();
+				let split = settled
+					.values()
+					.filter(|models| models.iter().any(|m| m.params_hash != models[0].params_hash))
+					.count();
 				eprintln!(
 					"  settled models: {} rounds, {split} with nodes that disagree, {replays} rounds redone by a node whose view differed",
 					settled.len()
@@ -1029,7 +1105,14 @@ async fn read_block(chain: &Chain, run: u32, number: u64) -> Result<Option<Block
 					.into_iter()
 					.map(|(uid, rec)| (uid, ordinal_f64(rec.state.rating.ordinal())))
 					.collect();
-				facts.settled.push(Settlement { round, scored, minted, burned, weights: weights.into_iter().collect(), ordinals });
+				facts.settled.push(Settlement {
+					round,
+					scored,
+					minted,
+					burned,
+					weights: weights.into_iter().collect(),
+					ordinals,
+				});
 			}
 		}
 	}

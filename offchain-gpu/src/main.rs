@@ -394,7 +394,8 @@ fn devnet(a: DevnetArgs) -> Result<()> {
 		verbose: a.verbose,
 		..Default::default()
 	};
-	let (miners, inner_steps, model, out) = (cfg.miners, cfg.inner_steps, cfg.model.clone(), cfg.out.clone());
+	let (miners, inner_steps, model, out) =
+		(cfg.miners, cfg.inner_steps, cfg.model.clone(), cfg.out.clone());
 	let summary = offchain_gpu::devnet::run(cfg)?;
 	// The held-out loss of the synced model against the tokens the honest miners trained on.
 	let (_, shape) = offchain_gpu::roles::model_preset(&model)?;
@@ -405,25 +406,37 @@ fn devnet(a: DevnetArgs) -> Result<()> {
 		.iter()
 		.filter_map(|r| {
 			let tokens = (r.round - first) * per_round;
-			r.heldout_loss.map(|heldout_loss| quality::curve::Point { round: r.round, tokens, heldout_loss, bytes_sent: 0 })
+			r.heldout_loss.map(|heldout_loss| quality::curve::Point {
+				round: r.round,
+				tokens,
+				heldout_loss,
+				bytes_sent: 0,
+			})
 		})
 		.collect();
-	let curve = quality::curve::Curve { method: quality::curve::Method::SparseLoCo, points, wall: Default::default() };
+	let curve = quality::curve::Curve {
+		method: quality::curve::Method::SparseLoCo,
+		points,
+		wall: Default::default(),
+	};
 	let svg = out.join("heldout-loss.svg");
-	std::fs::write(&svg, quality::plot::svg(&[curve])).with_context(|| format!("writing {}", svg.display()))?;
+	std::fs::write(&svg, quality::plot::svg(&[curve]))
+		.with_context(|| format!("writing {}", svg.display()))?;
 	eprintln!("devnet: wrote {}", svg.display());
 	Ok(())
 }
 
 fn role(a: RoleArgs, miner: bool) -> Result<()> {
 	use offchain_gpu::{chain, roles, store::BlobStore};
-	let secret = std::env::var(&a.secret_env)
-		.with_context(|| format!("set {} to the worker's secret URI or seed phrase", a.secret_env))?;
+	let secret = std::env::var(&a.secret_env).with_context(|| {
+		format!("set {} to the worker's secret URI or seed phrase", a.secret_env)
+	})?;
 	let key = chain::keypair(&secret)?;
 	let store = if a.store.contains("://") {
 		BlobStore::from_url(&a.store)?
 	} else {
-		std::fs::create_dir_all(&a.store).with_context(|| format!("creating the store directory {}", a.store))?;
+		std::fs::create_dir_all(&a.store)
+			.with_context(|| format!("creating the store directory {}", a.store))?;
 		BlobStore::new(std::fs::canonicalize(&a.store)?)
 	};
 	let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build()?;
@@ -431,14 +444,28 @@ fn role(a: RoleArgs, miner: bool) -> Result<()> {
 		let chain = chain::Chain::connect(&a.url, std::time::Duration::from_secs(30)).await?;
 		let corpus = std::sync::Arc::new(roles::load_corpus()?);
 		let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
-		let mut ctx = roles::RunCtx::new(chain, a.run, &a.model, corpus, stop.clone(), roles::stderr_reporter()).await?;
+		let mut ctx = roles::RunCtx::new(
+			chain,
+			a.run,
+			&a.model,
+			corpus,
+			stop.clone(),
+			roles::stderr_reporter(),
+		)
+		.await?;
 		ctx.allow_local_stores = a.allow_local_stores;
 		let work = async {
 			if miner {
-				let cfg = roles::miner::MinerConfig { state_dir: Some(a.state_dir), ..Default::default() };
+				let cfg = roles::miner::MinerConfig {
+					state_dir: Some(a.state_dir),
+					..Default::default()
+				};
 				roles::miner::run(ctx, key, store, cfg).await
 			} else {
-				let cfg = roles::validator::ValidatorConfig { stake: a.stake * chain::UNIT, ..Default::default() };
+				let cfg = roles::validator::ValidatorConfig {
+					stake: a.stake * chain::UNIT,
+					..Default::default()
+				};
 				roles::validator::run(ctx, key, store, cfg).await
 			}
 		};
@@ -484,12 +511,19 @@ fn propose_upgrade(a: ProposeUpgradeArgs) -> Result<()> {
 		if let upgrade::Outcome::MotionOpen(m) = outcome {
 			let hash = hex::encode(m.hash);
 			println!("next: council members vote, then anyone closes and applies:");
-			println!("  offchain-gpu council-vote --url {} --motion 0x{hash} --index {} --key <member>", a.url, m.index);
+			println!(
+				"  offchain-gpu council-vote --url {} --motion 0x{hash} --index {} --key <member>",
+				a.url, m.index
+			);
 			println!(
 				"  offchain-gpu council-close --url {} --motion 0x{hash} --index {} --length {} --key <any>",
 				a.url, m.index, m.length
 			);
-			println!("  offchain-gpu apply-upgrade --url {} --wasm {} --key <any>", a.url, a.wasm.display());
+			println!(
+				"  offchain-gpu apply-upgrade --url {} --wasm {} --key <any>",
+				a.url,
+				a.wasm.display()
+			);
 		}
 		Ok(())
 	})
@@ -523,7 +557,12 @@ fn apply_upgrade(a: ApplyUpgradeArgs) -> Result<()> {
 		let chain = connect(&a.url).await?;
 		upgrade::check_upgrade(&chain.runtime_version().await?, &wasm.version)?;
 		chain.apply_authorized_upgrade(&key, &wasm.code).await?;
-		chain.wait_for_spec_version(wasm.version.spec_version, std::time::Duration::from_secs(a.timeout)).await?;
+		chain
+			.wait_for_spec_version(
+				wasm.version.spec_version,
+				std::time::Duration::from_secs(a.timeout),
+			)
+			.await?;
 		println!("spec_version {} is live", wasm.version.spec_version);
 		Ok(())
 	})

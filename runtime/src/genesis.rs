@@ -28,7 +28,9 @@ fn genesis(
 		balances: BalancesConfig {
 			balances: endowed.into_iter().map(|a| (a, ENDOWMENT)).collect::<Vec<_>>(),
 		},
-		aura: AuraConfig { authorities: authorities.iter().map(|x| x.0.clone()).collect::<Vec<_>>() },
+		aura: AuraConfig {
+			authorities: authorities.iter().map(|x| x.0.clone()).collect::<Vec<_>>()
+		},
 		grandpa: GrandpaConfig {
 			authorities: authorities.into_iter().map(|x| (x.1, 1)).collect::<Vec<_>>(),
 		},
@@ -63,7 +65,10 @@ pub fn preset(id: &PresetId) -> Option<Vec<u8>> {
 			Sr25519Keyring::Alice.to_account_id(),
 		),
 		LOCAL_TESTNET_RUNTIME_PRESET => genesis(
-			vec![authority(Sr25519Keyring::Alice, Ed25519Keyring::Alice), authority(Sr25519Keyring::Bob, Ed25519Keyring::Bob)],
+			vec![
+				authority(Sr25519Keyring::Alice, Ed25519Keyring::Alice),
+				authority(Sr25519Keyring::Bob, Ed25519Keyring::Bob),
+			],
 			dev_accounts(),
 			council(),
 			Sr25519Keyring::Alice.to_account_id(),

@@ -22,10 +22,11 @@ fn with_preset_state(id: &str, check: impl FnOnce()) {
 
 fn merge(base: &mut serde_json::Value, patch: serde_json::Value) {
 	match (base, patch) {
-		(serde_json::Value::Object(base), serde_json::Value::Object(patch)) =>
+		(serde_json::Value::Object(base), serde_json::Value::Object(patch)) => {
 			for (k, v) in patch {
 				merge(base.entry(k).or_insert(serde_json::Value::Null), v);
-			},
+			}
+		}
 		(base, patch) => *base = patch,
 	}
 }
@@ -55,7 +56,10 @@ fn every_preset_builds_with_authorities_funds_sudo_and_council() {
 				sp_keyring::Sr25519Keyring::Alice.public().into();
 			assert_eq!(pallet_aura::Authorities::<Runtime>::get()[0], alice_sr);
 			let alice = sp_keyring::Sr25519Keyring::Alice.to_account_id();
-			assert_eq!(pallet_balances::Pallet::<Runtime>::free_balance(&alice), genesis::ENDOWMENT);
+			assert_eq!(
+				pallet_balances::Pallet::<Runtime>::free_balance(&alice),
+				genesis::ENDOWMENT
+			);
 			assert_eq!(pallet_sudo::Key::<Runtime>::get(), Some(alice));
 			assert_eq!(
 				pallet_collective::Members::<Runtime, pallet_collective::Instance1>::get().len(),
@@ -73,10 +77,18 @@ fn metadata_is_v16_and_lists_every_pallet() {
 	let prefixed = RuntimeMetadataPrefixed::decode(&mut &opaque[..]).expect("decodes");
 	let RuntimeMetadata::V16(meta) = prefixed.1 else { panic!("not V16") };
 	let pallets: Vec<_> = meta.pallets.iter().map(|p| p.name.as_str()).collect();
-	for name in
-		["System", "Timestamp", "Aura", "Grandpa", "Balances", "TransactionPayment", "Sudo", "Council",
-		"Training", "Governance"]
-	{
+	for name in [
+		"System",
+		"Timestamp",
+		"Aura",
+		"Grandpa",
+		"Balances",
+		"TransactionPayment",
+		"Sudo",
+		"Council",
+		"Training",
+		"Governance",
+	] {
 		assert!(pallets.contains(&name), "{name} missing from {pallets:?}");
 	}
 }

@@ -159,11 +159,15 @@ fn serve(mut conn: TcpStream, mode: &Mode, requests: &Mutex<Vec<Request>>, stop:
 			}
 			Mode::Serve { .. } => not_found(&mut conn),
 			Mode::FirstReaderOnly { prefix, root } => {
-				let key = request.path.strip_prefix(prefix.as_str()).filter(|k| !k.split('/').any(|c| c == ".."));
+				let key = request
+					.path
+					.strip_prefix(prefix.as_str())
+					.filter(|k| !k.split('/').any(|c| c == ".."));
 				match key.map(|k| std::fs::read(root.join(k))) {
 					Some(Ok(body)) if !head && claim(requests, &request.path) => {
 						let len = body.len().to_string();
-						let headers = [("Content-Length", len.as_str()), ("ETag", "\"0123456789abcdef\"")];
+						let headers =
+							[("Content-Length", len.as_str()), ("ETag", "\"0123456789abcdef\"")];
 						answer(&mut conn, "200 OK", &headers, &body)
 					}
 					_ => not_found(&mut conn),

@@ -92,9 +92,15 @@ impl StderrLines {
 
 	/// Reads until `pick` says something about a line (that answer), or `limit` passes or
 	/// the child closes stderr (`None`).
-	pub fn wait_for<T>(&mut self, limit: Duration, mut pick: impl FnMut(&str) -> Option<T>) -> Option<T> {
+	pub fn wait_for<T>(
+		&mut self,
+		limit: Duration,
+		mut pick: impl FnMut(&str) -> Option<T>,
+	) -> Option<T> {
 		let deadline = Instant::now() + limit;
-		while let Ok(line) = self.lines.recv_timeout(deadline.saturating_duration_since(Instant::now())) {
+		while let Ok(line) =
+			self.lines.recv_timeout(deadline.saturating_duration_since(Instant::now()))
+		{
 			let found = pick(&line);
 			self.seen.push(line);
 			if found.is_some() {
@@ -159,7 +165,11 @@ impl DevNode {
 	/// Like [`DevNode::start`] but with its database in a fresh directory that is kept across
 	/// [`DevNode::restart`]: the chain goes on where it stopped.
 	pub fn start_persistent() -> Self {
-		let dir = std::env::temp_dir().join(format!("dev-node-db-{}-{}", std::process::id(), free_port()));
+		let dir = std::env::temp_dir().join(format!(
+			"dev-node-db-{}-{}",
+			std::process::id(),
+			free_port()
+		));
 		let _ = std::fs::remove_dir_all(&dir);
 		Self::launch(Some(dir))
 	}
@@ -168,7 +178,8 @@ impl DevNode {
 		let rpc_port = free_port();
 		let p2p_port = free_port();
 		let log = std::env::temp_dir().join(format!("dev-node-{rpc_port}.log"));
-		let mut args: Vec<String> = ["--dev", "--no-prometheus", "--no-telemetry", "--no-mdns"].map(String::from).to_vec();
+		let mut args: Vec<String> =
+			["--dev", "--no-prometheus", "--no-telemetry", "--no-mdns"].map(String::from).to_vec();
 		match &base_path {
 			Some(dir) => args.extend(["--base-path".to_string(), dir.display().to_string()]),
 			None => args.push("--tmp".into()),
@@ -366,7 +377,8 @@ impl S3Server {
 			}
 			let put = probe("PUT", "ok");
 			if put.as_deref().is_some_and(|r| r.starts_with("HTTP/1.1 200"))
-				&& probe("GET", "").is_some_and(|r| r.starts_with("HTTP/1.1 200") && r.ends_with("ok"))
+				&& probe("GET", "")
+					.is_some_and(|r| r.starts_with("HTTP/1.1 200") && r.ends_with("ok"))
 			{
 				return;
 			}

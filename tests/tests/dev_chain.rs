@@ -15,7 +15,7 @@ async fn dev_node_finalizes_blocks_and_applies_a_signed_transfer() {
 	let node = DevNode::start();
 	let outcome = tokio::time::timeout(Duration::from_secs(180), scenario(&node.ws_url())).await;
 	match outcome {
-		Ok(Ok(())) => {},
+		Ok(Ok(())) => {}
 		Ok(Err(e)) => panic!("{e}\nnode log:\n{}", node.log()),
 		Err(_) => panic!("timed out\nnode log:\n{}", node.log()),
 	}

@@ -30,13 +30,23 @@ use system_tests::{Deadline, DevNode, S3Server};
 
 /// Stops the store just before the commit deadline of the first round at or after `round`
 /// and starts it again `outage` later. Returns the round hit.
-async fn store_outage(url: &str, s3: &mut S3Server, round: u64, outage: Duration) -> anyhow::Result<u64> {
+async fn store_outage(
+	url: &str,
+	s3: &mut S3Server,
+	round: u64,
+	outage: Duration,
+) -> anyhow::Result<u64> {
 	let chain = Chain::connect(url, Duration::from_secs(60)).await?;
-	let deadline = Deadline::new(format!("the block before round {round}'s commit deadline"), Duration::from_secs(600));
+	let deadline = Deadline::new(
+		format!("the block before round {round}'s commit deadline"),
+		Duration::from_secs(600),
+	);
 	loop {
 		deadline.check();
 		if let Some(s) = chain.run_status(0).await? {
-			if s.round.is_some_and(|r| r >= round) && s.offset + 1 == u64::from(s.params.commit_window) {
+			if s.round.is_some_and(|r| r >= round)
+				&& s.offset + 1 == u64::from(s.params.commit_window)
+			{
 				s3.stop();
 				tokio::time::sleep(outage).await;
 				s3.restart();
@@ -59,20 +69,16 @@ fn devnet_over_s3_pays_honest_miners_and_zeroes_every_adversary() {
 	let own_test = |b: &Behaviour| {
 		matches!(
 			b,
-			Behaviour::Honest |
-				Behaviour::OtherData |
-				Behaviour::Sybil |
-				Behaviour::Stale |
-				Behaviour::EvalFit |
-				Behaviour::HostileStore |
-				Behaviour::Late
+			Behaviour::Honest
+				| Behaviour::OtherData
+				| Behaviour::Sybil
+				| Behaviour::Stale
+				| Behaviour::EvalFit
+				| Behaviour::HostileStore
+				| Behaviour::Late
 		)
 	};
-	let adversaries = Behaviour::ALL
-		.iter()
-		.copied()
-		.filter(|b| !own_test(b))
-		.collect::<Vec<_>>();
+	let adversaries = Behaviour::ALL.iter().copied().filter(|b| !own_test(b)).collect::<Vec<_>>();
 	let cfg = DevnetConfig {
 		miners: 3,
 		adversaries,
@@ -130,11 +136,22 @@ fn devnet_over_s3_pays_honest_miners_and_zeroes_every_adversary() {
 			assert!(m.final_weight_ppb > 0, "honest miner {} ends with zero weight", m.key);
 			// The outage cost at most its round: paid in each of the last two rounds.
 			for row in summary.rounds.iter().rev().take(2) {
-				assert!(row.miner_paid.get(&m.uid).is_some_and(|p| *p > 0), "honest {} unpaid in round {}", m.key, row.round);
+				assert!(
+					row.miner_paid.get(&m.uid).is_some_and(|p| *p > 0),
+					"honest {} unpaid in round {}",
+					m.key,
+					row.round
+				);
 			}
 			continue;
 		}
-		assert_eq!(m.final_weight_ppb, 0, "adversary {} ({}) ends with weight", m.key, m.behaviour.name());
+		assert_eq!(
+			m.final_weight_ppb,
+			0,
+			"adversary {} ({}) ends with weight",
+			m.key,
+			m.behaviour.name()
+		);
 		// Past warm-up (its first `warmup` evaluations, plus one for the indicator average
 		// to cross the threshold) an adversary earns nothing.
 		let late: u128 = summary

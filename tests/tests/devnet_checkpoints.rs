@@ -36,7 +36,10 @@ fn a_late_miner_joins_from_the_majoritys_checkpoint_despite_a_poisoner() {
 		Err(e) => panic!("devnet failed: {e:#}\nnode log:\n{}", node.log()),
 	};
 	for m in &summary.miners {
-		println!("miner uid {} {} late {}: paid {} weight {}", m.uid, m.key, m.late, m.total_paid, m.final_weight_ppb);
+		println!(
+			"miner uid {} {} late {}: paid {} weight {}",
+			m.uid, m.key, m.late, m.total_paid, m.final_weight_ppb
+		);
 	}
 	for j in &summary.joins {
 		println!("join: {j:?}");
@@ -52,14 +55,23 @@ fn a_late_miner_joins_from_the_majoritys_checkpoint_despite_a_poisoner() {
 		.joins
 		.iter()
 		.find(|(who, ..)| *who == format!("miner {}", late.uid))
-		.unwrap_or_else(|| panic!("the late miner did not join from a checkpoint: {:?}", summary.joins));
+		.unwrap_or_else(|| {
+			panic!("the late miner did not join from a checkpoint: {:?}", summary.joins)
+		});
 	let (_, round, url, _) = joined;
 	assert!(*round >= 2 && round % 2 == 0, "joined from round {round}");
-	assert!(url.contains(&honest_store), "joined from {url}, not the honest validator's store {honest_store}");
+	assert!(
+		url.contains(&honest_store),
+		"joined from {url}, not the honest validator's store {honest_store}"
+	);
 	assert!(!url.starts_with(DEAD_CHECKPOINT_URL));
-	let synced: Vec<u32> = summary.rounds.iter().filter_map(|r| r.sync_ppm.get(&late.uid).copied()).collect();
+	let synced: Vec<u32> =
+		summary.rounds.iter().filter_map(|r| r.sync_ppm.get(&late.uid).copied()).collect();
 	assert!(!synced.is_empty(), "the late miner was never scored");
-	assert!(synced.iter().all(|&s| s >= 990_000), "the late miner's model was off: sync {synced:?}");
+	assert!(
+		synced.iter().all(|&s| s >= 990_000),
+		"the late miner's model was off: sync {synced:?}"
+	);
 	for m in summary.miners.iter() {
 		assert!(m.total_paid > 0, "honest miner {} (late: {}) was not paid", m.key, m.late);
 	}

@@ -16,7 +16,13 @@ use system_tests::{loopback_ws_port, node_bin, offchain_gpu_bin, spawn_offchain_
 /// started (read from its output).
 fn start_devnet(args: &[&str], out: &Path) -> (Child, StderrLines, u16) {
 	let (mut devnet, mut lines) = spawn_offchain_gpu(
-		Command::new(offchain_gpu_bin()).arg("devnet").arg("--node-bin").arg(node_bin()).args(args).arg("--out").arg(out),
+		Command::new(offchain_gpu_bin())
+			.arg("devnet")
+			.arg("--node-bin")
+			.arg(node_bin())
+			.args(args)
+			.arg("--out")
+			.arg(out),
 	);
 	let Some(port) = lines.wait_for(Duration::from_secs(60), loopback_ws_port) else {
 		let _ = devnet.kill();
@@ -32,16 +38,23 @@ fn answers(port: u16) -> bool {
 #[test]
 fn sigterm_stops_the_devnet_and_the_node_it_started() {
 	let out = std::env::temp_dir().join(format!("devnet-stop-{}", std::process::id()));
-	let (mut devnet, mut lines, rpc_port) = start_devnet(&["--miners", "2", "--rounds", "20"], &out);
+	let (mut devnet, mut lines, rpc_port) =
+		start_devnet(&["--miners", "2", "--rounds", "20"], &out);
 	// Wait until every worker has registered: the roles are running.
-	if lines.wait_for(Duration::from_secs(240), |l| l.contains("registered; training rounds").then_some(())).is_none() {
+	if lines
+		.wait_for(Duration::from_secs(240), |l| {
+			l.contains("registered; training rounds").then_some(())
+		})
+		.is_none()
+	{
 		let _ = devnet.kill();
 		panic!("the devnet did not get to training:\n{}", lines.text());
 	}
 	assert!(answers(rpc_port), "the node is not up");
 
 	let sent = Instant::now();
-	let kill = Command::new("kill").args(["-TERM", &devnet.id().to_string()]).status().expect("run kill");
+	let kill =
+		Command::new("kill").args(["-TERM", &devnet.id().to_string()]).status().expect("run kill");
 	assert!(kill.success());
 	let status = loop {
 		if let Some(status) = devnet.try_wait().expect("wait for the devnet") {
@@ -58,7 +71,10 @@ fn sigterm_stops_the_devnet_and_the_node_it_started() {
 	println!("devnet stopped {:.1} s after SIGTERM with {status}", stopped_in.as_secs_f64());
 	assert_eq!(status.code(), Some(1), "{}", lines.text());
 	assert!(
-		lines.seen.iter().any(|l| l == "error: interrupted (SIGTERM): stopped every process the devnet started"),
+		lines
+			.seen
+			.iter()
+			.any(|l| l == "error: interrupted (SIGTERM): stopped every process the devnet started"),
 		"no one-line reason:\n{}",
 		lines.text()
 	);

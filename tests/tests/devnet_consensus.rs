@@ -29,14 +29,18 @@ fn honest_nodes_hold_the_same_model_after_every_settled_round() {
 		..Default::default()
 	};
 	let root = hostile_store_dir(&cfg, 0).expect("local stores");
-	let server = HostileServer::start(Mode::FirstReaderOnly { prefix: "/grads/selective/".into(), root });
+	let server =
+		HostileServer::start(Mode::FirstReaderOnly { prefix: "/grads/selective/".into(), root });
 	cfg.hostile_stores = vec![format!("{}/grads/selective", server.endpoint())];
 	let summary = match run(cfg) {
 		Ok(s) => s,
 		Err(e) => panic!("devnet failed: {e:#}\nnode log:\n{}", node.log()),
 	};
 	let served = server.requests().iter().filter(|r| r.served).count();
-	println!("selective store: {} requests, {served} answered with the blob", server.requests().len());
+	println!(
+		"selective store: {} requests, {served} answered with the blob",
+		server.requests().len()
+	);
 
 	let mut honest: Vec<String> = summary
 		.miners
@@ -50,7 +54,12 @@ fn honest_nodes_hold_the_same_model_after_every_settled_round() {
 	for (round, models) in &summary.settled {
 		let of_honest: Vec<_> = models.iter().filter(|m| honest.contains(&m.who)).collect();
 		for m in models {
-			println!("round {round} {}: params {} replayed {}", m.who, m.params_hash[..6].iter().map(|b| format!("{b:02x}")).collect::<String>(), m.replayed);
+			println!(
+				"round {round} {}: params {} replayed {}",
+				m.who,
+				m.params_hash[..6].iter().map(|b| format!("{b:02x}")).collect::<String>(),
+				m.replayed
+			);
 		}
 		if of_honest.len() < honest.len() {
 			continue;
@@ -67,7 +76,10 @@ fn honest_nodes_hold_the_same_model_after_every_settled_round() {
 	assert!(compared >= 4, "only {compared} settled rounds were reported by every honest node");
 	let replays = summary.settled.values().flatten().filter(|m| m.replayed).count();
 	assert!(served > 0, "the selective store never served a blob");
-	assert!(replays > 0, "no node's view of a round differed from the settled set: the attacks did not bite");
+	assert!(
+		replays > 0,
+		"no node's view of a round differed from the settled set: the attacks did not bite"
+	);
 	for m in summary.miners.iter().filter(|m| m.behaviour == Behaviour::Honest) {
 		assert!(m.total_paid > 0, "honest miner {} was not paid", m.key);
 	}

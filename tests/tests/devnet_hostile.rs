@@ -38,7 +38,8 @@ fn watch_rss(url: String, stop: Arc<AtomicBool>, baseline: Arc<Mutex<u64>>, peak
 	let rt = tokio::runtime::Runtime::new().expect("a tokio runtime");
 	rt.block_on(async move {
 		let chain = Chain::connect(&url, Duration::from_secs(60)).await.expect("connect");
-		let deadline = Deadline::new("the end of the hostile-store devnet", Duration::from_secs(900));
+		let deadline =
+			Deadline::new("the end of the hostile-store devnet", Duration::from_secs(900));
 		let mut before_reads = true;
 		let mut last_round = None;
 		while !stop.load(Ordering::Relaxed) {
@@ -52,7 +53,9 @@ fn watch_rss(url: String, stop: Arc<AtomicBool>, baseline: Arc<Mutex<u64>>, peak
 			if before_reads {
 				if let Some(s) = status {
 					// Round 1 is the first training round once everyone registered in round 0.
-					if s.round.is_some_and(|r| r > 1 || (r == 1 && s.offset + 1 >= u64::from(s.params.commit_window))) {
+					if s.round.is_some_and(|r| {
+						r > 1 || (r == 1 && s.offset + 1 >= u64::from(s.params.commit_window))
+					}) {
 						before_reads = false;
 					} else if s.round == Some(1) {
 						let mut b = baseline.lock().unwrap();
@@ -72,7 +75,8 @@ fn watch_rss(url: String, stop: Arc<AtomicBool>, baseline: Arc<Mutex<u64>>, peak
 fn hostile_stores_cost_honest_miners_nothing() {
 	let node = DevNode::start();
 	let (model, _) = offchain_gpu::roles::model_preset("devnet").expect("the devnet preset");
-	let blob_len = DevnetConfig::default().run_params(model.config_hash()).expect("run parameters").blob_len;
+	let blob_len =
+		DevnetConfig::default().run_params(model.config_hash()).expect("run parameters").blob_len;
 	let servers = [
 		HostileServer::start(Mode::Huge),
 		// Announces exactly a blob's length, so the reader waits for it: a stall.
@@ -80,8 +84,11 @@ fn hostile_stores_cost_honest_miners_nothing() {
 		HostileServer::start(Mode::Drip { len: u64::from(blob_len) }),
 		HostileServer::start(Mode::EndlessChunks { declared: Some(2_000) }),
 	];
-	let hostile_stores: Vec<String> =
-		servers.iter().enumerate().map(|(i, s)| format!("{}/grads/hostile{i}", s.endpoint())).collect();
+	let hostile_stores: Vec<String> = servers
+		.iter()
+		.enumerate()
+		.map(|(i, s)| format!("{}/grads/hostile{i}", s.endpoint()))
+		.collect();
 	let out = std::env::temp_dir().join(format!("devnet-hostile-{}", std::process::id()));
 	let cfg = DevnetConfig {
 		miners: 2,
@@ -97,9 +104,11 @@ fn hostile_stores_cost_honest_miners_nothing() {
 		verbose: true,
 		..Default::default()
 	};
-	let (stop, baseline, peak) = (Arc::new(AtomicBool::new(false)), Arc::new(Mutex::new(0)), Arc::new(Mutex::new(0)));
+	let (stop, baseline, peak) =
+		(Arc::new(AtomicBool::new(false)), Arc::new(Mutex::new(0)), Arc::new(Mutex::new(0)));
 	let watcher = {
-		let (url, stop, baseline, peak) = (node.ws_url(), stop.clone(), baseline.clone(), peak.clone());
+		let (url, stop, baseline, peak) =
+			(node.ws_url(), stop.clone(), baseline.clone(), peak.clone());
 		std::thread::spawn(move || watch_rss(url, stop, baseline, peak))
 	};
 	let result = run(cfg);
@@ -121,8 +130,10 @@ fn hostile_stores_cost_honest_miners_nothing() {
 	}
 	assert!(baseline > 0, "no RSS sample before the first read");
 	assert!(peak - baseline < 64 * 1024, "RSS grew by {} MiB", (peak - baseline) / 1024);
-	let honest: Vec<_> = summary.miners.iter().filter(|m| m.behaviour == Behaviour::Honest).collect();
-	let hostile: Vec<_> = summary.miners.iter().filter(|m| m.behaviour == Behaviour::HostileStore).collect();
+	let honest: Vec<_> =
+		summary.miners.iter().filter(|m| m.behaviour == Behaviour::Honest).collect();
+	let hostile: Vec<_> =
+		summary.miners.iter().filter(|m| m.behaviour == Behaviour::HostileStore).collect();
 	assert_eq!((honest.len(), hostile.len()), (2, 4));
 	let trained: Vec<_> = summary.rounds.iter().filter(|r| r.scored > 0).collect();
 	assert!(trained.len() >= 4, "only {} rounds were scored", trained.len());

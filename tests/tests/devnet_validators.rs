@@ -23,7 +23,11 @@ fn cheating_validators_and_miners_earn_less_than_honest_ones() {
 	let out = std::env::temp_dir().join(format!("devnet-validators-{}", std::process::id()));
 	let cfg = DevnetConfig {
 		miners: 2,
-		adversaries: vec![miner::Behaviour::Sybil, miner::Behaviour::Sybil, miner::Behaviour::Stale],
+		adversaries: vec![
+			miner::Behaviour::Sybil,
+			miner::Behaviour::Sybil,
+			miner::Behaviour::Stale,
+		],
 		validators: 2,
 		validator_adversaries: vec![Behaviour::Lazy, Behaviour::Copycat],
 		rounds: 8,
@@ -37,10 +41,20 @@ fn cheating_validators_and_miners_earn_less_than_honest_ones() {
 		Err(e) => panic!("devnet failed: {e:#}\nnode log:\n{}", node.log()),
 	};
 	for (uid, v) in &summary.validators {
-		println!("validator uid {uid} {} ({:?}): stake {} paid {}", v.key, v.behaviour, v.stake, v.total_paid);
+		println!(
+			"validator uid {uid} {} ({:?}): stake {} paid {}",
+			v.key, v.behaviour, v.stake, v.total_paid
+		);
 	}
 	for m in &summary.miners {
-		println!("miner uid {} {} ({}): paid {} weight {}", m.uid, m.key, m.behaviour.name(), m.total_paid, m.final_weight_ppb);
+		println!(
+			"miner uid {} {} ({}): paid {} weight {}",
+			m.uid,
+			m.key,
+			m.behaviour.name(),
+			m.total_paid,
+			m.final_weight_ppb
+		);
 	}
 	let of = |b: Behaviour| summary.validators.values().filter(move |v| v.behaviour == b);
 	let honest: Vec<_> = of(Behaviour::Honest).collect();
@@ -63,24 +77,44 @@ fn cheating_validators_and_miners_earn_less_than_honest_ones() {
 	// accrued, a quarter of it each), whatever the cheaters do: the cheaters' losses are
 	// burned, not shifted. A three-quarter floor leaves room for one round a busy machine
 	// made an honest validator miss.
-	let share: u128 = summary.rounds.iter().filter(|r| r.scored > 0).map(|r| (r.minted + r.burned) / 2 / 4).sum();
+	let share: u128 =
+		summary.rounds.iter().filter(|r| r.scored > 0).map(|r| (r.minted + r.burned) / 2 / 4).sum();
 	for h in &honest {
-		assert!(h.total_paid * 4 >= share * 3, "honest validator paid {} of its share {share}", h.total_paid);
-		assert!(h.total_paid <= share + 1_000, "honest validator paid {} beyond its share {share}", h.total_paid);
+		assert!(
+			h.total_paid * 4 >= share * 3,
+			"honest validator paid {} of its share {share}",
+			h.total_paid
+		);
+		assert!(
+			h.total_paid <= share + 1_000,
+			"honest validator paid {} beyond its share {share}",
+			h.total_paid
+		);
 	}
 	let miners_of = |b: miner::Behaviour| summary.miners.iter().filter(move |m| m.behaviour == b);
 	let honest_pay: Vec<u128> = miners_of(miner::Behaviour::Honest).map(|m| m.total_paid).collect();
 	for m in miners_of(miner::Behaviour::Honest) {
-		assert!(m.total_paid > 0 && m.final_weight_ppb > 0, "honest miner {} not paid or zero weight", m.key);
+		assert!(
+			m.total_paid > 0 && m.final_weight_ppb > 0,
+			"honest miner {} not paid or zero weight",
+			m.key
+		);
 	}
 	let sybils: u128 = miners_of(miner::Behaviour::Sybil).map(|m| m.total_paid).sum();
 	let best_honest = honest_pay.iter().copied().max().unwrap_or(0);
 	// Committed in one block, the pair is flagged together; in two, the later one is the
 	// copy. Either way one gradient is paid at most once (a quarter's margin: pay varies
 	// from miner to miner).
-	assert!(sybils * 4 <= best_honest * 5, "the sybil pair earned {sybils}, one honest miner {best_honest}");
+	assert!(
+		sybils * 4 <= best_honest * 5,
+		"the sybil pair earned {sybils}, one honest miner {best_honest}"
+	);
 	for m in miners_of(miner::Behaviour::Stale) {
-		assert!(m.total_paid * 4 < best_honest, "stale miner earned {} vs honest {best_honest}", m.total_paid);
+		assert!(
+			m.total_paid * 4 < best_honest,
+			"stale miner earned {} vs honest {best_honest}",
+			m.total_paid
+		);
 		assert_eq!(m.final_weight_ppb, 0, "stale miner ends with weight");
 	}
 	let _ = std::fs::remove_dir_all(&out);

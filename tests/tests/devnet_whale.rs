@@ -30,13 +30,24 @@ fn a_just_in_time_whale_changes_no_payout() {
 		Ok(s) => s,
 		Err(e) => panic!("devnet failed: {e:#}\nnode log:\n{}", node.log()),
 	};
-	let honest = summary.validators.values().find(|v| v.behaviour == Behaviour::Honest).expect("the honest validator");
-	println!("honest validator paid {}, all validators {}", honest.total_paid, summary.validators_paid);
+	let honest = summary
+		.validators
+		.values()
+		.find(|v| v.behaviour == Behaviour::Honest)
+		.expect("the honest validator");
+	println!(
+		"honest validator paid {}, all validators {}",
+		honest.total_paid, summary.validators_paid
+	);
 	assert_eq!(summary.validators_paid, honest.total_paid, "the whale was paid");
 	let scored: Vec<_> = summary.rounds.iter().filter(|r| r.scored > 0).collect();
 	assert!(scored.len() >= 3, "only {} rounds were scored", scored.len());
 	let share: u128 = scored.iter().map(|r| (r.minted + r.burned) / 2).sum();
-	assert!(honest.total_paid + 1_000 >= share, "honest validator paid {} of its share {share}", honest.total_paid);
+	assert!(
+		honest.total_paid + 1_000 >= share,
+		"honest validator paid {} of its share {share}",
+		honest.total_paid
+	);
 	for row in &scored {
 		for m in &summary.miners {
 			let paid = row.miner_paid.get(&m.uid).copied().unwrap_or(0);

@@ -42,7 +42,13 @@ fn fitting_the_old_evaluation_batches_gains_nothing() -> anyhow::Result<()> {
 			let mut batches = |step: u64| -> Result<Batch, training_model::ModelError> {
 				Ok(if fit {
 					// As the adversary does: every step on the old loss batch.
-					miner::adversary::old_evaluation_batch(&corpus, params.run_seed, round, 0, shape)?
+					miner::adversary::old_evaluation_batch(
+						&corpus,
+						params.run_seed,
+						round,
+						0,
+						shape,
+					)?
 				} else {
 					corpus.assigned_batch(&assignment, step, shape)?
 				})
@@ -50,7 +56,8 @@ fn fitting_the_old_evaluation_batches_gains_nothing() -> anyhow::Result<()> {
 			let out = trainer.inner_steps(&theta, h, &mut batches)?;
 			let delta: Vec<f32> = theta.iter().zip(&out.params).map(|(a, b)| a - b).collect();
 			let tensors = ErrorFeedback::new(&plan, 0.95)?.compress(&plan, &delta)?;
-			let sample = fingerprint::sample(&plan, round, &theta).context("the plan does not fit the model")?;
+			let sample = fingerprint::sample(&plan, round, &theta)
+				.context("the plan does not fit the model")?;
 			Ok(SparseGradient { header: Header::new(&plan, 0, round, me, sample), tensors })
 		};
 		let (honest, fitter) = (gradient(false)?, gradient(true)?);
@@ -62,7 +69,8 @@ fn fitting_the_old_evaluation_batches_gains_nothing() -> anyhow::Result<()> {
 			let before = eval_loss(&model, &theta, batch)?;
 			Ok(f64::from((before - eval_loss(&model, &after, batch)?) / before))
 		};
-		let old_batch = miner::adversary::old_evaluation_batch(&corpus, params.run_seed, round, 0, shape)?;
+		let old_batch =
+			miner::adversary::old_evaluation_batch(&corpus, params.run_seed, round, 0, shape)?;
 		let (o_h, o_f) = (score(&honest, &old_batch)?, score(&fitter, &old_batch)?);
 		old.0 += o_h;
 		old.1 += o_f;
@@ -83,7 +91,10 @@ fn fitting_the_old_evaluation_batches_gains_nothing() -> anyhow::Result<()> {
 	println!("mean loss score: old batch honest {old_h:+.4} fitter {old_f:+.4}; new batches honest {new_h:+.4} fitter {new_f:+.4}");
 	// The fit shows where it was aimed: against the honest miner, the fitter stands better on
 	// the batch it fitted than on the round-seeded ones...
-	assert!(old_f / old_h > new_f / new_h, "fitting the old loss batch changed nothing: {old_f} vs {old_h}");
+	assert!(
+		old_f / old_h > new_f / new_h,
+		"fitting the old loss batch changed nothing: {old_f} vs {old_h}"
+	);
 	// ...and on those, which it could not know, it gains nothing over the honest miner.
 	assert!(new_f <= new_h, "the fitter gains on the round-seeded batches: {new_f} vs {new_h}");
 	Ok(())

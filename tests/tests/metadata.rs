@@ -12,8 +12,10 @@ const FILE: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../offchain-gpu/metadat
 #[test]
 fn checked_in_interface_is_the_runtimes() {
 	// Version 16 is the first with view functions, which the worker reads.
-	let bytes = training_runtime::Runtime::metadata_at_version(16).expect("the runtime offers metadata v16");
-	let md = subxt::metadata::Metadata::decode_from(&bytes).expect("the runtime's metadata decodes");
+	let bytes = training_runtime::Runtime::metadata_at_version(16)
+		.expect("the runtime offers metadata v16");
+	let md =
+		subxt::metadata::Metadata::decode_from(&bytes).expect("the runtime's metadata decodes");
 	let sigs = interface::of_pallet(&md, PALLET).expect("the runtime has the training pallet");
 	let text = interface::render_file(PALLET, &sigs);
 	println!("{} signatures of {PALLET}", sigs.len());
@@ -38,5 +40,6 @@ fn checked_in_interface_is_the_runtimes() {
 		);
 	}
 	// What the worker uses is in it (its unit test checks the same against the file).
-	interface::check(PALLET, &offchain_gpu::chain::api::used(), interface::file_lines(&text)).expect("the worker's calls");
+	interface::check(PALLET, &offchain_gpu::chain::api::used(), interface::file_lines(&text))
+		.expect("the worker's calls");
 }

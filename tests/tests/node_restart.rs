@@ -15,7 +15,8 @@ use system_tests::{Deadline, DevNode};
 /// Waits until the run is in round `round` or later, at offset `offset`; returns the round.
 async fn wait_for(url: &str, round: u64, offset: u64) -> anyhow::Result<u64> {
 	let chain = Chain::connect(url, Duration::from_secs(60)).await?;
-	let deadline = Deadline::new(format!("round {round} at offset {offset}"), Duration::from_secs(600));
+	let deadline =
+		Deadline::new(format!("round {round} at offset {offset}"), Duration::from_secs(600));
 	loop {
 		deadline.check();
 		if let Some(s) = chain.run_status(0).await? {
@@ -31,11 +32,20 @@ async fn wait_for(url: &str, round: u64, offset: u64) -> anyhow::Result<u64> {
 fn devnet_survives_a_node_restart() {
 	let mut node = DevNode::start_persistent();
 	let out = std::env::temp_dir().join(format!("devnet-restart-{}", std::process::id()));
-	let cfg = DevnetConfig { miners: 3, validators: 1, rounds: 6, node_url: Some(node.ws_url()), out: out.clone(), ..Default::default() };
+	let cfg = DevnetConfig {
+		miners: 3,
+		validators: 1,
+		rounds: 6,
+		node_url: Some(node.ws_url()),
+		out: out.clone(),
+		..Default::default()
+	};
 	let devnet = std::thread::spawn(move || run(cfg));
 	let rt = tokio::runtime::Runtime::new().expect("a tokio runtime");
 	// Mid-round (miners training, the validator scoring the round before).
-	let hit = rt.block_on(wait_for(&node.ws_url(), 3, 5)).unwrap_or_else(|e| panic!("waiting for round 3: {e:#}"));
+	let hit = rt
+		.block_on(wait_for(&node.ws_url(), 3, 5))
+		.unwrap_or_else(|e| panic!("waiting for round 3: {e:#}"));
 	node.restart(Duration::from_secs(9));
 	println!("node restarted in round {hit}");
 	let summary = match devnet.join().expect("the devnet thread") {
@@ -43,7 +53,10 @@ fn devnet_survives_a_node_restart() {
 		Err(e) => panic!("devnet failed: {e:#}\nnode log:\n{}", node.log()),
 	};
 	for row in &summary.rounds {
-		println!("round {}: held-out {:?}, paid {:?}, weights {:?}", row.round, row.heldout_loss, row.miner_paid, row.weights);
+		println!(
+			"round {}: held-out {:?}, paid {:?}, weights {:?}",
+			row.round, row.heldout_loss, row.miner_paid, row.weights
+		);
 	}
 	println!("{:?}", summary.overhead);
 
@@ -61,7 +74,10 @@ fn devnet_survives_a_node_restart() {
 		.filter(|r| !uids.iter().all(|u| r.miner_paid.get(u).is_some_and(|p| *p > 0)))
 		.map(|r| r.round)
 		.collect();
-	assert!(short.len() <= 1, "rounds in which an honest miner went unpaid: {short:?} (restart in round {hit})");
+	assert!(
+		short.len() <= 1,
+		"rounds in which an honest miner went unpaid: {short:?} (restart in round {hit})"
+	);
 	for m in &summary.miners {
 		assert!(m.final_weight_ppb > 0, "miner {} ends with zero weight", m.key);
 	}

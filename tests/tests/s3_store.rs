@@ -16,7 +16,10 @@ async fn s3_store_roundtrip_bounds_and_outage() {
 	assert!(store.get(&key, 1 << 20).await.expect("a read").is_none(), "nothing there yet");
 	let blob: Vec<u8> = (0..100_000u32).map(|i| (i * 31 % 251) as u8).collect();
 	store.put(&key, &blob).await.expect("an upload");
-	assert_eq!(store.get(&key, blob.len() as u64).await.expect("a read").as_deref(), Some(&blob[..]));
+	assert_eq!(
+		store.get(&key, blob.len() as u64).await.expect("a read").as_deref(),
+		Some(&blob[..])
+	);
 	// The same key under another prefix is another object.
 	let other = BlobStore::from_url(&url.replace("miner-a", "miner-b")).unwrap();
 	assert!(other.get(&key, 1 << 20).await.unwrap().is_none());
@@ -31,5 +34,8 @@ async fn s3_store_roundtrip_bounds_and_outage() {
 	assert!(matches!(err, StoreError::Io { .. }), "{err}");
 	println!("during the outage: {err}");
 	server.restart();
-	assert_eq!(store.get(&key, blob.len() as u64).await.expect("a read").as_deref(), Some(&blob[..]));
+	assert_eq!(
+		store.get(&key, blob.len() as u64).await.expect("a read").as_deref(),
+		Some(&blob[..])
+	);
 }

@@ -46,7 +46,9 @@ fn upgrade_wasm() -> Option<PathBuf> {
 #[tokio::test(flavor = "multi_thread")]
 async fn council_upgrade_runs_the_migration_and_keeps_balances() {
 	let Some(wasm) = upgrade_wasm() else {
-		eprintln!("skipped: no upgrade wasm (build the runtime with `make build` or set UPGRADE_WASM)");
+		eprintln!(
+			"skipped: no upgrade wasm (build the runtime with `make build` or set UPGRADE_WASM)"
+		);
 		return;
 	};
 	let node = DevNode::start();
@@ -190,7 +192,9 @@ async fn scenario(
 #[tokio::test(flavor = "multi_thread")]
 async fn council_upgrade_under_running_workers_keeps_training() {
 	let Some(wasm) = upgrade_wasm() else {
-		eprintln!("skipped: no upgrade wasm (build the runtime with `make build` or set UPGRADE_WASM)");
+		eprintln!(
+			"skipped: no upgrade wasm (build the runtime with `make build` or set UPGRADE_WASM)"
+		);
 		return;
 	};
 	let node = DevNode::start();
@@ -230,7 +234,13 @@ async fn council_upgrade_under_running_workers_keeps_training() {
 	for row in after {
 		assert!(row.heldout_loss.is_some(), "round {} was not scored", row.round);
 		assert_eq!(row.scored, 3, "round {}: miners scored", row.round);
-		assert_eq!(row.miner_paid.len(), 3, "round {}: miners paid {:?}", row.round, row.miner_paid);
+		assert_eq!(
+			row.miner_paid.len(),
+			3,
+			"round {}: miners paid {:?}",
+			row.round,
+			row.miner_paid
+		);
 	}
 	let _ = std::fs::remove_dir_all(&out);
 }
@@ -242,7 +252,10 @@ async fn council_upgrade_under_running_workers_keeps_training() {
 /// That round, not the one the run is in once the upgrade is seen finalized: the code is
 /// submitted four blocks before the round ends, and inclusion, finality and the checks
 /// below can take longer than that on a loaded machine.
-async fn live_upgrade(url: &str, wasm_path: &std::path::Path) -> Result<u64, Box<dyn std::error::Error>> {
+async fn live_upgrade(
+	url: &str,
+	wasm_path: &std::path::Path,
+) -> Result<u64, Box<dyn std::error::Error>> {
 	let chain = Chain::connect(url, Duration::from_secs(60)).await?;
 	let (alice, bob, charlie) = (keypair("//Alice")?, keypair("//Bob")?, keypair("//Charlie")?);
 	let wasm = Wasm::read(wasm_path)?;
@@ -259,14 +272,20 @@ async fn live_upgrade(url: &str, wasm_path: &std::path::Path) -> Result<u64, Box
 	let length = u64::from(status.params.round_length);
 
 	// Governance: Bob proposes, Bob and Charlie vote aye (two of three seats), Bob closes.
-	let motion = chain.propose_upgrade_motion(&bob, wasm.code_hash).await?.ok_or("motion executed at once")?;
+	let motion = chain
+		.propose_upgrade_motion(&bob, wasm.code_hash)
+		.await?
+		.ok_or("motion executed at once")?;
 	chain.vote_motion(&bob, motion.hash, motion.index, true).await?;
 	chain.vote_motion(&charlie, motion.hash, motion.index, true).await?;
 	chain.close_motion(&bob, motion.hash, motion.index, motion.length).await?;
 
 	// Apply away from the blocks that open (offset 0) and settle (offset S) rounds.
 	let quiet = u64::from(status.params.score_window) + 2;
-	let deadline = Deadline::new("a quiet block of the round to apply the upgrade in", Duration::from_secs(300));
+	let deadline = Deadline::new(
+		"a quiet block of the round to apply the upgrade in",
+		Duration::from_secs(300),
+	);
 	let before = loop {
 		deadline.check();
 		let s = chain.run_status(run).await?.ok_or("run_status")?;
@@ -284,7 +303,8 @@ async fn live_upgrade(url: &str, wasm_path: &std::path::Path) -> Result<u64, Box
 	let current = raw(&chain, runs_key(run)).await?;
 	let info = RunInfo::<u128>::decode(&mut &current[..])?;
 	let v1 = as_version_1(&info);
-	let items = vec![(runs_key(run), v1), (prefix("Training", ":__STORAGE_VERSION__:"), 1u16.encode())];
+	let items =
+		vec![(runs_key(run), v1), (prefix("Training", ":__STORAGE_VERSION__:"), 1u16.encode())];
 	let set_storage = RawCall::new("System", "set_storage", (items,));
 	let (rewrite, apply) = tokio::join!(
 		chain.sudo(&alice, &set_storage),
@@ -295,14 +315,25 @@ async fn live_upgrade(url: &str, wasm_path: &std::path::Path) -> Result<u64, Box
 	chain.wait_for_spec_version(wasm.version.spec_version, Duration::from_secs(60)).await?;
 
 	assert_eq!(chain.runtime_version().await?.spec_version, wasm.version.spec_version);
-	assert_eq!(chain.pallet_storage_version("Training").await?, 3, "migrations v1 -> v2 -> v3 did not run");
+	assert_eq!(
+		chain.pallet_storage_version("Training").await?,
+		3,
+		"migrations v1 -> v2 -> v3 did not run"
+	);
 	let migrated = RunInfo::<u128>::decode(&mut &raw(&chain, runs_key(run)).await?[..])?;
 	// The blob length is unknown to the migration (unchecked from here on); the rest is kept.
 	let expected = pallet_training::RunParams { blob_len: 0, ..info.params };
-	assert_eq!((migrated.params, migrated.clock, migrated.created_at), (expected, info.clock, info.created_at));
+	assert_eq!(
+		(migrated.params, migrated.clock, migrated.created_at),
+		(expected, info.clock, info.created_at)
+	);
 	assert_eq!(migrated.next_settle, info.next_settle, "a settlement fell into the upgrade");
 	assert_eq!(chain.miner_states(run).await?, ratings, "ratings changed across the upgrade");
 	assert_eq!(chain.round_commitments(run, round - 1).await?, commitments, "commitments changed");
-	assert_eq!(raw(&chain, account_key(&bystander)).await?, balance, "a bystander's balance changed");
+	assert_eq!(
+		raw(&chain, account_key(&bystander)).await?,
+		balance,
+		"a bystander's balance changed"
+	);
 	Ok(round)
 }

@@ -87,7 +87,9 @@ fn a_miner_killed_after_committing_reveals_the_same_blob_when_restarted() {
 	miner.kill().expect("SIGKILL the miner");
 	miner.wait().expect("reap the miner");
 	lines.finish();
-	let round = committed.unwrap_or_else(|| panic!("the miner never committed:\n{}\nnode log:\n{}", lines.text(), node.log()));
+	let round = committed.unwrap_or_else(|| {
+		panic!("the miner never committed:\n{}\nnode log:\n{}", lines.text(), node.log())
+	});
 	assert!(
 		!lines.seen.iter().any(|l| l.starts_with("Revealed {")),
 		"the miner revealed before it was killed; the test must kill it earlier:\n{}",
@@ -99,45 +101,80 @@ fn a_miner_killed_after_committing_reveals_the_same_blob_when_restarted() {
 	// Second life: same key, same state directory.
 	let (mut miner, mut lines) = start_miner(&url, run, &dir);
 	let revealed = lines.wait_for(Duration::from_secs(180), |l| {
-		(l.starts_with("Revealed {") && field(l, "round") == Some(&round.to_string())).then(|| field(l, "published") == Some("true"))
+		(l.starts_with("Revealed {") && field(l, "round") == Some(&round.to_string()))
+			.then(|| field(l, "published") == Some("true"))
 	});
 	let _ = miner.kill();
 	let _ = miner.wait();
-	assert_eq!(revealed, Some(true), "round {round} was not published after the restart:\n{}", lines.text());
+	assert_eq!(
+		revealed,
+		Some(true),
+		"round {round} was not published after the restart:\n{}",
+		lines.text()
+	);
 
 	// The chain's commitment and the store's blob agree.
 	let me = account_of(&keypair(MINER_KEY).expect("dev key"));
 	let blob = rt
 		.block_on(async {
-			let uid = chain.peer(run, &me).await?.ok_or_else(|| anyhow::anyhow!("miner not registered"))?.uid;
+			let uid = chain
+				.peer(run, &me)
+				.await?
+				.ok_or_else(|| anyhow::anyhow!("miner not registered"))?
+				.uid;
 			let commitments = chain.round_commitments(run, round).await?;
 			let (_, c) = commitments
 				.into_iter()
 				.find(|(u, _)| *u == uid)
 				.ok_or_else(|| anyhow::anyhow!("no commitment of uid {uid} in round {round}"))?;
 			let store = BlobStore::new(std::fs::canonicalize(dir.join("store"))?);
-			let blob = store.get(&gradient_key(run, round, &me, &c.blob_hash), u64::from(c.blob_len)).await?;
+			let blob = store
+				.get(&gradient_key(run, round, &me, &c.blob_hash), u64::from(c.blob_len))
+				.await?;
 			anyhow::Ok(blob.map(|b| (b, c)))
 		})
 		.unwrap_or_else(|e| panic!("reading the commitment and the blob: {e:#}"));
 	let (blob, c) = blob.expect("the committed blob is in the miner's store");
 	assert_eq!(blob.len(), c.blob_len as usize);
-	assert_eq!(sp_crypto_hashing::blake2_256(&blob), c.blob_hash, "the published blob is not the committed one");
-	println!("round {round}: committed, killed, restarted, published {} B matching the commitment", blob.len());
+	assert_eq!(
+		sp_crypto_hashing::blake2_256(&blob),
+		c.blob_hash,
+		"the published blob is not the committed one"
+	);
+	println!(
+		"round {round}: committed, killed, restarted, published {} B matching the commitment",
+		blob.len()
+	);
 	let _ = std::fs::remove_dir_all(&dir);
 }
 
 /// Runs a worker command to its end and returns its status code and non-empty stderr lines.
-fn worker(role: &str, url: &str, run: u32, secret: Option<&str>, dir: &Path) -> (Option<i32>, Vec<String>) {
-	let out = worker_command(role, url, run, secret, dir).output().expect("run offchain-gpu (build the workspace first: `make build`)");
-	let lines = String::from_utf8_lossy(&out.stderr).lines().filter(|l| !l.trim().is_empty()).map(str::to_owned).collect();
+fn worker(
+	role: &str,
+	url: &str,
+	run: u32,
+	secret: Option<&str>,
+	dir: &Path,
+) -> (Option<i32>, Vec<String>) {
+	let out = worker_command(role, url, run, secret, dir)
+		.output()
+		.expect("run offchain-gpu (build the workspace first: `make build`)");
+	let lines = String::from_utf8_lossy(&out.stderr)
+		.lines()
+		.filter(|l| !l.trim().is_empty())
+		.map(str::to_owned)
+		.collect();
 	(out.status.code(), lines)
 }
 
 fn assert_one_line_error(what: &str, (code, lines): (Option<i32>, Vec<String>), expect: &str) {
 	assert_eq!(code, Some(1), "{what}: exit status; stderr:\n{}", lines.join("\n"));
 	assert_eq!(lines.len(), 1, "{what}: one line expected, got:\n{}", lines.join("\n"));
-	assert!(lines[0].starts_with("error: ") && lines[0].contains(expect), "{what}: {:?} does not say {expect:?}", lines[0]);
+	assert!(
+		lines[0].starts_with("error: ") && lines[0].contains(expect),
+		"{what}: {:?} does not say {expect:?}",
+		lines[0]
+	);
 	println!("{what}: {}", lines[0]);
 }
 
@@ -148,9 +185,17 @@ fn operator_mistakes_are_one_line_errors() {
 	let dir = std::env::temp_dir().join(format!("worker-errors-{}", node.rpc_port));
 	let (_chain, run) = create_run(&Runtime::new().expect("tokio runtime"), &node);
 
-	assert_one_line_error("malformed URL", worker("miner", "http://127.0.0.1:9944", run, Some("//Dave"), &dir), "invalid node URL");
+	assert_one_line_error(
+		"malformed URL",
+		worker("miner", "http://127.0.0.1:9944", run, Some("//Dave"), &dir),
+		"invalid node URL",
+	);
 	assert_one_line_error("no secret", worker("miner", &url, run, None, &dir), "set WORKER_SECRET");
-	assert_one_line_error("unknown run", worker("validator", &url, run + 7, Some("//Ferdie"), &dir), &format!("run {} does not exist", run + 7));
+	assert_one_line_error(
+		"unknown run",
+		worker("validator", &url, run + 7, Some("//Ferdie"), &dir),
+		&format!("run {} does not exist", run + 7),
+	);
 	assert_one_line_error(
 		"unfunded miner key",
 		worker("miner", &url, run, Some("//NobodyFundedThis"), &dir),
@@ -168,6 +213,10 @@ fn operator_mistakes_are_one_line_errors() {
 fn a_dead_node_url_is_a_one_line_error_after_the_connect_timeout() {
 	let dir = std::env::temp_dir().join(format!("worker-dead-url-{}", std::process::id()));
 	let url = format!("ws://127.0.0.1:{}", free_port());
-	assert_one_line_error("dead node", worker("miner", &url, 0, Some("//Dave"), &dir), &format!("cannot connect to the node at {url}"));
+	assert_one_line_error(
+		"dead node",
+		worker("miner", &url, 0, Some("//Dave"), &dir),
+		&format!("cannot connect to the node at {url}"),
+	);
 	let _ = std::fs::remove_dir_all(&dir);
 }

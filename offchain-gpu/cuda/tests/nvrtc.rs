@@ -13,7 +13,9 @@ use training_cuda::nvrtc::{self, CHECK_ARCH, NVRTC_LIB_DIR_VAR};
 
 fn nvrtc_available() -> bool {
 	if std::env::var_os(NVRTC_LIB_DIR_VAR).is_none() {
-		common::skip(&format!("{NVRTC_LIB_DIR_VAR} is not set (run scripts/setup-nvrtc.sh and export its output)"));
+		common::skip(&format!(
+			"{NVRTC_LIB_DIR_VAR} is not set (run scripts/setup-nvrtc.sh and export its output)"
+		));
 		return false;
 	}
 	nvrtc::ensure_nvrtc().expect("NVRTC from NVRTC_LIB_DIR");

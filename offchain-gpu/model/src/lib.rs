@@ -36,8 +36,8 @@ pub use checkpoint::{params_hash, CheckpointError};
 pub use config::{ConfigError, ModelConfig};
 pub use cpu::CpuBackend;
 pub use data::{
-    AssignedBatches, Assignment, BatchShape, BatchSource, Bpe, BpeError, ByteTokenizer, Corpus,
-    DataError, Tokenizer, Works,
+	AssignedBatches, Assignment, BatchShape, BatchSource, Bpe, BpeError, ByteTokenizer, Corpus,
+	DataError, Tokenizer, Works,
 };
 pub use error::ModelError;
 pub use float::Float;

@@ -2,7 +2,9 @@
 //! Rust types it encodes or decodes. Parameter names are the pallet's, so a line printed
 //! from here reads exactly like the runtime's (see [`super::interface`]).
 
-use pallet_training::{AgreedCheckpoint, Commitment, Hash32, MinerRecord, PeerView, Role, RunId, RunParams, RunStatus};
+use pallet_training::{
+	AgreedCheckpoint, Commitment, Hash32, MinerRecord, PeerView, Role, RunId, RunParams, RunStatus,
+};
 use training_protocol::{MinerScore, Round, Uid};
 
 use super::interface::interface;
@@ -71,7 +73,10 @@ mod tests {
 		assert_eq!(call.call, "commit_gradient");
 		assert_eq!(call.args.0, codec::Encode::encode(&(3u32, 7u64, [9u8; 32], 100u32)));
 		let fields = codec::Encode::encode(&(5u32, 1_000u64));
-		assert_eq!(RUN_CREATED.decode("Training", "RunCreated", &fields).unwrap().unwrap(), (5, 1_000));
+		assert_eq!(
+			RUN_CREATED.decode("Training", "RunCreated", &fields).unwrap().unwrap(),
+			(5, 1_000)
+		);
 		assert!(RUN_CREATED.decode("Sudo", "RunCreated", &fields).is_none());
 		assert!(RUN_CREATED.decode("Training", "RunCreated", &fields[..3]).unwrap().is_err());
 	}

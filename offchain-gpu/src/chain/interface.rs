@@ -96,14 +96,22 @@ pub enum Mismatch {
 
 /// Checks that every signature in `ours` appears, line for line, among `theirs` (lines of
 /// the runtime's pallet). Returns the first difference.
-pub fn check<'a>(pallet: &str, ours: &[Signature], theirs: impl IntoIterator<Item = &'a str>) -> Result<(), Mismatch> {
+pub fn check<'a>(
+	pallet: &str,
+	ours: &[Signature],
+	theirs: impl IntoIterator<Item = &'a str>,
+) -> Result<(), Mismatch> {
 	let theirs: Vec<&str> = theirs.into_iter().collect();
 	for sig in ours {
 		let (key, line) = (sig.key(), sig.line());
 		match theirs.iter().find(|l| l.starts_with(&key)) {
 			None => return Err(Mismatch::Missing { pallet: pallet.into(), key, ours: line }),
 			Some(t) if *t != line => {
-				return Err(Mismatch::Differs { pallet: pallet.into(), theirs: (*t).into(), ours: line })
+				return Err(Mismatch::Differs {
+					pallet: pallet.into(),
+					theirs: (*t).into(),
+					ours: line,
+				})
 			}
 			Some(_) => {}
 		}
@@ -127,7 +135,12 @@ pub fn of_pallet(md: &Metadata, pallet: &str) -> Result<Vec<Signature>, Mismatch
 	};
 	let mut out = Vec::new();
 	for v in p.call_variants().unwrap_or_default() {
-		out.push(Signature { kind: Kind::Call, name: v.name.clone(), params: fields(&v.fields), output: None });
+		out.push(Signature {
+			kind: Kind::Call,
+			name: v.name.clone(),
+			params: fields(&v.fields),
+			output: None,
+		});
 	}
 	for vf in p.view_functions() {
 		out.push(Signature {
@@ -138,7 +151,12 @@ pub fn of_pallet(md: &Metadata, pallet: &str) -> Result<Vec<Signature>, Mismatch
 		});
 	}
 	for v in p.event_variants().unwrap_or_default() {
-		out.push(Signature { kind: Kind::Event, name: v.name.clone(), params: fields(&v.fields), output: None });
+		out.push(Signature {
+			kind: Kind::Event,
+			name: v.name.clone(),
+			params: fields(&v.fields),
+			output: None,
+		});
 	}
 	Ok(out)
 }
@@ -186,7 +204,9 @@ fn write_shape(types: &PortableRegistry, id: u32, out: &mut String, stack: &mut 
 		TypeDef::Composite(c) => write_fields(types, &c.fields, out, stack),
 		TypeDef::Variant(v) => {
 			let is = |name: &str, names: &[&str]| {
-				ident == Some(name) && v.variants.len() == names.len() && v.variants.iter().zip(names).all(|(x, n)| x.name == *n)
+				ident == Some(name)
+					&& v.variants.len() == names.len()
+					&& v.variants.iter().zip(names).all(|(x, n)| x.name == *n)
 			};
 			if is("Option", &["None", "Some"]) || is("Result", &["Ok", "Err"]) {
 				let _ = write!(out, "{}<", ident.unwrap_or_default());
@@ -259,7 +279,12 @@ fn write_shape(types: &PortableRegistry, id: u32, out: &mut String, stack: &mut 
 
 /// Fields in order: none is `()`, one unnamed field is that field's shape, named fields are
 /// `{ a: A, b: B }`, unnamed ones `(A, B)`.
-fn write_fields(types: &PortableRegistry, fields: &[Field<PortableForm>], out: &mut String, stack: &mut Vec<u32>) {
+fn write_fields(
+	types: &PortableRegistry,
+	fields: &[Field<PortableForm>],
+	out: &mut String,
+	stack: &mut Vec<u32>,
+) {
 	match fields {
 		[] => out.push_str("()"),
 		[one] if one.name.is_none() => write_shape(types, one.ty.id, out, stack),
@@ -273,7 +298,13 @@ fn write_fields(types: &PortableRegistry, fields: &[Field<PortableForm>], out: &
 }
 
 /// `a: A, b: B` (named) or `A, B`.
-fn write_list(types: &PortableRegistry, fields: &[Field<PortableForm>], named: bool, out: &mut String, stack: &mut Vec<u32>) {
+fn write_list(
+	types: &PortableRegistry,
+	fields: &[Field<PortableForm>],
+	named: bool,
+	out: &mut String,
+	stack: &mut Vec<u32>,
+) {
 	for (i, f) in fields.iter().enumerate() {
 		if i > 0 {
 			out.push_str(", ");
@@ -316,7 +347,12 @@ fn shapes_of<T: TypeInfo + 'static>() -> Vec<String> {
 	}
 }
 
-fn signature<A: TypeInfo + 'static>(kind: Kind, name: &str, params: &[&str], output: Option<String>) -> Signature {
+fn signature<A: TypeInfo + 'static>(
+	kind: Kind,
+	name: &str,
+	params: &[&str],
+	output: Option<String>,
+) -> Signature {
 	let shapes = shapes_of::<A>();
 	debug_assert_eq!(shapes.len(), params.len(), "{name}: one name per parameter");
 	Signature {
@@ -376,7 +412,12 @@ impl<A: Decode + TypeInfo + 'static> Event<A> {
 		Self { name, params, _fields: PhantomData }
 	}
 	/// The event's fields, if the event `pallet.name` is this one.
-	pub fn decode(&self, pallet: &str, name: &str, mut fields: &[u8]) -> Option<Result<A, codec::Error>> {
+	pub fn decode(
+		&self,
+		pallet: &str,
+		name: &str,
+		mut fields: &[u8],
+	) -> Option<Result<A, codec::Error>> {
 		(pallet == PALLET && name == self.name).then(|| A::decode(&mut fields))
 	}
 	pub fn signature(&self) -> Signature {
@@ -424,7 +465,9 @@ mod tests {
 	enum Role {
 		Miner,
 		#[codec(index = 5)]
-		Validator { stake: u128 },
+		Validator {
+			stake: u128,
+		},
 	}
 
 	#[test]
@@ -442,14 +485,22 @@ mod tests {
 	#[test]
 	fn lines_and_checks_name_the_difference() {
 		let ours = [SEND.signature(), READ.signature()];
-		assert_eq!(ours[0].line(), "call send(run: u32, params: { a: u32, b: Compact<u64>, url: Vec<u8> })");
+		assert_eq!(
+			ours[0].line(),
+			"call send(run: u32, params: { a: u32, b: Compact<u64>, url: Vec<u8> })"
+		);
 		assert_eq!(ours[1].line(), "view read(run: u32) -> Option<u64>");
 		let file = render_file("Training", &ours);
 		assert_eq!(check("Training", &ours, file_lines(&file)), Ok(()));
 		// A parameter that changed type, and one that disappeared.
-		let changed = ["call send(run: u64, params: { a: u32, b: Compact<u64>, url: Vec<u8> })", "view read(run: u32) -> Option<u64>"];
+		let changed = [
+			"call send(run: u64, params: { a: u32, b: Compact<u64>, url: Vec<u8> })",
+			"view read(run: u32) -> Option<u64>",
+		];
 		match check("Training", &ours, changed) {
-			Err(Mismatch::Differs { theirs, .. }) => assert!(theirs.starts_with("call send(run: u64")),
+			Err(Mismatch::Differs { theirs, .. }) => {
+				assert!(theirs.starts_with("call send(run: u64"))
+			}
 			other => panic!("{other:?}"),
 		}
 		let gone = ["view read(run: u32) -> Option<u64>"];

@@ -105,7 +105,8 @@ pub struct RawEvent {
 /// A key pair from a secret URI (`//Alice`, a phrase, `phrase//derivation`).
 pub fn keypair(uri: &str) -> Result<Keypair> {
 	let uri: SecretUri = uri.parse().map_err(|_| anyhow!("invalid secret URI (not shown)"))?;
-	Keypair::from_uri(&uri).map_err(|_| anyhow!("cannot derive a key from the secret URI (not shown)"))
+	Keypair::from_uri(&uri)
+		.map_err(|_| anyhow!("cannot derive a key from the secret URI (not shown)"))
 }
 
 /// The account id of a key pair.
@@ -136,7 +137,11 @@ impl Chain {
 	/// error names the URL and the last failure in one line.
 	pub async fn connect(url: &str, timeout: Duration) -> Result<Self> {
 		let conn = Self::open(url, timeout).await?;
-		Ok(Self { url: url.into(), conn: std::sync::Arc::new(std::sync::RwLock::new(conn)), submitting: Default::default() })
+		Ok(Self {
+			url: url.into(),
+			conn: std::sync::Arc::new(std::sync::RwLock::new(conn)),
+			submitting: Default::default(),
+		})
 	}
 
 	async fn open(url: &str, timeout: Duration) -> Result<Conn> {
@@ -179,7 +184,10 @@ impl Chain {
 
 	/// Whether the node answers (the latest block is readable within 10 s).
 	pub async fn is_alive(&self) -> bool {
-		matches!(tokio::time::timeout(Duration::from_secs(10), self.api().at_current_block()).await, Ok(Ok(_)))
+		matches!(
+			tokio::time::timeout(Duration::from_secs(10), self.api().at_current_block()).await,
+			Ok(Ok(_))
+		)
 	}
 
 	/// Opens a new connection to the same URL, retrying until `timeout`, and makes every
@@ -206,7 +214,11 @@ impl Chain {
 
 	/// Like [`Self::submit`], but waits for the block to be finalized (so that views, which
 	/// read finalized state, see the effect).
-	pub async fn submit_finalized(&self, signer: &Keypair, call: &RawCall) -> Result<Vec<RawEvent>> {
+	pub async fn submit_finalized(
+		&self,
+		signer: &Keypair,
+		call: &RawCall,
+	) -> Result<Vec<RawEvent>> {
 		self.submit_with(signer, call, true).await
 	}
 
@@ -221,13 +233,20 @@ impl Chain {
 			.context("reading the account's next nonce")
 	}
 
-	async fn submit_with(&self, signer: &Keypair, call: &RawCall, finalized: bool) -> Result<Vec<RawEvent>> {
+	async fn submit_with(
+		&self,
+		signer: &Keypair,
+		call: &RawCall,
+		finalized: bool,
+	) -> Result<Vec<RawEvent>> {
 		let at = self.api().at_current_block().await?;
 		let mut progress = {
 			let _one_at_a_time = self.submitting.lock().await;
 			let nonce = self.next_nonce(account_of(signer)).await?;
 			let params =
-				subxt::config::substrate::SubstrateExtrinsicParamsBuilder::<SubstrateConfig>::new().nonce(nonce).build();
+				subxt::config::substrate::SubstrateExtrinsicParamsBuilder::<SubstrateConfig>::new()
+					.nonce(nonce)
+					.build();
 			at.transactions()
 				.sign_and_submit_then_watch(call, signer, params)
 				.await
@@ -285,20 +304,34 @@ impl Chain {
 		let events = self.submit_finalized(sudo_key, &call).await?;
 		for e in &events {
 			if e.pallet == "Sudo" && e.name == "Sudid" && e.fields.first() != Some(&0) {
-				bail!("sudo({}.{}) dispatch failed: {}", inner.pallet, inner.call, hex::encode(&e.fields));
+				bail!(
+					"sudo({}.{}) dispatch failed: {}",
+					inner.pallet,
+					inner.call,
+					hex::encode(&e.fields)
+				);
 			}
 		}
 		Ok(events)
 	}
 
 	/// Calls the training pallet's view function `view` at the latest finalized block.
-	pub async fn view_of<A: Encode, R: Decode>(&self, view: &interface::View<A, R>, args: A) -> Result<R> {
+	pub async fn view_of<A: Encode, R: Decode>(
+		&self,
+		view: &interface::View<A, R>,
+		args: A,
+	) -> Result<R> {
 		self.view(PALLET, view.name, args).await
 	}
 
 	/// Calls view function `pallet::function` with SCALE-encoded `args` at the latest
 	/// finalized block and decodes its result as `R`.
-	pub async fn view<R: Decode>(&self, pallet: &str, function: &str, args: impl Encode) -> Result<R> {
+	pub async fn view<R: Decode>(
+		&self,
+		pallet: &str,
+		function: &str,
+		args: impl Encode,
+	) -> Result<R> {
 		self.view_at(None, pallet, function, args).await
 	}
 
@@ -332,7 +365,8 @@ impl Chain {
 			Some((0, mut rest)) => <Vec<u8>>::decode(&mut rest)?,
 			_ => bail!("view {pallet}.{function} failed in the runtime"),
 		};
-		R::decode(&mut &bytes[..]).with_context(|| format!("decoding the result of {pallet}.{function}"))
+		R::decode(&mut &bytes[..])
+			.with_context(|| format!("decoding the result of {pallet}.{function}"))
 	}
 
 	pub async fn run_status(&self, run: RunId) -> Result<Option<RunStatus<Balance>>> {
@@ -345,7 +379,11 @@ impl Chain {
 	pub async fn applied_set(&self, run: RunId, round: Round) -> Result<Option<Vec<Uid>>> {
 		self.view_of(&api::APPLIED_SET, (run, round)).await
 	}
-	pub async fn round_commitments(&self, run: RunId, round: Round) -> Result<Vec<(Uid, Commitment)>> {
+	pub async fn round_commitments(
+		&self,
+		run: RunId,
+		round: Round,
+	) -> Result<Vec<(Uid, Commitment)>> {
 		self.view_of(&api::ROUND_COMMITMENTS, (run, round)).await
 	}
 	pub async fn miner_states(&self, run: RunId) -> Result<Vec<(Uid, MinerRecord)>> {
@@ -359,7 +397,11 @@ impl Chain {
 	}
 
 	/// `create_run(params)` through sudo; returns the new run id from `RunCreated`.
-	pub async fn create_run(&self, sudo_key: &Keypair, params: &RunParams<Balance>) -> Result<(RunId, u64)> {
+	pub async fn create_run(
+		&self,
+		sudo_key: &Keypair,
+		params: &RunParams<Balance>,
+	) -> Result<(RunId, u64)> {
 		let events = self.sudo(sudo_key, &api::CREATE_RUN.with((params.clone(),))).await?;
 		events
 			.iter()
@@ -374,7 +416,13 @@ impl Chain {
 			.map(drop)
 	}
 
-	pub async fn register_validator(&self, key: &Keypair, run: RunId, stake: Balance, store_url: &str) -> Result<()> {
+	pub async fn register_validator(
+		&self,
+		key: &Keypair,
+		run: RunId,
+		stake: Balance,
+		store_url: &str,
+	) -> Result<()> {
 		let args = (run, stake, store_url.as_bytes().to_vec());
 		self.submit_finalized(key, &api::REGISTER_VALIDATOR.with(args)).await.map(drop)
 	}
@@ -382,7 +430,14 @@ impl Chain {
 	/// `commit_gradient(run, round, hash, len)`, returning as soon as the node accepted it
 	/// into its pool (a commitment is on the miner's critical path; whether it landed shows
 	/// in `round_commitments` a block later).
-	pub async fn commit_gradient(&self, key: &Keypair, run: RunId, round: Round, hash: [u8; 32], len: u32) -> Result<()> {
+	pub async fn commit_gradient(
+		&self,
+		key: &Keypair,
+		run: RunId,
+		round: Round,
+		hash: [u8; 32],
+		len: u32,
+	) -> Result<()> {
 		self.submit_to_pool(key, &api::COMMIT_GRADIENT.with((run, round, hash, len))).await
 	}
 
@@ -391,7 +446,10 @@ impl Chain {
 		let at = self.api().at_current_block().await?;
 		let _one_at_a_time = self.submitting.lock().await;
 		let nonce = self.next_nonce(account_of(signer)).await?;
-		let params = subxt::config::substrate::SubstrateExtrinsicParamsBuilder::<SubstrateConfig>::new().nonce(nonce).build();
+		let params =
+			subxt::config::substrate::SubstrateExtrinsicParamsBuilder::<SubstrateConfig>::new()
+				.nonce(nonce)
+				.build();
 		at.transactions()
 			.sign_and_submit(call, signer, params)
 			.await
@@ -401,7 +459,13 @@ impl Chain {
 
 	/// `commit_scores(run, round, hash)`: binds the validator to scores it reveals later
 	/// (`hash` is [`pallet_training::score_commitment`] of the scores and a secret salt).
-	pub async fn commit_scores(&self, key: &Keypair, run: RunId, round: Round, hash: [u8; 32]) -> Result<()> {
+	pub async fn commit_scores(
+		&self,
+		key: &Keypair,
+		run: RunId,
+		round: Round,
+		hash: [u8; 32],
+	) -> Result<()> {
 		self.submit(key, &api::COMMIT_SCORES.with((run, round, hash))).await.map(drop)
 	}
 
@@ -421,7 +485,14 @@ impl Chain {
 
 	/// `commit_checkpoint(run, round, hash, uri)`: `theta_round` has parameter hash `hash` and
 	/// lies in the store at `uri`.
-	pub async fn commit_checkpoint(&self, key: &Keypair, run: RunId, round: Round, hash: [u8; 32], uri: &str) -> Result<()> {
+	pub async fn commit_checkpoint(
+		&self,
+		key: &Keypair,
+		run: RunId,
+		round: Round,
+		hash: [u8; 32],
+		uri: &str,
+	) -> Result<()> {
 		let args = (run, round, hash, uri.as_bytes().to_vec());
 		self.submit(key, &api::COMMIT_CHECKPOINT.with(args)).await.map(drop)
 	}
@@ -433,12 +504,19 @@ impl Chain {
 
 	/// The agreed checkpoints of `run` (a stake majority of validators recorded the hash),
 	/// newest first, each with the store URL of every validator that recorded it.
-	pub async fn agreed_checkpoints(&self, run: RunId) -> Result<Vec<pallet_training::AgreedCheckpoint>> {
+	pub async fn agreed_checkpoints(
+		&self,
+		run: RunId,
+	) -> Result<Vec<pallet_training::AgreedCheckpoint>> {
 		self.view_of(&api::AGREED_CHECKPOINTS, (run,)).await
 	}
 
 	/// The scores revealed for `round` up to the best block (not yet final), by validator uid.
-	pub async fn revealed_scores(&self, run: RunId, round: Round) -> Result<Vec<(Uid, Vec<MinerScore>)>> {
+	pub async fn revealed_scores(
+		&self,
+		run: RunId,
+		round: Round,
+	) -> Result<Vec<(Uid, Vec<MinerScore>)>> {
 		let best = self.best_block_number().await?;
 		self.view_at(Some(best), PALLET, api::REVEALED_SCORES.name, (run, round)).await
 	}
@@ -465,7 +543,11 @@ impl Chain {
 	}
 
 	/// Whether `who` is registered in `run` (and with which role / uid).
-	pub async fn peer(&self, run: RunId, who: &AccountId) -> Result<Option<PeerView<AccountId, Balance>>> {
+	pub async fn peer(
+		&self,
+		run: RunId,
+		who: &AccountId,
+	) -> Result<Option<PeerView<AccountId, Balance>>> {
 		Ok(self.peers(run).await?.into_iter().find(|p| &p.who == who))
 	}
 }

@@ -75,7 +75,8 @@ pub fn copy_check<G>(
 			let own_previous = previous_of(x.uid);
 			for y in current.iter().filter(|y| y.uid != x.uid) {
 				let o = overlap(x.grad, y.grad);
-				let y_is_x_old_work = own_previous.is_some_and(|p| overlap(y.grad, p.grad) >= threshold);
+				let y_is_x_old_work =
+					own_previous.is_some_and(|p| overlap(y.grad, p.grad) >= threshold);
 				consider(o, y.committed_at <= x.committed_at && !y_is_x_old_work, threshold);
 			}
 			CopyVerdict { uid: x.uid, overlap: largest, copied }
@@ -148,7 +149,8 @@ mod tests {
 		let fresh5 = vec![1, 2, 3, 9, 7];
 		let old5 = vec![1, 2, 3, 4, 5];
 		let previous = [sub(0, 1, &old5)];
-		let v = copy_check(&[sub(0, 13, &fresh5), sub(1, 12, &near_fresh)], &previous, overlap, t(0.8));
+		let v =
+			copy_check(&[sub(0, 13, &fresh5), sub(1, 12, &near_fresh)], &previous, overlap, t(0.8));
 		assert_eq!(flagged(&v), vec![1], "{v:?}");
 	}
 

@@ -36,7 +36,9 @@
 
 use anyhow::Result;
 use sparseloco::{Plan, SparseGradient};
-use training_model::{eval_loss, eval_loss_many, Assignment, Batch, BatchShape, Corpus, ModelConfig};
+use training_model::{
+	eval_loss, eval_loss_many, Assignment, Batch, BatchShape, Corpus, ModelConfig,
+};
 use training_protocol::{Fixed, MinerScore, Round, ScoreFlags, Uid};
 
 use super::copies::{copy_check, CopyVerdict, Submission, Thresholds};
@@ -119,7 +121,8 @@ pub fn score_round(
 	let (fetched, earlier) = (input.fetched, input.earlier);
 	let overlaps = copy_verdicts(run.plan, fetched, earlier, bars.copies);
 	let copied: Vec<Uid> = overlaps.iter().filter(|v| v.copied).map(|v| v.uid).collect();
-	let valid: Vec<SparseGradient> = fetched.iter().filter_map(|f| f.outcome.as_ref().ok().cloned()).collect();
+	let valid: Vec<SparseGradient> =
+		fetched.iter().filter_map(|f| f.outcome.as_ref().ok().cloned()).collect();
 	let clip = sparseloco::median_norms(run.plan, &valid);
 	let random = run.corpus.round_batch(eval_seed, s, 0, run.shape)?;
 	let lr = bars.eval_lr_factor * run.outer_lr;
@@ -132,7 +135,13 @@ pub fn score_round(
 	let mut scores = Vec::new();
 	let mut measured: Vec<Measured> = Vec::new();
 	for &(uid, who) in input.miners {
-		let missing = MinerScore { uid, loss_score: 0, indicator: 0, sync_ppm: 0, flags: ScoreFlags::MISSING };
+		let missing = MinerScore {
+			uid,
+			loss_score: 0,
+			indicator: 0,
+			sync_ppm: 0,
+			flags: ScoreFlags::MISSING,
+		};
 		let grad = match fetched.iter().find(|f| f.uid == uid).map(|f| &f.outcome) {
 			None | Some(Err(BlobFault::Missing)) => {
 				scores.push(missing);
@@ -164,7 +173,8 @@ pub fn score_round(
 				continue;
 			}
 		};
-		let sync_ppm = sync_ppm(&grad.header.fingerprint, &positions.map(|p| theta[p]), input.step_scale);
+		let sync_ppm =
+			sync_ppm(&grad.header.fingerprint, &positions.map(|p| theta[p]), input.step_scale);
 		let flags = if copied.contains(&uid) { ScoreFlags::COPIED } else { ScoreFlags::NONE };
 		let rand_rel = (rand_before - rand_after) / rand_before;
 		let loss_score = (f64::from(rand_rel) * 1e9).round().clamp(-1e18, 1e18) as i64;
@@ -195,16 +205,22 @@ pub fn score_round(
 		0 | 1 => (None, None),
 		n => (Some(ranked[(n - 1) / 2]), Some(ranked[(n - 1) / 2 + 1])),
 	};
-	let step = |i: Option<usize>| i.map(|i| stepped(run.plan, theta, measured[i].grad, &clip, lr)).transpose();
+	let step = |i: Option<usize>| {
+		i.map(|i| stepped(run.plan, theta, measured[i].grad, &clip, lr)).transpose()
+	};
 	let (theta_median, theta_neighbour) = (step(median)?, step(neighbour)?);
 	// The direction check's bar: the median cosine with the reference update.
 	let mut directions: Vec<f64> = measured.iter().map(|m| m.direction).collect();
 	directions.sort_by(f64::total_cmp);
-	let direction_bar = directions.get(directions.len().saturating_sub(1) / 2).map_or(0.0, |d| d.max(0.0));
+	let direction_bar =
+		directions.get(directions.len().saturating_sub(1) / 2).map_or(0.0, |d| d.max(0.0));
 	let mut details = Vec::new();
 	for (idx, m) in measured.iter().enumerate() {
-		let reference =
-			if Some(idx) == median { neighbour.zip(theta_neighbour.as_ref()) } else { median.zip(theta_median.as_ref()) };
+		let reference = if Some(idx) == median {
+			neighbour.zip(theta_neighbour.as_ref())
+		} else {
+			median.zip(theta_median.as_ref())
+		};
 		let (indicator, advantage) = match reference {
 			Some((r, t)) => {
 				let ref_after = eval_loss_many(run.model, t, &m.own)?;
@@ -213,14 +229,22 @@ pub fn score_round(
 				// The double difference (gain over the reference on its own batches, less that
 				// on the random batch) is reported for diagnosis.
 				let advantage = (own_gain - ref_gain) - (m.rand_rel - measured[r].rand_rel);
-				(if own_gain > 0.0 && own_gain >= (1.0 - bars.indicator_tolerance) * ref_gain { 1 } else { -1 }, advantage)
+				(
+					if own_gain > 0.0 && own_gain >= (1.0 - bars.indicator_tolerance) * ref_gain {
+						1
+					} else {
+						-1
+					},
+					advantage,
+				)
 			}
 			None => {
 				let own_rel = (m.own_before - m.own_after) / m.own_before;
 				(if own_rel > m.rand_rel { 1 } else { -1 }, own_rel - m.rand_rel)
 			}
 		};
-		let aligned = m.direction > 0.0 && m.direction >= (1.0 - f64::from(bars.indicator_tolerance)) * direction_bar;
+		let aligned = m.direction > 0.0
+			&& m.direction >= (1.0 - f64::from(bars.indicator_tolerance)) * direction_bar;
 		let indicator = if aligned { indicator } else { -1 };
 		scores.push(MinerScore { indicator, ..m.score });
 		let overlap = overlaps.iter().find(|v| v.uid == m.score.uid).map_or(0.0, |v| v.overlap);
@@ -252,13 +276,20 @@ struct Measured<'a> {
 /// The update an honest miner would send without error feedback, trained from `theta` on the
 /// round's random batches (`round_batch` 1..=H; 0 is the loss score's) with the miners' inner
 /// loop from a fresh optimizer: `theta - theta_after`.
-fn reference_update(run: &RunInputs<'_>, theta: &[f32], s: Round, eval_seed: u64) -> Result<Vec<f32>> {
+fn reference_update(
+	run: &RunInputs<'_>,
+	theta: &[f32],
+	s: Round,
+	eval_seed: u64,
+) -> Result<Vec<f32>> {
 	let inner = super::miner::MinerConfig::default().train_config(run.inner_steps);
 	let mut trainer = training_model::Trainer::cpu(run.model, inner)?;
 	let h = u64::from(run.inner_steps);
 	trainer.set_global_step(s.saturating_mul(h));
 	let (corpus, seed, shape) = (run.corpus, eval_seed, run.shape);
-	let mut batches = |step: u64| -> Result<Batch, training_model::ModelError> { Ok(corpus.round_batch(seed, s, step + 1, shape)?) };
+	let mut batches = |step: u64| -> Result<Batch, training_model::ModelError> {
+		Ok(corpus.round_batch(seed, s, step + 1, shape)?)
+	};
 	let out = trainer.inner_steps(theta, h, &mut batches)?;
 	Ok(theta.iter().zip(&out.params).map(|(a, b)| a - b).collect())
 }
@@ -281,7 +312,13 @@ pub fn cosine(a: &[f32], b: &[f32]) -> f64 {
 }
 
 /// `theta` after `grad` alone, clipped to the round's median norms, with step `lr`.
-fn stepped(plan: &Plan, theta: &[f32], grad: &SparseGradient, clip: &[Option<f64>], lr: f32) -> Result<Vec<f32>> {
+fn stepped(
+	plan: &Plan,
+	theta: &[f32],
+	grad: &SparseGradient,
+	clip: &[Option<f64>],
+	lr: f32,
+) -> Result<Vec<f32>> {
 	let mut after = theta.to_vec();
 	sparseloco::aggregate_with_clip(plan, std::slice::from_ref(grad), clip, &mut after, lr)?;
 	Ok(after)
@@ -290,7 +327,11 @@ fn stepped(plan: &Plan, theta: &[f32], grad: &SparseGradient, clip: &[Option<f64
 /// The seed of every batch a validator evaluates round `r` on: the run seed mixed (blake2b)
 /// with the round's seed from the chain, which no one knows before `r`'s commit deadline.
 pub fn eval_seed(run_seed: u64, round_seed: &[u8; 32]) -> u64 {
-	let h = sp_crypto_hashing::blake2_256(&codec::Encode::encode(&(b"eval-seed", run_seed, round_seed)));
+	let h = sp_crypto_hashing::blake2_256(&codec::Encode::encode(&(
+		b"eval-seed",
+		run_seed,
+		round_seed,
+	)));
 	u64::from_le_bytes(h[..8].try_into().unwrap_or([0; 8]))
 }
 
@@ -299,20 +340,30 @@ pub fn eval_seed(run_seed: u64, round_seed: &[u8; 32]) -> u64 {
 /// evaluation seed (so a miner cannot know which of its steps will be probed).
 fn own_steps(round: Round, uid: Uid, inner_steps: u32, n: u64, eval_seed: u64) -> Vec<u64> {
 	let h = u64::from(inner_steps.max(1));
-	let first = (u64::from(round as u32 ^ u32::from(uid)) ^ eval_seed).wrapping_mul(0x9e37_79b9) % h;
+	let first =
+		(u64::from(round as u32 ^ u32::from(uid)) ^ eval_seed).wrapping_mul(0x9e37_79b9) % h;
 	// A stride coprime to nothing in particular: distinct steps while n <= h.
 	(0..n.min(h)).map(|i| (first + i * (h / n.min(h)).max(1)) % h).collect()
 }
 
 /// The copy check ([`super::copies::copy_check`]) over the round's valid gradients against
 /// the previous round's, by index overlap.
-fn copy_verdicts(plan: &Plan, current: &[Fetched], earlier: &[Fetched], thresholds: Thresholds) -> Vec<CopyVerdict> {
+fn copy_verdicts(
+	plan: &Plan,
+	current: &[Fetched],
+	earlier: &[Fetched],
+	thresholds: Thresholds,
+) -> Vec<CopyVerdict> {
 	let valid = |list: &[Fetched]| -> Vec<(Uid, u64, SparseGradient)> {
-		list.iter().filter_map(|f| f.outcome.as_ref().ok().map(|g| (f.uid, f.committed_at, g.clone()))).collect()
+		list.iter()
+			.filter_map(|f| f.outcome.as_ref().ok().map(|g| (f.uid, f.committed_at, g.clone())))
+			.collect()
 	};
 	let (now, before) = (valid(current), valid(earlier));
 	fn submissions(list: &[(Uid, u64, SparseGradient)]) -> Vec<Submission<'_, SparseGradient>> {
-		list.iter().map(|(uid, at, g)| Submission { uid: *uid, committed_at: *at, grad: g }).collect()
+		list.iter()
+			.map(|(uid, at, g)| Submission { uid: *uid, committed_at: *at, grad: g })
+			.collect()
 	}
 	let ratio = |a: &SparseGradient, b: &SparseGradient| {
 		sparseloco::index_overlap(plan, &a.tensors, &b.tensors).map_or(0.0, |o| o.ratio())
@@ -340,7 +391,8 @@ fn sync_ppm(theirs: &[f32], mine: &[f32], step_scale: f32) -> u32 {
 	let n = ratios.len();
 	let mid = &ratios[n / 4..n - n / 4];
 	let x = mid.iter().sum::<f64>() / mid.len().max(1) as f64;
-	let x = Fixed::from_rational((x.min(3.0) * 1e9) as i128, 1_000_000_000).unwrap_or(Fixed::from_int(3));
+	let x = Fixed::from_rational((x.min(3.0) * 1e9) as i128, 1_000_000_000)
+		.unwrap_or(Fixed::from_int(3));
 	training_protocol::sync_score_ppm(x)
 }
 
@@ -385,7 +437,9 @@ mod tests {
 		static FIXTURE: OnceLock<Fixture> = OnceLock::new();
 		FIXTURE.get_or_init(|| {
 			let (model, shape) = crate::roles::model_preset("devnet").expect("devnet preset");
-			let params = crate::devnet::DevnetConfig::default().run_params(model.config_hash()).expect("run params");
+			let params = crate::devnet::DevnetConfig::default()
+				.run_params(model.config_hash())
+				.expect("run params");
 			let plan = crate::roles::plan_for(&model, &params).expect("plan");
 			let corpus = crate::roles::load_corpus().unwrap_or_else(|e| panic!("{e:#}"));
 			let theta = training_model::init_params(&model, RUN_SEED);
@@ -401,9 +455,13 @@ mod tests {
 					}
 					Ok(corpus.assigned_batch(&assignment, step, shape)?)
 				};
-				let out = trainer.inner_steps(&theta, u64::from(H), &mut batches).expect("training");
+				let out =
+					trainer.inner_steps(&theta, u64::from(H), &mut batches).expect("training");
 				let delta: Vec<f32> = theta.iter().zip(&out.params).map(|(a, b)| a - b).collect();
-				ErrorFeedback::new(&plan, cfg.beta).expect("feedback").compress(&plan, &delta).expect("compress")
+				ErrorFeedback::new(&plan, cfg.beta)
+					.expect("feedback")
+					.compress(&plan, &delta)
+					.expect("compress")
 			};
 			let honest = (0..4).map(|i| train(account(i), false)).collect();
 			let noise = train(account(4), true);
@@ -412,7 +470,12 @@ mod tests {
 	}
 
 	/// `tensors` under `who`'s header for the round, its fingerprint sampled from `at`.
-	fn gradient(f: &Fixture, who: AccountId, tensors: Vec<SparseTensor>, at: &[f32]) -> SparseGradient {
+	fn gradient(
+		f: &Fixture,
+		who: AccountId,
+		tensors: Vec<SparseTensor>,
+		at: &[f32],
+	) -> SparseGradient {
 		let sample = fingerprint::sample(&f.plan, ROUND, at).expect("the model fits the plan");
 		SparseGradient { header: Header::new(&f.plan, 1, ROUND, who, sample), tensors }
 	}
@@ -421,14 +484,29 @@ mod tests {
 	/// on `theta`.
 	fn submitted(f: &Fixture, uid: Uid, at: u64, tensors: Vec<SparseTensor>) -> Fetched {
 		let who = account(uid as u8);
-		Fetched { uid, account: who, committed_at: at, outcome: Ok(gradient(f, who, tensors, &f.theta)), blob: None }
+		Fetched {
+			uid,
+			account: who,
+			committed_at: at,
+			outcome: Ok(gradient(f, who, tensors, &f.theta)),
+			blob: None,
+		}
 	}
 
 	fn faulty(uid: Uid, fault: BlobFault) -> Fetched {
-		Fetched { uid, account: account(uid as u8), committed_at: 10, outcome: Err(fault), blob: None }
+		Fetched {
+			uid,
+			account: account(uid as u8),
+			committed_at: 10,
+			outcome: Err(fault),
+			blob: None,
+		}
 	}
 
-	fn with_table(tensors: &[SparseTensor], table: impl Fn(&QuantTable) -> QuantTable) -> Vec<SparseTensor> {
+	fn with_table(
+		tensors: &[SparseTensor],
+		table: impl Fn(&QuantTable) -> QuantTable,
+	) -> Vec<SparseTensor> {
 		tensors.iter().map(|t| SparseTensor { table: table(&t.table), ..t.clone() }).collect()
 	}
 
@@ -441,7 +519,8 @@ mod tests {
 		step_scale: f32,
 	) -> (Vec<MinerScore>, Vec<ScoreDetail>) {
 		let f = fixture();
-		let uids: Vec<Uid> = miners.map_or_else(|| fetched.iter().map(|x| x.uid).collect(), <[Uid]>::to_vec);
+		let uids: Vec<Uid> =
+			miners.map_or_else(|| fetched.iter().map(|x| x.uid).collect(), <[Uid]>::to_vec);
 		let miners: Vec<(Uid, AccountId)> = uids.iter().map(|&u| (u, account(u as u8))).collect();
 		let run = RunInputs {
 			model: &f.model,
@@ -496,7 +575,10 @@ mod tests {
 			assert!(s.loss_score > 0, "{s:?}");
 			assert_eq!((s.indicator, s.flags), (1, ScoreFlags::NONE), "{s:?} {details:?}");
 		}
-		assert_eq!((scores[3].loss_score, scores[3].indicator, scores[3].flags), (0, -1, ScoreFlags::NONE));
+		assert_eq!(
+			(scores[3].loss_score, scores[3].indicator, scores[3].flags),
+			(0, -1, ScoreFlags::NONE)
+		);
 		assert_eq!(detail(&details, 3).direction, 0.0);
 		assert_eq!(score(&fetched).0, scores);
 	}
@@ -513,7 +595,10 @@ mod tests {
 		let (scores, details) = score(&fetched);
 		assert!(scores[..3].iter().all(|s| s.indicator == 1), "{scores:?} {details:?}");
 		assert_eq!(scores[3].indicator, -1, "{details:?}");
-		assert!(scores[3].loss_score > 0 && scores[3].loss_score < scores[0].loss_score, "{scores:?}");
+		assert!(
+			scores[3].loss_score > 0 && scores[3].loss_score < scores[0].loss_score,
+			"{scores:?}"
+		);
 		// The direction check alone would pass it.
 		let mut directions: Vec<f64> = details.iter().map(|d| d.direction).collect();
 		directions.sort_by(f64::total_cmp);
@@ -540,22 +625,43 @@ mod tests {
 		let mut fetched = honest(3);
 		fetched.push(submitted(f, 3, 10, f.noise.clone()));
 		let (scores, details) = score(&fetched);
-		assert_eq!(scores.iter().map(|s| s.indicator).collect::<Vec<_>>(), vec![1, 1, 1, -1], "{details:?}");
+		assert_eq!(
+			scores.iter().map(|s| s.indicator).collect::<Vec<_>>(),
+			vec![1, 1, 1, -1],
+			"{details:?}"
+		);
 		assert!(detail(&details, 3).direction < bar(&details), "{details:?}");
 
 		fetched[3] = submitted(f, 3, 10, with_table(&f.honest[3], |t| QuantTable(t.0.map(|v| -v))));
 		let (scores, details) = score(&fetched);
 		assert_eq!(scores[3].indicator, -1, "{details:?}");
-		assert!(detail(&details, 3).direction < 0.0 && scores[3].loss_score < 0, "{scores:?} {details:?}");
+		assert!(
+			detail(&details, 3).direction < 0.0 && scores[3].loss_score < 0,
+			"{scores:?} {details:?}"
+		);
 
-		let inflated = f.plan.layout().tensors().iter().position(|t| t.name == "layers.1.wq").expect("a tensor");
+		let inflated = f
+			.plan
+			.layout()
+			.tensors()
+			.iter()
+			.position(|t| t.name == "layers.1.wq")
+			.expect("a tensor");
 		let mut distorted = f.honest[3].clone();
 		distorted[inflated].table = QuantTable(distorted[inflated].table.0.map(|v| v * 1000.0));
 		fetched[3] = submitted(f, 3, 10, distorted);
 		let (scores, details) = score(&fetched);
-		assert_eq!(scores.iter().map(|s| s.indicator).collect::<Vec<_>>(), vec![1, 1, 1, -1], "{details:?}");
-		let (honest_gain, own) = (details[..3].iter().map(|d| d.own_rel).fold(f32::MAX, f32::min), &details[3]);
-		assert!(own.own_rel > 0.5 * honest_gain && own.rand_rel > 0.0, "the gain check passes it: {details:?}");
+		assert_eq!(
+			scores.iter().map(|s| s.indicator).collect::<Vec<_>>(),
+			vec![1, 1, 1, -1],
+			"{details:?}"
+		);
+		let (honest_gain, own) =
+			(details[..3].iter().map(|d| d.own_rel).fold(f32::MAX, f32::min), &details[3]);
+		assert!(
+			own.own_rel > 0.5 * honest_gain && own.rand_rel > 0.0,
+			"the gain check passes it: {details:?}"
+		);
 		assert!(own.direction < bar(&details), "{details:?}");
 	}
 
@@ -600,19 +706,24 @@ mod tests {
 	fn gauntlet_copy_groups_are_flagged() {
 		let f = fixture();
 		let copy = |at: u64| submitted(f, 1, at, f.honest[0].clone());
-		let round = |at: u64| vec![submitted(f, 0, 10, f.honest[0].clone()), copy(at), honest(3).remove(2)];
+		let round =
+			|at: u64| vec![submitted(f, 0, 10, f.honest[0].clone()), copy(at), honest(3).remove(2)];
 		let (scores, details) = score(&round(10));
 		let c = ScoreFlags::COPIED;
 		assert_eq!(flags(&scores), vec![c, c, ScoreFlags::NONE], "{details:?}");
 		assert_eq!((detail(&details, 0).overlap, detail(&details, 1).overlap), (1.0, 1.0));
-		assert!(detail(&details, 2).overlap < ValidatorConfig::default().copy_overlap, "{details:?}");
+		assert!(
+			detail(&details, 2).overlap < ValidatorConfig::default().copy_overlap,
+			"{details:?}"
+		);
 		// The flag does not change the measurements.
 		assert!(scores.iter().all(|s| s.loss_score > 0 && s.indicator == 1), "{scores:?}");
 		let (scores, _) = score(&round(11));
 		assert_eq!(flags(&scores), vec![ScoreFlags::NONE, c, ScoreFlags::NONE]);
 		// Miner 2 re-heads miner 5's gradient of the previous round.
 		let earlier = [submitted(f, 5, 3, f.honest[3].clone())];
-		let fetched = [submitted(f, 0, 10, f.honest[0].clone()), submitted(f, 2, 10, f.honest[3].clone())];
+		let fetched =
+			[submitted(f, 0, 10, f.honest[0].clone()), submitted(f, 2, 10, f.honest[3].clone())];
 		let (scores, _) = score_with(&fetched, &earlier, None, 1e-3);
 		assert_eq!(flags(&scores), vec![ScoreFlags::NONE, c]);
 	}

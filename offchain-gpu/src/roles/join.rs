@@ -25,7 +25,8 @@ pub struct Attempt {
 /// Every (checkpoint, copy) worth trying, in order: newest agreed checkpoint first, its
 /// copies in the chain's order (largest stake first); checkpoints below `first_kept` left out.
 pub fn attempts(agreed: &[AgreedCheckpoint], first_kept: Round) -> Vec<Attempt> {
-	let mut sorted: Vec<&AgreedCheckpoint> = agreed.iter().filter(|c| c.round >= first_kept).collect();
+	let mut sorted: Vec<&AgreedCheckpoint> =
+		agreed.iter().filter(|c| c.round >= first_kept).collect();
 	sorted.sort_by(|a, b| b.round.cmp(&a.round));
 	sorted
 		.into_iter()
@@ -65,7 +66,8 @@ where
 	for attempt in attempts {
 		match load(attempt.clone()).await {
 			Ok(theta) => return Ok((Start::Checkpoint(attempt, theta), failures)),
-			Err(e) => failures.push(format!("checkpoint of round {} from {}: {e:#}", attempt.round, attempt.url)),
+			Err(e) => failures
+				.push(format!("checkpoint of round {} from {}: {e:#}", attempt.round, attempt.url)),
 		}
 	}
 	if first_kept == 0 {
@@ -88,16 +90,30 @@ mod tests {
 	use super::*;
 
 	fn agreed(round: Round, hash: u8, uris: &[&str]) -> AgreedCheckpoint {
-		AgreedCheckpoint { round, hash: [hash; 32], uris: uris.iter().map(|u| u.as_bytes().to_vec()).collect() }
+		AgreedCheckpoint {
+			round,
+			hash: [hash; 32],
+			uris: uris.iter().map(|u| u.as_bytes().to_vec()).collect(),
+		}
 	}
 
 	#[test]
 	fn newest_first_every_copy_and_nothing_pruned() {
-		let list = [agreed(4, 4, &["s3://a", "http://dead"]), agreed(8, 8, &["http://dead", "s3://b"]), agreed(0, 0, &["s3://c"])];
-		let got: Vec<(Round, String)> = attempts(&list, 2).into_iter().map(|a| (a.round, a.url)).collect();
+		let list = [
+			agreed(4, 4, &["s3://a", "http://dead"]),
+			agreed(8, 8, &["http://dead", "s3://b"]),
+			agreed(0, 0, &["s3://c"]),
+		];
+		let got: Vec<(Round, String)> =
+			attempts(&list, 2).into_iter().map(|a| (a.round, a.url)).collect();
 		assert_eq!(
 			got,
-			vec![(8, "http://dead".into()), (8, "s3://b".into()), (4, "s3://a".into()), (4, "http://dead".into())]
+			vec![
+				(8, "http://dead".into()),
+				(8, "s3://b".into()),
+				(4, "s3://a".into()),
+				(4, "http://dead".into())
+			]
 		);
 		assert!(attempts(&list, 9).is_empty());
 	}
@@ -106,7 +122,10 @@ mod tests {
 	/// and the next checkpoint; hash failures are just failures.
 	#[tokio::test]
 	async fn falls_back_over_copies_and_checkpoints() {
-		let list = [agreed(8, 8, &["http://dead", "s3://liar"]), agreed(4, 4, &["http://dead", "s3://good"])];
+		let list = [
+			agreed(8, 8, &["http://dead", "s3://liar"]),
+			agreed(4, 4, &["http://dead", "s3://good"]),
+		];
 		let load = |a: Attempt| async move {
 			match a.url.as_str() {
 				"s3://good" => Ok(a.round),

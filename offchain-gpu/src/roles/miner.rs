@@ -16,7 +16,9 @@ use anyhow::{Context, Result};
 use codec::Encode;
 use sparseloco::{fingerprint, ErrorFeedback, Header, SparseGradient, SparseTensor};
 use subxt_signer::sr25519::Keypair;
-use training_model::{AdamWConfig, Assignment, Batch, BatchShape, LrSchedule, ModelError, TrainConfig, Trainer};
+use training_model::{
+	AdamWConfig, Assignment, Batch, BatchShape, LrSchedule, ModelError, TrainConfig, Trainer,
+};
 use training_protocol::Round;
 
 use super::{Report, RunCtx, Synced};
@@ -154,7 +156,11 @@ impl std::str::FromStr for Behaviour {
 	fn from_str(s: &str) -> Result<Self> {
 		Behaviour::ALL.iter().copied().find(|b| b.name() == s).ok_or_else(|| {
 			let names: Vec<_> = Behaviour::ALL.iter().map(|b| b.name()).collect();
-			let built = if cfg!(feature = "adversaries") { "" } else { "; adversaries need the `adversaries` feature" };
+			let built = if cfg!(feature = "adversaries") {
+				""
+			} else {
+				"; adversaries need the `adversaries` feature"
+			};
 			anyhow::anyhow!("unknown miner behaviour {s:?} (one of {}{built})", names.join(", "))
 		})
 	}
@@ -291,7 +297,10 @@ pub async fn run(ctx: RunCtx, key: Keypair, store: BlobStore, cfg: MinerConfig) 
 			Ok(Step::Wait) => ctx.sleep(Duration::from_millis(700)).await,
 			Ok(Step::Done) => return Ok(()),
 			Err(e) => {
-				(ctx.report)(Report::Warning { who: format!("miner {}", m.uid), message: format!("{e:#}") });
+				(ctx.report)(Report::Warning {
+					who: format!("miner {}", m.uid),
+					message: format!("{e:#}"),
+				});
 				super::recover(&ctx).await;
 			}
 		}
@@ -332,7 +341,9 @@ impl Miner {
 						}
 						(ctx.report)(Report::Warning {
 							who: format!("miner {}", self.uid),
-							message: format!("round {round} settled before its blob could be published: {e}"),
+							message: format!(
+								"round {round} settled before its blob could be published: {e}"
+							),
 						});
 						published = false;
 					}
@@ -340,7 +351,12 @@ impl Miner {
 				self.pending = None;
 				self.save_pending()?;
 				let secs = uploading.elapsed().as_secs_f32();
-				let landed = ctx.chain.round_commitments(ctx.run, round).await?.iter().any(|(uid, _)| *uid == self.uid);
+				let landed = ctx
+					.chain
+					.round_commitments(ctx.run, round)
+					.await?
+					.iter()
+					.any(|(uid, _)| *uid == self.uid);
 				if !landed {
 					(ctx.report)(Report::Warning {
 						who: format!("miner {}", self.uid),
@@ -357,7 +373,11 @@ impl Miner {
 		let eligible = registered_at <= ctx.round_start(&status, round);
 		// theta_round needs round-1's blobs: readable from its commit deadline (+1 block grace).
 		let sync_ready = round == 0 || now > ctx.commit_deadline(&status, round - 1);
-		if !(eligible && self.trained.is_none_or(|t| t < round) && sync_ready && self.pending.is_none()) {
+		if !(eligible
+			&& self.trained.is_none_or(|t| t < round)
+			&& sync_ready
+			&& self.pending.is_none())
+		{
 			return Ok(Step::Wait);
 		}
 		self.synced.advance_to(ctx, round).await?;
@@ -391,7 +411,9 @@ impl Miner {
 		if now + 1 >= deadline {
 			(ctx.report)(Report::Warning {
 				who: format!("miner {}", self.uid),
-				message: format!("round {round} trained too late to commit (block {now}, deadline {deadline})"),
+				message: format!(
+					"round {round} trained too late to commit (block {now}, deadline {deadline})"
+				),
 			});
 			return Ok(Step::Again);
 		}
@@ -402,12 +424,19 @@ impl Miner {
 		self.save_pending()?;
 		let committing = Instant::now();
 		ctx.chain.commit_gradient(&self.key, ctx.run, round, hash, committed.len() as u32).await?;
-		(ctx.report)(Report::Committed { uid: self.uid, round, secs: committing.elapsed().as_secs_f32() });
+		(ctx.report)(Report::Committed {
+			uid: self.uid,
+			round,
+			secs: committing.elapsed().as_secs_f32(),
+		});
 		Ok(Step::Again)
 	}
 
 	fn pending_path(&self) -> Option<std::path::PathBuf> {
-		self.cfg.state_dir.as_ref().map(|d| d.join(format!("pending-{}.scale", hex::encode(self.me))))
+		self.cfg
+			.state_dir
+			.as_ref()
+			.map(|d| d.join(format!("pending-{}.scale", hex::encode(self.me))))
 	}
 
 	/// Writes (or, with nothing pending, removes) the pending blob file.
@@ -416,10 +445,13 @@ impl Miner {
 		match &self.pending {
 			Some(p) => {
 				let dir = path.parent().unwrap_or(&path);
-				std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+				std::fs::create_dir_all(dir)
+					.with_context(|| format!("creating {}", dir.display()))?;
 				let tmp = path.with_extension("tmp");
-				std::fs::write(&tmp, p.encode()).with_context(|| format!("writing {}", tmp.display()))?;
-				std::fs::rename(&tmp, &path).with_context(|| format!("writing {}", path.display()))?;
+				std::fs::write(&tmp, p.encode())
+					.with_context(|| format!("writing {}", tmp.display()))?;
+				std::fs::rename(&tmp, &path)
+					.with_context(|| format!("writing {}", path.display()))?;
 			}
 			None => match std::fs::remove_file(&path) {
 				Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
@@ -434,10 +466,11 @@ impl Miner {
 	fn load_pending(&self) -> Result<Option<Pending>> {
 		let Some(path) = self.pending_path() else { return Ok(None) };
 		match std::fs::read(&path) {
-			Ok(bytes) => Ok(Some(
-				<Pending as codec::Decode>::decode(&mut &bytes[..])
-					.with_context(|| format!("{} is corrupt: remove it to continue", path.display()))?,
-			)),
+			Ok(bytes) => {
+				Ok(Some(<Pending as codec::Decode>::decode(&mut &bytes[..]).with_context(
+					|| format!("{} is corrupt: remove it to continue", path.display()),
+				)?))
+			}
 			Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
 			Err(e) => Err(e).with_context(|| format!("reading {}", path.display())),
 		}
@@ -445,9 +478,13 @@ impl Miner {
 
 	/// This round's gradient (and the first and last inner-step losses); `None` for a copier
 	/// that finds nothing to copy.
-	async fn produce(&mut self, ctx: &RunCtx, round: Round) -> Result<Option<(SparseGradient, f32, f32)>> {
-		let sample =
-			fingerprint::sample(&ctx.plan, round, &self.synced.theta).context("the plan does not match the model")?;
+	async fn produce(
+		&mut self,
+		ctx: &RunCtx,
+		round: Round,
+	) -> Result<Option<(SparseGradient, f32, f32)>> {
+		let sample = fingerprint::sample(&ctx.plan, round, &self.synced.theta)
+			.context("the plan does not match the model")?;
 		let header = Header::new(&ctx.plan, ctx.run, round, self.me, sample);
 		#[cfg(feature = "adversaries")]
 		if self.cfg.behaviour != Behaviour::Honest {
@@ -455,7 +492,9 @@ impl Miner {
 		}
 		let assignment = Assignment { run_seed: ctx.params.run_seed, round, miner: self.me };
 		let (corpus, shape) = (&ctx.corpus, ctx.shape);
-		let batches = move |step: u64| -> Result<Batch, ModelError> { Ok(corpus.assigned_batch(&assignment, step, shape)?) };
+		let batches = move |step: u64| -> Result<Batch, ModelError> {
+			Ok(corpus.assigned_batch(&assignment, step, shape)?)
+		};
 		let (tensors, first, last) = self.train(ctx, batches)?;
 		Ok(Some((SparseGradient { header, tensors }, first, last)))
 	}
@@ -468,7 +507,8 @@ impl Miner {
 		mut batches: impl FnMut(u64) -> Result<Batch, ModelError>,
 	) -> Result<(Vec<SparseTensor>, f32, f32)> {
 		let h = u64::from(ctx.params.inner_steps);
-		let (trainer, feedback, plan, theta) = (&mut self.trainer, &mut self.feedback, &ctx.plan, &self.synced.theta);
+		let (trainer, feedback, plan, theta) =
+			(&mut self.trainer, &mut self.feedback, &ctx.plan, &self.synced.theta);
 		let (losses, tensors) = tokio::task::block_in_place(|| -> Result<_> {
 			let outcome = trainer.inner_steps(theta, h, &mut batches)?;
 			let delta: Vec<f32> = theta.iter().zip(&outcome.params).map(|(a, b)| a - b).collect();
@@ -493,7 +533,8 @@ pub fn noise_batch(vocab: usize, shape: BatchShape, seed: &impl Encode) -> Batch
 	while tokens.len() < n {
 		let bytes = sp_crypto_hashing::blake2_256(&(seed, block).encode());
 		block += 1;
-		let words = bytes.chunks_exact(4).map(|c| u32::from_le_bytes([c[0], c[1], c[2], c[3]]) % vocab);
+		let words =
+			bytes.chunks_exact(4).map(|c| u32::from_le_bytes([c[0], c[1], c[2], c[3]]) % vocab);
 		tokens.extend(words.take(n - tokens.len()));
 	}
 	Batch::from_windows(shape.seq_len, tokens.chunks_exact(shape.seq_len + 1))

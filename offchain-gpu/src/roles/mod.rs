@@ -75,9 +75,11 @@ pub fn model_preset(name: &str) -> Result<(ModelConfig, BatchShape)> {
 
 /// Loads the pinned Shakespeare corpus with the byte tokenizer.
 pub fn load_corpus() -> Result<Corpus> {
-	let path = shakespeare::default_path().context("no corpus location: set SHAKESPEARE_CORPUS or HOME")?;
-	Corpus::from_shakespeare(&path, &ByteTokenizer)
-		.with_context(|| format!("cannot load the corpus at {} (run scripts/fetch-corpus.sh)", path.display()))
+	let path = shakespeare::default_path()
+		.context("no corpus location: set SHAKESPEARE_CORPUS or HOME")?;
+	Corpus::from_shakespeare(&path, &ByteTokenizer).with_context(|| {
+		format!("cannot load the corpus at {} (run scripts/fetch-corpus.sh)", path.display())
+	})
 }
 
 /// The sparsification plan of a model for the run's chunking (`chunk_size` must be a square
@@ -110,7 +112,15 @@ pub enum Report {
 	Revealed { uid: Uid, round: Round, published: bool, secs: f32 },
 	/// A node applied a round's aggregate: `fetch_secs` fetching and checking `bytes` of
 	/// blobs, `apply_secs` aggregating and stepping.
-	Applied { who: String, round: Round, used: usize, dropped: usize, bytes: u64, fetch_secs: f32, apply_secs: f32 },
+	Applied {
+		who: String,
+		round: Round,
+		used: usize,
+		dropped: usize,
+		bytes: u64,
+		fetch_secs: f32,
+		apply_secs: f32,
+	},
 	/// A validator scored a round; `heldout_loss` is the loss of `theta_round` on the
 	/// held-out set, `eval_secs` the evaluation time of all its miners (compute only) and
 	/// `fetch_secs` the time spent fetching their blobs (waiting for a missing one included).
@@ -197,7 +207,8 @@ impl RunCtx {
 		stop: Arc<AtomicBool>,
 		report: Reporter,
 	) -> Result<Self> {
-		let status = chain.run_status(run).await?.with_context(|| format!("run {run} does not exist"))?;
+		let status =
+			chain.run_status(run).await?.with_context(|| format!("run {run} does not exist"))?;
 		let (model, shape) = model_preset(model_name)?;
 		if status.params.model_hash != model.config_hash() {
 			bail!("model preset {model_name} does not match run {run}'s model hash");
@@ -381,7 +392,12 @@ pub async fn fetch_round_within(
 /// The reads of `round`'s blobs of `uids` (every committer with `None`): those in `reads`
 /// that succeeded or found an invalid blob as they were; the missing and the unread ones
 /// fetched now, without patience.
-async fn reuse_reads(ctx: &RunCtx, round: Round, uids: Option<&[Uid]>, reads: &[Fetched]) -> Result<Vec<Fetched>> {
+async fn reuse_reads(
+	ctx: &RunCtx,
+	round: Round,
+	uids: Option<&[Uid]>,
+	reads: &[Fetched],
+) -> Result<Vec<Fetched>> {
 	let wanted = |uid: &Uid| uids.is_none_or(|set| set.contains(uid));
 	let settled = |f: &&Fetched| wanted(&f.uid) && !matches!(f.outcome, Err(BlobFault::Missing));
 	let mut out: Vec<Fetched> = reads.iter().filter(settled).cloned().collect();
@@ -428,7 +444,8 @@ fn check_blob(
 	if blob.len() != c.blob_len as usize || sparseloco::blob_hash(blob) != c.blob_hash {
 		return Err(BlobFault::Invalid("length or hash differs from the commitment".into()));
 	}
-	let grad = sparseloco::decode(&ctx.plan, blob).map_err(|e| BlobFault::Invalid(e.to_string()))?;
+	let grad =
+		sparseloco::decode(&ctx.plan, blob).map_err(|e| BlobFault::Invalid(e.to_string()))?;
 	let h = &grad.header;
 	if h.run != ctx.run || h.round != round || &h.miner != account {
 		return Err(BlobFault::Invalid("header names another run, round or miner".into()));
@@ -611,8 +628,13 @@ pub async fn fetch_applied(ctx: &RunCtx, round: Round, uids: &[Uid]) -> Result<V
 	}
 	let commitments: BTreeMap<Uid, pallet_training::Commitment> =
 		ctx.chain.round_commitments(ctx.run, round).await?.into_iter().collect();
-	let mut mirrors: Vec<_> =
-		ctx.chain.peers(ctx.run).await?.into_iter().filter(|p| p.role == pallet_training::Role::Validator).collect();
+	let mut mirrors: Vec<_> = ctx
+		.chain
+		.peers(ctx.run)
+		.await?
+		.into_iter()
+		.filter(|p| p.role == pallet_training::Role::Validator)
+		.collect();
 	mirrors.sort_by(|a, b| b.held.cmp(&a.held));
 	let blob_len = ctx.plan.blob_len();
 	let mut asked = Vec::new();
@@ -679,23 +701,35 @@ impl Synced {
 			// A validator's store, named on chain: read as a peer's, bounded in size and time.
 			let store = ctx.peer_stores.open(&a.url, &ctx.store_policy()).await?;
 			let key = crate::store::checkpoint_key(ctx.run, a.round, &a.hash);
-			let bytes = store.get_within(&key, max, checkpoint_time_limit(max)).await?.context("not in that store")?;
+			let bytes = store
+				.get_within(&key, max, checkpoint_time_limit(max))
+				.await?
+				.context("not in that store")?;
 			let theta = training_model::checkpoint::decode(&ctx.model, &bytes)?;
 			if training_model::params_hash(&theta) != a.hash {
 				bail!("the parameters do not match the agreed hash");
 			}
 			Ok(theta)
 		};
-		let (start, failed) = join::first_loadable(join::attempts(&agreed, first_kept), first_kept, load).await?;
+		let (start, failed) =
+			join::first_loadable(join::attempts(&agreed, first_kept), first_kept, load).await?;
 		match start {
 			join::Start::Checkpoint(a, theta) => {
-				(ctx.report)(Report::Joined { who: synced.who.clone(), round: a.round, url: a.url, failed });
+				(ctx.report)(Report::Joined {
+					who: synced.who.clone(),
+					round: a.round,
+					url: a.url,
+					failed,
+				});
 				synced.theta = theta;
 				synced.next_round = a.round;
 			}
 			join::Start::Initial => {
 				for f in failed {
-					(ctx.report)(Report::Warning { who: synced.who.clone(), message: format!("starting from the initial model: {f}") });
+					(ctx.report)(Report::Warning {
+						who: synced.who.clone(),
+						message: format!("starting from the initial model: {f}"),
+					});
 				}
 			}
 		}
@@ -719,12 +753,14 @@ impl Synced {
 		});
 		let joined = Self::join(ctx, self.who.clone()).await?;
 		if joined.next_round > target {
-			bail!("the newest loadable checkpoint (round {}) is past round {target}", joined.next_round);
+			bail!(
+				"the newest loadable checkpoint (round {}) is past round {target}",
+				joined.next_round
+			);
 		}
 		*self = joined;
 		Ok(())
 	}
-
 
 	/// Applies rounds `next_round .. target` (each round's commit deadline must have passed).
 	pub async fn advance_to(&mut self, ctx: &RunCtx, target: Round) -> Result<()> {
@@ -741,7 +777,12 @@ impl Synced {
 	/// First brings the unsettled rounds in line with the applied sets the chain settled
 	/// since (see the type's docs); a round already settled when it is reached (a node
 	/// catching up) is applied with its settled set directly.
-	pub async fn advance_with(&mut self, ctx: &RunCtx, target: Round, known: Option<(Round, &[Fetched])>) -> Result<()> {
+	pub async fn advance_with(
+		&mut self,
+		ctx: &RunCtx,
+		target: Round,
+		known: Option<(Round, &[Fetched])>,
+	) -> Result<()> {
 		if self.next_round < target {
 			self.rejoin_if_pruned(ctx, target).await?;
 		}
@@ -780,7 +821,15 @@ impl Synced {
 			}
 			let apply_secs = applying.elapsed().as_secs_f32();
 			let used = applied.len();
-			(ctx.report)(Report::Applied { who: self.who.clone(), round, used, dropped, bytes, fetch_secs, apply_secs });
+			(ctx.report)(Report::Applied {
+				who: self.who.clone(),
+				round,
+				used,
+				dropped,
+				bytes,
+				fetch_secs,
+				apply_secs,
+			});
 			self.next_round += 1;
 			match before {
 				Some(before) => self.unsettled.push_back(Unsettled { round, before, applied }),
@@ -800,7 +849,8 @@ impl Synced {
 			return Ok(());
 		}
 		let next_settle = ctx.status().await?.next_settle;
-		while let Some(round) = self.unsettled.front().map(|u| u.round).filter(|r| *r < next_settle) {
+		while let Some(round) = self.unsettled.front().map(|u| u.round).filter(|r| *r < next_settle)
+		{
 			let verdict = ctx.chain.applied_set(ctx.run, round).await?;
 			let Some(front) = self.unsettled.pop_front() else { break };
 			let mine: Vec<Uid> = front.applied.iter().map(|(uid, _)| *uid).collect();
@@ -812,7 +862,11 @@ impl Synced {
 				}
 			};
 			let lacking: Vec<Uid> = set.iter().copied().filter(|uid| !mine.contains(uid)).collect();
-			let fetched = if lacking.is_empty() { Vec::new() } else { fetch_applied(ctx, round, &lacking).await? };
+			let fetched = if lacking.is_empty() {
+				Vec::new()
+			} else {
+				fetch_applied(ctx, round, &lacking).await?
+			};
 			self.warn_lacking(ctx, round, &lacking, &fetched);
 			let mut grads: Vec<(Uid, SparseGradient)> =
 				front.applied.into_iter().filter(|(uid, _)| set.contains(uid)).collect();
@@ -823,7 +877,8 @@ impl Synced {
 			let mut scale = outer_step(ctx, &mut theta, &settled)?;
 			for later in self.unsettled.iter_mut() {
 				later.before.clone_from(&theta);
-				let grads: Vec<SparseGradient> = later.applied.iter().map(|(_, g)| g.clone()).collect();
+				let grads: Vec<SparseGradient> =
+					later.applied.iter().map(|(_, g)| g.clone()).collect();
 				scale = outer_step(ctx, &mut theta, &grads)?.or(scale);
 			}
 			self.theta = theta;

@@ -110,8 +110,15 @@ impl std::str::FromStr for Behaviour {
 	fn from_str(s: &str) -> Result<Self> {
 		Behaviour::ALL.iter().copied().find(|b| b.name() == s).ok_or_else(|| {
 			let names: Vec<_> = Behaviour::ALL.iter().map(|b| b.name()).collect();
-			let built = if cfg!(feature = "adversaries") { "" } else { "; adversaries need the `adversaries` feature" };
-			anyhow::anyhow!("unknown validator behaviour {s:?} (one of {}{built})", names.join(", "))
+			let built = if cfg!(feature = "adversaries") {
+				""
+			} else {
+				"; adversaries need the `adversaries` feature"
+			};
+			anyhow::anyhow!(
+				"unknown validator behaviour {s:?} (one of {}{built})",
+				names.join(", ")
+			)
 		})
 	}
 }
@@ -181,18 +188,18 @@ pub async fn run(ctx: RunCtx, key: Keypair, store: BlobStore, cfg: ValidatorConf
 	let peer = match ctx.chain.peer(ctx.run, &me).await? {
 		Some(p) => p,
 		None => {
-			ctx.chain
-				.register_validator(&key, ctx.run, cfg.stake, store.url())
-				.await
-				.context("registering as a validator (is the key funded with the stake and fees?)")?;
+			ctx.chain.register_validator(&key, ctx.run, cfg.stake, store.url()).await.context(
+				"registering as a validator (is the key funded with the stake and fees?)",
+			)?;
 			ctx.chain.peer(ctx.run, &me).await?.context("registration not visible")?
 		}
 	};
 	let vuid = peer.uid;
 	let who = format!("validator {vuid}");
 	let mut synced = Synced::join(&ctx, who.clone()).await?;
-	let heldout: Vec<Batch> =
-		(0..cfg.heldout_batches).map(|i| ctx.corpus.heldout_batch(i, ctx.shape)).collect::<Result<_, _>>()?;
+	let heldout: Vec<Batch> = (0..cfg.heldout_batches)
+		.map(|i| ctx.corpus.heldout_batch(i, ctx.shape))
+		.collect::<Result<_, _>>()?;
 	let mut scored: Option<Round> = None;
 	let mut checkpointed: Option<Round> = None;
 	// The gradients of the round scored last, kept for the next round's copy check.
@@ -214,12 +221,15 @@ pub async fn run(ctx: RunCtx, key: Keypair, store: BlobStore, cfg: ValidatorConf
 				return Ok(false);
 			}
 			// The round's seed is recorded at its commit deadline (visible a block later).
-			let Some(round_seed) = ctx.chain.round_seed(ctx.run, s).await? else { return Ok(false) };
+			let Some(round_seed) = ctx.chain.round_seed(ctx.run, s).await? else {
+				return Ok(false);
+			};
 			let eval_seed = eval_seed(ctx.params.run_seed, &round_seed);
 			#[cfg(feature = "adversaries")]
 			if cfg.behaviour == Behaviour::Copycat {
 				scored = Some(s);
-				adversary::copy_scores(&ctx, &key, s, reveal_at, ctx.settlement(&status, s)).await?;
+				adversary::copy_scores(&ctx, &key, s, reveal_at, ctx.settlement(&status, s))
+					.await?;
 				return Ok(true);
 			}
 			// Round s-1's blobs were read when it was scored: the model steps with those reads.
@@ -227,24 +237,31 @@ pub async fn run(ctx: RunCtx, key: Keypair, store: BlobStore, cfg: ValidatorConf
 			synced.advance_with(&ctx, s, known).await?;
 			#[cfg(feature = "adversaries")]
 			if cfg.behaviour == Behaviour::PoisonCheckpoints && s > 0 {
-				adversary::poison_checkpoint(&ctx, &key, &store, &synced, s, cfg.checkpoint_every).await?;
+				adversary::poison_checkpoint(&ctx, &key, &store, &synced, s, cfg.checkpoint_every)
+					.await?;
 			}
 			let evaluating = Instant::now();
-			let heldout_loss = tokio::task::block_in_place(|| eval_loss_many(&ctx.model, &synced.theta, &heldout))?;
+			let heldout_loss = tokio::task::block_in_place(|| {
+				eval_loss_many(&ctx.model, &synced.theta, &heldout)
+			})?;
 			// The previous round's gradients for the copy check: what a copier could have read
 			// before this round's commitments closed. Those kept from scoring that round, and
 			// the ones it could not read then fetched again (at once, no patience), so that a
 			// store down at either time alone does not blind the check. Read beside this
 			// round's blobs: a stalling store costs one read deadline, not two.
 			let fetching = Instant::now();
-			let kept = last_round.as_ref().filter(|(r, _)| *r + 1 == s).map(|(_, reads)| reads.clone());
-			let retry: Option<Vec<Uid>> =
-				kept.as_ref().map(|k| k.iter().filter(|f| f.outcome.is_err()).map(|f| f.uid).collect());
+			let kept =
+				last_round.as_ref().filter(|(r, _)| *r + 1 == s).map(|(_, reads)| reads.clone());
+			let retry: Option<Vec<Uid>> = kept
+				.as_ref()
+				.map(|k| k.iter().filter(|f| f.outcome.is_err()).map(|f| f.uid).collect());
 			let earlier = async {
 				match (s.checked_sub(1), &retry) {
 					(None, _) => Ok(Vec::new()),
 					(Some(_), Some(uids)) if uids.is_empty() => Ok(Vec::new()),
-					(Some(prev), uids) => super::fetch_round_within(&ctx, prev, uids.as_deref(), Duration::ZERO).await,
+					(Some(prev), uids) => {
+						super::fetch_round_within(&ctx, prev, uids.as_deref(), Duration::ZERO).await
+					}
 				}
 			};
 			let (earlier, fetched) = tokio::join!(earlier, fetch_round(&ctx, s, None));
@@ -260,8 +277,17 @@ pub async fn run(ctx: RunCtx, key: Keypair, store: BlobStore, cfg: ValidatorConf
 			last_round = Some((s, fetched.clone()));
 			mirror(&ctx, &store, s, &fetched).await?;
 			#[cfg_attr(not(feature = "adversaries"), allow(unused_mut))]
-			let (mut scores, details) =
-				score_round(&ctx, &synced, &status, (s, &round_seed, vuid), eval_seed, &cfg, &fetched, &earlier).await?;
+			let (mut scores, details) = score_round(
+				&ctx,
+				&synced,
+				&status,
+				(s, &round_seed, vuid),
+				eval_seed,
+				&cfg,
+				&fetched,
+				&earlier,
+			)
+			.await?;
 			#[cfg(feature = "adversaries")]
 			adversary::tamper(cfg.behaviour, &mut scores, &fetched, s, vuid);
 			let eval_secs = (evaluating.elapsed().as_secs_f32() - fetch_secs).max(0.0);
@@ -269,7 +295,15 @@ pub async fn run(ctx: RunCtx, key: Keypair, store: BlobStore, cfg: ValidatorConf
 			if !scores.is_empty() {
 				commit_and_reveal(&ctx, &key, s, &scores, reveal_at).await?;
 			}
-			(ctx.report)(Report::Scored { validator: vuid, round: s, heldout_loss, scores, details, eval_secs, fetch_secs });
+			(ctx.report)(Report::Scored {
+				validator: vuid,
+				round: s,
+				heldout_loss,
+				scores,
+				details,
+				eval_secs,
+				fetch_secs,
+			});
 			// Checkpoints are of the settled model (the same on every honest node), which lags
 			// the round being scored by one round.
 			let k = synced.settled_round();
@@ -295,7 +329,13 @@ pub async fn run(ctx: RunCtx, key: Keypair, store: BlobStore, cfg: ValidatorConf
 /// Commits to `scores` for round `s` (hash of the scores and a fresh random salt), waits
 /// for the round's reveal phase (block `reveal_at`) and reveals them. One extra transaction
 /// per round; the salt never leaves this function before the reveal.
-async fn commit_and_reveal(ctx: &RunCtx, key: &Keypair, s: Round, scores: &[MinerScore], reveal_at: u64) -> Result<()> {
+async fn commit_and_reveal(
+	ctx: &RunCtx,
+	key: &Keypair,
+	s: Round,
+	scores: &[MinerScore],
+	reveal_at: u64,
+) -> Result<()> {
 	let salt = fresh_salt()?;
 	let hash = pallet_training::score_commitment(scores, &salt);
 	ctx.chain.commit_scores(key, ctx.run, s, hash).await.context("committing scores")?;
@@ -327,7 +367,12 @@ fn fresh_salt() -> Result<[u8; 32]> {
 
 /// Publishes the settled model `theta_k` (every round below `k = synced.settled_round()`
 /// applied as settled) in the validator's store and records its hash on chain.
-async fn record_checkpoint(ctx: &RunCtx, key: &Keypair, store: &BlobStore, synced: &Synced) -> Result<()> {
+async fn record_checkpoint(
+	ctx: &RunCtx,
+	key: &Keypair,
+	store: &BlobStore,
+	synced: &Synced,
+) -> Result<()> {
 	let (k, theta) = (synced.settled_round(), synced.settled_theta());
 	let bytes = training_model::checkpoint::encode(&ctx.model, theta)?;
 	let hash = training_model::params_hash(theta);
@@ -354,7 +399,10 @@ async fn mirror(ctx: &RunCtx, store: &BlobStore, s: Round, fetched: &[Fetched]) 
 	tokio::spawn(async move {
 		for (key, blob) in copies {
 			if let Err(e) = store.put(&key, &blob).await {
-				report(Report::Warning { who: "validator".into(), message: format!("mirroring {key}: {e}") });
+				report(Report::Warning {
+					who: "validator".into(),
+					message: format!("mirroring {key}: {e}"),
+				});
 			}
 		}
 	});
@@ -391,13 +439,18 @@ async fn score_round(
 		.filter(|p| p.role == pallet_training::Role::Miner && p.registered_at <= start)
 		.map(|p| (p.uid, p.who))
 		.collect();
-	let mut committed: Vec<Uid> =
-		eligible.iter().map(|(uid, _)| *uid).filter(|uid| fetched.iter().any(|f| f.uid == *uid)).collect();
+	let mut committed: Vec<Uid> = eligible
+		.iter()
+		.map(|(uid, _)| *uid)
+		.filter(|uid| fetched.iter().any(|f| f.uid == *uid))
+		.collect();
 	committed.sort_unstable();
 	let mut set = ctx.chain.aggregation_set(ctx.run, s).await?.unwrap_or_default();
 	set.sort_unstable();
-	let due = training_protocol::due_set(round_seed, s, vuid, &set, &committed, ctx.params.eval_sample);
-	let miners: Vec<(Uid, AccountId)> = eligible.into_iter().filter(|(uid, _)| due.binary_search(uid).is_ok()).collect();
+	let due =
+		training_protocol::due_set(round_seed, s, vuid, &set, &committed, ctx.params.eval_sample);
+	let miners: Vec<(Uid, AccountId)> =
+		eligible.into_iter().filter(|(uid, _)| due.binary_search(uid).is_ok()).collect();
 	let run = RunInputs {
 		model: &ctx.model,
 		plan: &ctx.plan,

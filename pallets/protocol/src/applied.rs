@@ -45,7 +45,10 @@ mod tests {
 	use crate::score::MinerScore;
 
 	fn scored(uid: Uid, flags: ScoreFlags) -> AggregatedScore {
-		AggregatedScore { score: MinerScore { uid, loss_score: 1, indicator: 1, sync_ppm: 1_000_000, flags }, stake: 10 }
+		AggregatedScore {
+			score: MinerScore { uid, loss_score: 1, indicator: 1, sync_ppm: 1_000_000, flags },
+			stake: 10,
+		}
 	}
 
 	#[test]

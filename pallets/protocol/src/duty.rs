@@ -62,7 +62,9 @@ pub fn due_set(
 			break;
 		}
 		let last = rest.len().saturating_sub(1);
-		let j = i.saturating_add(usize::try_from(splitmix64(&mut state).checked_rem(left).unwrap_or(0)).unwrap_or(0));
+		let j = i.saturating_add(
+			usize::try_from(splitmix64(&mut state).checked_rem(left).unwrap_or(0)).unwrap_or(0),
+		);
 		rest.swap(i, j.min(last));
 	}
 	due.extend(rest.get(..picks).unwrap_or(&[]));

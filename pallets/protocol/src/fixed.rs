@@ -206,7 +206,9 @@ impl Fixed {
 		let ln2 = i128::try_from(LN_2_120.checked_add(1 << 39)? >> 40).ok()?;
 		let k = signed_mul_div(x, 1, ln2)?;
 		// |k| <= 68, so k * ln2 (120 bits) < 2^127.
-		let k_ln2_abs = i128::try_from(k.unsigned_abs().checked_mul(LN_2_120)?.checked_add(1 << 39)? >> 40).ok()?;
+		let k_ln2_abs =
+			i128::try_from(k.unsigned_abs().checked_mul(LN_2_120)?.checked_add(1 << 39)? >> 40)
+				.ok()?;
 		let r = x.checked_sub(if k < 0 { k_ln2_abs.checked_neg()? } else { k_ln2_abs })?;
 
 		let r_abs = r.unsigned_abs();
@@ -319,7 +321,8 @@ fn shr_round(hi: u128, lo: u128, shift: u32) -> Option<u128> {
 	} else {
 		hi >> (shift - 128)
 	};
-	let half_bit = if shift - 1 < 128 { (lo >> (shift - 1)) & 1 } else { (hi >> (shift - 129)) & 1 };
+	let half_bit =
+		if shift - 1 < 128 { (lo >> (shift - 1)) & 1 } else { (hi >> (shift - 129)) & 1 };
 	floor.checked_add(half_bit)
 }
 
@@ -468,7 +471,10 @@ mod tests {
 	fn wide_products_are_exact() {
 		// 1e10 * 1e10 = 1e20 needs a 256-bit intermediate (raw 1e56).
 		let big = Fixed::from_int(10_000_000_000);
-		assert_eq!(big.checked_mul(big).unwrap().into_raw(), 100_000_000_000_000_000_000 * Fixed::SCALE);
+		assert_eq!(
+			big.checked_mul(big).unwrap().into_raw(),
+			100_000_000_000_000_000_000 * Fixed::SCALE
+		);
 		// A divisor above 2^64 takes the long-division path.
 		let x = Fixed::from_int(123_456_789).checked_div(Fixed::from_int(987)).unwrap();
 		assert!(rel_err(x, 123_456_789.0 / 987.0) < 1e-15);
@@ -552,7 +558,11 @@ mod tests {
 
 	#[test]
 	fn wide_division_agrees_with_u128_where_it_fits() {
-		let cases = [(3u128, 7u128, 5u128), (u64::MAX as u128, 3, u64::MAX as u128 - 1), (1 << 100, 1 << 20, (1 << 70) + 12345)];
+		let cases = [
+			(3u128, 7u128, 5u128),
+			(u64::MAX as u128, 3, u64::MAX as u128 - 1),
+			(1 << 100, 1 << 20, (1 << 70) + 12345),
+		];
 		for (a, b, d) in cases {
 			let (hi, lo) = mul_wide(a, b);
 			let (q, r) = div_wide(hi, lo, d).unwrap();

@@ -64,7 +64,13 @@ pub struct WeightSchedule {
 impl Default for WeightSchedule {
 	/// The reference: 50 % burned; 37.5 % to the top 20, 12.5 % to the next 10.
 	fn default() -> Self {
-		WeightSchedule { burn_ppb: 500_000_000, top_n: 20, top_ppb: 375_000_000, next_m: 10, next_ppb: 125_000_000 }
+		WeightSchedule {
+			burn_ppb: 500_000_000,
+			top_n: 20,
+			top_ppb: 375_000_000,
+			next_m: 10,
+			next_ppb: 125_000_000,
+		}
 	}
 }
 
@@ -151,7 +157,9 @@ impl IncentiveParams {
 		if fractions.iter().chain(self.miss_penalty_ppb.iter()).any(|&f| f > PPB) {
 			return Err(ParamsError::FractionAboveOne);
 		}
-		let shares = [s.burn_ppb, s.top_ppb, s.next_ppb].iter().fold(0u64, |acc, &x| acc.saturating_add(u64::from(x)));
+		let shares = [s.burn_ppb, s.top_ppb, s.next_ppb]
+			.iter()
+			.fold(0u64, |acc, &x| acc.saturating_add(u64::from(x)));
 		if shares != u64::from(PPB) {
 			return Err(ParamsError::SharesDoNotSumToOne);
 		}
@@ -219,7 +227,8 @@ impl MinerState {
 	/// invalid gradients has reached a miss penalty of zero. Validators keep scoring it, so
 	/// one good round (a measured positive indicator, a valid blob) brings it back.
 	pub fn excluded(&self, params: &IncentiveParams) -> bool {
-		self.negative_streak(params.exclude_after_negatives) || miss_penalty(params, self.consecutive_misses) == 0
+		self.negative_streak(params.exclude_after_negatives)
+			|| miss_penalty(params, self.consecutive_misses) == 0
 	}
 }
 
@@ -235,7 +244,9 @@ pub struct Weights {
 impl Weights {
 	/// Burn plus all miner weights (one billion for weights from [`emission_weights`]).
 	pub fn total(&self) -> u64 {
-		self.miners.iter().fold(u64::from(self.burn_ppb), |acc, m| acc.saturating_add(u64::from(m.1)))
+		self.miners
+			.iter()
+			.fold(u64::from(self.burn_ppb), |acc, m| acc.saturating_add(u64::from(m.1)))
 	}
 }
 
@@ -285,7 +296,9 @@ pub fn settle(
 	// (index into miners, combined score) for every scored, registered miner.
 	let scored: Vec<(usize, MinerScore)> = scores
 		.iter()
-		.filter_map(|s| miners.binary_search_by_key(&s.score.uid, |m| m.0).ok().map(|i| (i, s.score)))
+		.filter_map(|s| {
+			miners.binary_search_by_key(&s.score.uid, |m| m.0).ok().map(|i| (i, s.score))
+		})
 		.collect();
 	let keys: Vec<Option<i64>> = scored.iter().map(|s| s.1.rank_key()).collect();
 	let ranks = competition_ranks(&keys);
@@ -312,7 +325,8 @@ pub fn settle(
 	// Ranked by final score, then uid.
 	let mut ranked: Vec<(Uid, &MinerState)> = miners.iter().map(|m| (m.0, &m.1)).collect();
 	ranked.sort_by(|a, b| b.1.final_score.cmp(&a.1.final_score).then(a.0.cmp(&b.0)));
-	let eligible: Vec<Uid> = ranked.iter().filter(|m| m.1.final_score.is_positive()).map(|m| m.0).collect();
+	let eligible: Vec<Uid> =
+		ranked.iter().filter(|m| m.1.final_score.is_positive()).map(|m| m.0).collect();
 	let weights = emission_weights(&params.schedule, &eligible);
 
 	let in_warmup = settled_round < u64::from(params.warmup_rounds);
@@ -331,7 +345,12 @@ pub fn settle(
 }
 
 /// A miner's state after one evaluation with combined score `score` and new `rating`.
-fn advance(params: &IncentiveParams, old: &MinerState, rating: Rating, score: &MinerScore) -> MinerState {
+fn advance(
+	params: &IncentiveParams,
+	old: &MinerState,
+	rating: Rating,
+	score: &MinerScore,
+) -> MinerState {
 	let mut state = *old;
 	state.rating = rating;
 	state.evaluations = state.evaluations.saturating_add(1);
@@ -341,7 +360,8 @@ fn advance(params: &IncentiveParams, old: &MinerState, rating: Rating, score: &M
 		let alpha = ppb(params.indicator_alpha_ppb);
 		let target = Fixed::from_int(i64::from(score.indicator.signum()));
 		let step = alpha.saturating_mul(target.saturating_sub(state.indicator_avg));
-		state.indicator_avg = state.indicator_avg.saturating_add(step).clamp_to(Fixed::from_int(-1), Fixed::ONE);
+		state.indicator_avg =
+			state.indicator_avg.saturating_add(step).clamp_to(Fixed::from_int(-1), Fixed::ONE);
 		state.negative_history = (state.negative_history << 1) | u8::from(score.indicator < 0);
 		state.history_len = state.history_len.saturating_add(1).min(8);
 	}
@@ -374,7 +394,11 @@ fn advance(params: &IncentiveParams, old: &MinerState, rating: Rating, score: &M
 fn miss_penalty(params: &IncentiveParams, misses: u8) -> u32 {
 	match misses {
 		0 => PPB,
-		n => params.miss_penalty_ppb.get(usize::from(n.min(3)).saturating_sub(1)).copied().unwrap_or(0),
+		n => params
+			.miss_penalty_ppb
+			.get(usize::from(n.min(3)).saturating_sub(1))
+			.copied()
+			.unwrap_or(0),
 	}
 }
 
@@ -395,24 +419,41 @@ fn mask_low(n: u8) -> u8 {
 pub fn emission_weights(schedule: &WeightSchedule, ranked: &[Uid]) -> Weights {
 	let top_len = ranked.len().min(usize::from(schedule.top_n));
 	let (top, rest) = ranked.split_at(top_len);
-	let next = rest.get(..rest.len().min(usize::from(schedule.next_m).min(usize::from(MAX_NEXT_M)))).unwrap_or(&[]);
+	let next = rest
+		.get(..rest.len().min(usize::from(schedule.next_m).min(usize::from(MAX_NEXT_M))))
+		.unwrap_or(&[]);
 
 	// Ramp 2(k-1) - i for slot i < k: from 2(k-1) down to k-1, i.e. 2 -> 1 scaled by k-1.
 	let k = top.len();
 	let ramp: Vec<u128> = (0..k)
-		.map(|i| if k == 1 { 1 } else { u128::try_from(k.saturating_mul(2).saturating_sub(2).saturating_sub(i)).unwrap_or(0) })
+		.map(|i| {
+			if k == 1 {
+				1
+			} else {
+				u128::try_from(k.saturating_mul(2).saturating_sub(2).saturating_sub(i)).unwrap_or(0)
+			}
+		})
 		.collect();
 	// Halving from 2^(m-1) down to 1 (m <= MAX_NEXT_M keeps the shifts in range).
 	let m = next.len();
 	let decay: Vec<u128> = (0..m)
-		.map(|j| u32::try_from(m.saturating_sub(j).saturating_sub(1)).ok().and_then(|e| 1u128.checked_shl(e)).unwrap_or(0))
+		.map(|j| {
+			u32::try_from(m.saturating_sub(j).saturating_sub(1))
+				.ok()
+				.and_then(|e| 1u128.checked_shl(e))
+				.unwrap_or(0)
+		})
 		.collect();
 
 	let mut burn = u128::from(schedule.burn_ppb);
 	let mut miners = Vec::with_capacity(top.len().saturating_add(next.len()));
 	for (uids, parts, share) in [(top, ramp, schedule.top_ppb), (next, decay, schedule.next_ppb)] {
 		match apportion(u128::from(share), &parts) {
-			Some(amounts) => miners.extend(uids.iter().copied().zip(amounts.into_iter().map(|a| u32::try_from(a).unwrap_or(0)))),
+			Some(amounts) => miners.extend(
+				uids.iter()
+					.copied()
+					.zip(amounts.into_iter().map(|a| u32::try_from(a).unwrap_or(0))),
+			),
 			None => burn = burn.saturating_add(u128::from(share)),
 		}
 	}
@@ -508,7 +549,10 @@ pub struct EmissionSplit {
 impl EmissionSplit {
 	/// The sum of all payouts and the burn; always the amount split.
 	pub fn total(&self) -> u128 {
-		self.miners.iter().chain(&self.validators).fold(self.burned, |acc, p| acc.saturating_add(p.1))
+		self.miners
+			.iter()
+			.chain(&self.validators)
+			.fold(self.burned, |acc, p| acc.saturating_add(p.1))
 	}
 }
 
@@ -536,7 +580,10 @@ pub fn split_emission(
 
 	let claims: Vec<u128> = validators
 		.iter()
-		.map(|v| mul_div_floor(v.stake, u128::from(v.agreement_ppb.min(PPB)), u128::from(PPB)).unwrap_or(0))
+		.map(|v| {
+			mul_div_floor(v.stake, u128::from(v.agreement_ppb.min(PPB)), u128::from(PPB))
+				.unwrap_or(0)
+		})
 		.collect();
 	let stakes = validators.iter().map(|v| v.stake).chain(core::iter::once(bonded));
 	let shift = fitting_shift(stakes.clone());
@@ -566,7 +613,13 @@ mod tests {
 
 	fn score(uid: Uid, loss: i64, indicator: i8) -> AggregatedScore {
 		AggregatedScore {
-			score: MinerScore { uid, loss_score: loss, indicator, sync_ppm: PPM, flags: ScoreFlags::NONE },
+			score: MinerScore {
+				uid,
+				loss_score: loss,
+				indicator,
+				sync_ppm: PPM,
+				flags: ScoreFlags::NONE,
+			},
 			stake: 1,
 		}
 	}
@@ -609,10 +662,12 @@ mod tests {
 
 	#[test]
 	fn agreement_measures_rank_distance() {
-		let combined: Vec<AggregatedScore> = (0..4).map(|u| score(u, i64::from(u) * 10, 1)).collect();
+		let combined: Vec<AggregatedScore> =
+			(0..4).map(|u| score(u, i64::from(u) * 10, 1)).collect();
 		let same: Vec<MinerScore> = combined.iter().map(|c| c.score).collect();
 		assert_eq!(agreement_ppb(&same, &combined), PPB);
-		let reversed: Vec<MinerScore> = same.iter().map(|s| MinerScore { loss_score: -s.loss_score, ..*s }).collect();
+		let reversed: Vec<MinerScore> =
+			same.iter().map(|s| MinerScore { loss_score: -s.loss_score, ..*s }).collect();
 		assert_eq!(agreement_ppb(&reversed, &combined), 0);
 		// One adjacent swap of four: footrule 2 of a maximum of 8.
 		let mut swapped = same.clone();
@@ -624,7 +679,8 @@ mod tests {
 
 	#[test]
 	fn emission_pays_by_weight_and_agreement() {
-		let weights = Weights { burn_ppb: 500_000_000, miners: vec![(1, 300_000_000), (2, 200_000_000)] };
+		let weights =
+			Weights { burn_ppb: 500_000_000, miners: vec![(1, 300_000_000), (2, 200_000_000)] };
 		let validators = [
 			ValidatorClaim { uid: 10, stake: 300, agreement_ppb: PPB },
 			ValidatorClaim { uid: 11, stake: 300, agreement_ppb: PPB / 2 },
@@ -675,9 +731,15 @@ mod tests {
 		let out = settle(&params, &skill, 20, &mut bad, &round).unwrap();
 		assert_eq!(bad[1].1.final_score, Fixed::ZERO, "negative indicator average scores zero");
 		assert!(bad[1].1.negative_streak(3));
-		assert!(bad[1].1.rating.mu > bad[2].1.rating.mu, "the rating itself still follows the loss");
+		assert!(
+			bad[1].1.rating.mu > bad[2].1.rating.mu,
+			"the rating itself still follows the loss"
+		);
 		assert!(out.aggregation_set.contains(&2) && !out.aggregation_set.contains(&1));
-		assert!(out.aggregation_set.iter().all(|&u| bad[usize::from(u)].1.final_score.is_positive()));
+		assert!(out
+			.aggregation_set
+			.iter()
+			.all(|&u| bad[usize::from(u)].1.final_score.is_positive()));
 		assert!(!out.weights.miners.iter().any(|m| m.0 == 1));
 		let one = IncentiveParams { aggregation_set_size: 1, ..params };
 		assert_eq!(settle(&one, &skill, 20, &mut bad, &round).unwrap().aggregation_set, [2]);
@@ -687,15 +749,22 @@ mod tests {
 		// never scored (miner 3) does. A good round brings a miner back.
 		let mut warm = miners.clone();
 		let round = [score(0, 10, 1), score(1, 30, -1), score(2, 20, 1), flagged];
-		let sets: Vec<Vec<Uid>> =
-			(1..=3).map(|r| settle(&params, &skill, r, &mut warm, &round).unwrap().aggregation_set).collect();
+		let sets: Vec<Vec<Uid>> = (1..=3)
+			.map(|r| settle(&params, &skill, r, &mut warm, &round).unwrap().aggregation_set)
+			.collect();
 		assert_eq!(sets, [vec![0, 1, 2, 3, 4], vec![0, 1, 2, 3], vec![0, 2, 3]]);
 		let back = [score(1, 30, 1), score(4, 900, 1)];
-		assert_eq!(settle(&params, &skill, 4, &mut warm, &back).unwrap().aggregation_set, [0, 1, 2, 3, 4]);
+		assert_eq!(
+			settle(&params, &skill, 4, &mut warm, &back).unwrap().aggregation_set,
+			[0, 1, 2, 3, 4]
+		);
 
 		let mut unsorted = fresh(2);
 		unsorted.reverse();
-		assert_eq!(settle(&params, &skill, 0, &mut unsorted, &[]), Err(SettleError::MinersNotSorted));
+		assert_eq!(
+			settle(&params, &skill, 0, &mut unsorted, &[]),
+			Err(SettleError::MinersNotSorted)
+		);
 	}
 
 	#[test]

@@ -45,7 +45,12 @@
 )]
 #![cfg_attr(
 	test,
-	allow(clippy::unwrap_used, clippy::indexing_slicing, clippy::float_arithmetic, clippy::arithmetic_side_effects)
+	allow(
+		clippy::unwrap_used,
+		clippy::indexing_slicing,
+		clippy::float_arithmetic,
+		clippy::arithmetic_side_effects
+	)
 )]
 
 extern crate alloc;
@@ -62,12 +67,13 @@ pub use applied::applied_set;
 pub use duty::{coverage_ppb, due_set, meets_quorum};
 pub use fixed::Fixed;
 pub use incentive::{
-	agreement_ppb, apportion, emission_weights, settle, split_emission, EmissionSplit, IncentiveParams, MinerState,
-	ParamsError, SettleError, Settlement, ValidatorClaim, WeightSchedule, Weights, PPB,
+	agreement_ppb, apportion, emission_weights, settle, split_emission, EmissionSplit,
+	IncentiveParams, MinerState, ParamsError, SettleError, Settlement, ValidatorClaim,
+	WeightSchedule, Weights, PPB,
 };
 pub use openskill::{rate, OpenSkillParams, RateError, Rating, PARAM_LIMIT, RATING_LIMIT};
 pub use round::{Block, ClockError, Phase, Position, Round, RoundClock};
 pub use score::{
-	aggregate, competition_ranks, sync_score_ppm, validate_scores, weighted_median, AggregatedScore, MinerScore,
-	ScoreError, ScoreFlags, Submission, Uid, PPM,
+	aggregate, competition_ranks, sync_score_ppm, validate_scores, weighted_median,
+	AggregatedScore, MinerScore, ScoreError, ScoreFlags, Submission, Uid, PPM,
 };

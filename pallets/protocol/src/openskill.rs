@@ -116,12 +116,12 @@ impl OpenSkillParams {
 	/// start far inside the range [`rate`] accepts.
 	pub fn validate(&self) -> Result<(), RateError> {
 		let in_limit = |x: Fixed| x.saturating_abs() <= PARAM_LIMIT;
-		let ok = self.beta.is_positive() &&
-			!self.tau.is_negative() &&
-			self.kappa.is_positive() &&
-			self.kappa <= Fixed::ONE &&
-			self.sigma0.is_positive() &&
-			[self.mu0, self.sigma0, self.beta, self.tau].into_iter().all(in_limit);
+		let ok = self.beta.is_positive()
+			&& !self.tau.is_negative()
+			&& self.kappa.is_positive()
+			&& self.kappa <= Fixed::ONE
+			&& self.sigma0.is_positive()
+			&& [self.mu0, self.sigma0, self.beta, self.tau].into_iter().all(in_limit);
 		if ok {
 			Ok(())
 		} else {
@@ -181,7 +181,11 @@ pub fn rate(params: &OpenSkillParams, players: &[(Rating, u32)]) -> Result<Vec<R
 	let mut sigma_sq = Vec::with_capacity(players.len());
 	let mut c_sq = Fixed::ZERO;
 	for (rating, _) in players {
-		let s2 = rating.sigma.checked_mul(rating.sigma).and_then(|s2| s2.checked_add(tau_sq)).ok_or(ovf)?;
+		let s2 = rating
+			.sigma
+			.checked_mul(rating.sigma)
+			.and_then(|s2| s2.checked_add(tau_sq))
+			.ok_or(ovf)?;
 		c_sq = c_sq.checked_add(s2).and_then(|x| x.checked_add(beta_sq)).ok_or(ovf)?;
 		sigma_sq.push(s2);
 	}
@@ -202,13 +206,21 @@ pub fn rate(params: &OpenSkillParams, players: &[(Rating, u32)]) -> Result<Vec<R
 			acc = Some(match acc {
 				None => (mu, Fixed::ONE),
 				Some((m, s)) if mu > m => {
-					let shrink = m.checked_sub(mu).and_then(|d| d.checked_div(c)).and_then(Fixed::exp).ok_or(ovf)?;
+					let shrink = m
+						.checked_sub(mu)
+						.and_then(|d| d.checked_div(c))
+						.and_then(Fixed::exp)
+						.ok_or(ovf)?;
 					(mu, s.checked_mul(shrink).and_then(|x| x.checked_add(Fixed::ONE)).ok_or(ovf)?)
-				},
+				}
 				Some((m, s)) => {
-					let e = mu.checked_sub(m).and_then(|d| d.checked_div(c)).and_then(Fixed::exp).ok_or(ovf)?;
+					let e = mu
+						.checked_sub(m)
+						.and_then(|d| d.checked_div(c))
+						.and_then(Fixed::exp)
+						.ok_or(ovf)?;
 					(m, s.checked_add(e).ok_or(ovf)?)
-				},
+				}
 			});
 		}
 		norm.push(acc.ok_or(ovf)?);
@@ -224,7 +236,11 @@ pub fn rate(params: &OpenSkillParams, players: &[(Rating, u32)]) -> Result<Vec<R
 			let mut omega = Fixed::ONE.checked_div_int(own_size).ok_or(ovf)?;
 			let mut delta = Fixed::ZERO;
 			for &(m_q, s_q) in norm.get(..=h).unwrap_or(&[]) {
-				let e = mu.checked_sub(m_q).and_then(|d| d.checked_div(c)).and_then(Fixed::exp).ok_or(ovf)?;
+				let e = mu
+					.checked_sub(m_q)
+					.and_then(|d| d.checked_div(c))
+					.and_then(Fixed::exp)
+					.ok_or(ovf)?;
 				let p = e.checked_div(s_q).ok_or(ovf)?;
 				omega = omega.checked_sub(p).ok_or(ovf)?;
 				let pq = p.checked_mul(Fixed::ONE.checked_sub(p).ok_or(ovf)?).ok_or(ovf)?;
@@ -242,8 +258,13 @@ pub fn rate(params: &OpenSkillParams, players: &[(Rating, u32)]) -> Result<Vec<R
 				.ok_or(ovf)?;
 			let shrink = Fixed::ONE.checked_sub(delta).ok_or(ovf)?.max(params.kappa);
 			let new = Rating::new(
-				mu.checked_add(omega).ok_or(ovf)?.clamp_to(Fixed::ZERO.saturating_sub(RATING_LIMIT), RATING_LIMIT),
-				sigma.checked_mul(shrink.sqrt().ok_or(ovf)?).ok_or(ovf)?.clamp_to(MIN_SIGMA, RATING_LIMIT),
+				mu.checked_add(omega)
+					.ok_or(ovf)?
+					.clamp_to(Fixed::ZERO.saturating_sub(RATING_LIMIT), RATING_LIMIT),
+				sigma
+					.checked_mul(shrink.sqrt().ok_or(ovf)?)
+					.ok_or(ovf)?
+					.clamp_to(MIN_SIGMA, RATING_LIMIT),
 			);
 			*out.get_mut(i).ok_or(ovf)? = new;
 		}
@@ -279,7 +300,8 @@ mod tests {
 
 	/// The update in f64, written from the formulas in the module docs.
 	fn reference(players: &[(f64, f64, u32)], beta: f64, tau: f64, kappa: f64) -> Vec<(f64, f64)> {
-		let ps: Vec<(f64, f64, u32)> = players.iter().map(|&(m, s, r)| (m, (s * s + tau * tau).sqrt(), r)).collect();
+		let ps: Vec<(f64, f64, u32)> =
+			players.iter().map(|&(m, s, r)| (m, (s * s + tau * tau).sqrt(), r)).collect();
 		let c = ps.iter().map(|p| p.1 * p.1 + beta * beta).sum::<f64>().sqrt();
 		let mut ranks: Vec<u32> = ps.iter().map(|p| p.2).collect();
 		ranks.sort();
@@ -303,8 +325,10 @@ mod tests {
 
 	#[test]
 	fn matches_float_reference_with_ties() {
-		let game = [(30.0, 5.0, 1), (20.0, 8.0, 2), (25.0, 3.0, 2), (-4.0, 0.5, 9), (60.0, 12.0, 0)];
-		let input: Vec<(Rating, u32)> = game.iter().map(|&(m, s, r)| (Rating::new(fx(m), fx(s)), r)).collect();
+		let game =
+			[(30.0, 5.0, 1), (20.0, 8.0, 2), (25.0, 3.0, 2), (-4.0, 0.5, 9), (60.0, 12.0, 0)];
+		let input: Vec<(Rating, u32)> =
+			game.iter().map(|&(m, s, r)| (Rating::new(fx(m), fx(s)), r)).collect();
 		let got = rate(&OpenSkillParams::default(), &input).unwrap();
 		let want = reference(&game, 7.0, 0.1, 1e-4);
 		for (g, w) in got.iter().zip(&want) {
@@ -395,18 +419,32 @@ mod tests {
 			q.validate()
 		};
 		assert_eq!(over(|q| q.mu0 = RATING_LIMIT), Err(RateError::InvalidParams));
-		assert_eq!(over(|q| q.mu0 = Fixed::ZERO.saturating_sub(PARAM_LIMIT).saturating_sub(Fixed::ONE)), Err(RateError::InvalidParams));
-		assert_eq!(over(|q| q.sigma0 = PARAM_LIMIT.saturating_add(Fixed::ONE)), Err(RateError::InvalidParams));
-		assert_eq!(over(|q| q.tau = PARAM_LIMIT.saturating_add(Fixed::ONE)), Err(RateError::InvalidParams));
+		assert_eq!(
+			over(|q| q.mu0 = Fixed::ZERO.saturating_sub(PARAM_LIMIT).saturating_sub(Fixed::ONE)),
+			Err(RateError::InvalidParams)
+		);
+		assert_eq!(
+			over(|q| q.sigma0 = PARAM_LIMIT.saturating_add(Fixed::ONE)),
+			Err(RateError::InvalidParams)
+		);
+		assert_eq!(
+			over(|q| q.tau = PARAM_LIMIT.saturating_add(Fixed::ONE)),
+			Err(RateError::InvalidParams)
+		);
 		assert_eq!(over(|q| q.mu0 = PARAM_LIMIT), Ok(()));
 		// Ratings at the edge of the accepted inputs (a chain that got there before this fix)
 		// come back inside the bounds, and again valid as inputs.
 		let wide = OpenSkillParams { tau: PARAM_LIMIT, ..p };
 		let edge = Rating::new(RATING_LIMIT, RATING_LIMIT);
-		let mut game = vec![(edge, 0), (Rating::new(Fixed::ZERO.saturating_sub(RATING_LIMIT), RATING_LIMIT), 1)];
+		let mut game = vec![
+			(edge, 0),
+			(Rating::new(Fixed::ZERO.saturating_sub(RATING_LIMIT), RATING_LIMIT), 1),
+		];
 		for _ in 0..5 {
 			let out = rate(&wide, &game).unwrap();
-			assert!(out.iter().all(|r| r.mu.saturating_abs() <= RATING_LIMIT && r.sigma <= RATING_LIMIT && r.sigma.is_positive()));
+			assert!(out.iter().all(|r| r.mu.saturating_abs() <= RATING_LIMIT
+				&& r.sigma <= RATING_LIMIT
+				&& r.sigma.is_positive()));
 			game = out.into_iter().zip([0, 1]).collect();
 		}
 	}

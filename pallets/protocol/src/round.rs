@@ -98,7 +98,12 @@ pub struct RoundClock {
 
 impl RoundClock {
 	/// A clock for a run starting at `start`, or why the windows are inconsistent.
-	pub fn new(start: Block, round_length: u64, commit_window: u64, score_window: u64) -> Result<Self, ClockError> {
+	pub fn new(
+		start: Block,
+		round_length: u64,
+		commit_window: u64,
+		score_window: u64,
+	) -> Result<Self, ClockError> {
 		if round_length == 0 {
 			return Err(ClockError::ZeroRoundLength);
 		}
@@ -217,7 +222,8 @@ impl RoundClock {
 	pub fn settles_at(&self, block: Block) -> Option<Round> {
 		let first = self.settlement_block(0)?;
 		let since = block.checked_sub(first)?;
-		(since.checked_rem(self.round_length)? == 0).then_some(since.checked_div(self.round_length)?)
+		(since.checked_rem(self.round_length)? == 0)
+			.then_some(since.checked_div(self.round_length)?)
 	}
 }
 
@@ -263,8 +269,14 @@ mod tests {
 		assert!(!clock.accepts_score_reveal(2, 140) && !clock.accepts_score_reveal(2, 144));
 
 		assert_eq!(clock.position(100).unwrap().phase, Phase::Training);
-		assert_eq!(clock.position(130), Some(Position { round: 3, offset: 0, phase: Phase::Commit }));
-		assert_eq!(clock.position(133), Some(Position { round: 3, offset: 3, phase: Phase::Score }));
+		assert_eq!(
+			clock.position(130),
+			Some(Position { round: 3, offset: 0, phase: Phase::Commit })
+		);
+		assert_eq!(
+			clock.position(133),
+			Some(Position { round: 3, offset: 3, phase: Phase::Score })
+		);
 		assert_eq!(clock.settles_at(143), None);
 		assert_eq!(clock.settles_at(124), Some(0));
 		assert_eq!(clock.settles_at(144), Some(2));
@@ -274,24 +286,36 @@ mod tests {
 
 	#[test]
 	fn phases_agree_with_windows() {
-		for (l, c, s) in [(10, 3, 4), (7, 0, 0), (5, 5, 2), (4, 1, 4), (1, 0, 1), (2, 1, 1), (3, 3, 2)] {
+		for (l, c, s) in
+			[(10, 3, 4), (7, 0, 0), (5, 5, 2), (4, 1, 4), (1, 0, 1), (2, 1, 1), (3, 3, 2)]
+		{
 			let clock = RoundClock::new(17, l, c, s).unwrap();
 			for block in 17..17 + 12 * l {
 				let pos = clock.position(block).unwrap();
 				assert!(clock.accepts_commit(pos.round, block));
 				// Exactly the rounds the definition names are open, and no others.
 				for r in 0..pos.round + 2 {
-					let committing = (r + 1 == pos.round && pos.phase == Phase::Commit) || r == pos.round;
-					assert_eq!(clock.accepts_commit(r, block), committing, "commit r={r} b={block}");
-					let scoring = (r + 1 == pos.round && pos.phase == Phase::Score) ||
-						(r + 2 == pos.round && pos.offset < s);
+					let committing =
+						(r + 1 == pos.round && pos.phase == Phase::Commit) || r == pos.round;
+					assert_eq!(
+						clock.accepts_commit(r, block),
+						committing,
+						"commit r={r} b={block}"
+					);
+					let scoring = (r + 1 == pos.round && pos.phase == Phase::Score)
+						|| (r + 2 == pos.round && pos.offset < s);
 					assert_eq!(clock.accepts_scores(r, block), scoring, "score r={r} b={block}");
 					// Commit and reveal split the score window: each block is in exactly one.
-					let phases = (clock.accepts_score_commit(r, block), clock.accepts_score_reveal(r, block));
+					let phases = (
+						clock.accepts_score_commit(r, block),
+						clock.accepts_score_reveal(r, block),
+					);
 					assert_eq!(phases.0 || phases.1, scoring, "score phases r={r} b={block}");
 					assert!(!(phases.0 && phases.1));
 					if clock.settles_at(block) == Some(r) {
-						assert!(!clock.accepts_scores(r, block) && clock.accepts_scores(r, block - 1));
+						assert!(
+							!clock.accepts_scores(r, block) && clock.accepts_scores(r, block - 1)
+						);
 					}
 				}
 			}

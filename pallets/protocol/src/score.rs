@@ -154,7 +154,8 @@ pub fn sync_score_ppm(x: Fixed) -> u32 {
 /// their order.
 pub fn weighted_median<T: Ord + Copy>(values: &[(T, u128)]) -> Option<T> {
 	let shift = fitting_shift(values.iter().map(|v| v.1));
-	let mut sorted: Vec<(T, u128)> = values.iter().map(|&(v, w)| (v, w >> shift)).filter(|v| v.1 > 0).collect();
+	let mut sorted: Vec<(T, u128)> =
+		values.iter().map(|&(v, w)| (v, w >> shift)).filter(|v| v.1 > 0).collect();
 	sorted.sort_unstable_by_key(|v| v.0);
 	let total: u128 = sorted.iter().fold(0u128, |acc, v| acc.saturating_add(v.1));
 	let mut cumulative: u128 = 0;
@@ -228,7 +229,8 @@ pub fn aggregate(submissions: &[Submission<'_>]) -> Vec<AggregatedScore> {
 		};
 		let mut flags = ScoreFlags::NONE;
 		for bit in [ScoreFlags::MISSING, ScoreFlags::INVALID, ScoreFlags::COPIED] {
-			let votes: Vec<(bool, u128)> = group.iter().map(|e| (e.1.flags.contains(bit), e.0)).collect();
+			let votes: Vec<(bool, u128)> =
+				group.iter().map(|e| (e.1.flags.contains(bit), e.0)).collect();
 			if weighted_median(&votes) == Some(true) {
 				flags = flags.union(bit);
 			}
@@ -304,7 +306,11 @@ mod tests {
 	#[test]
 	fn aggregation_combines_per_field() {
 		let a = [score(1, 10), MinerScore { flags: ScoreFlags::MISSING, ..score(2, 0) }];
-		let b = [score(1, 30), MinerScore { flags: ScoreFlags::MISSING, indicator: -1, ..score(2, 0) }, score(3, 5)];
+		let b = [
+			score(1, 30),
+			MinerScore { flags: ScoreFlags::MISSING, indicator: -1, ..score(2, 0) },
+			score(3, 5),
+		];
 		let c = [score(1, 20), MinerScore { indicator: -1, ..score(2, 0) }];
 		let out = aggregate(&[
 			Submission { stake: 1, scores: &a },

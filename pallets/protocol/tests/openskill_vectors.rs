@@ -42,7 +42,10 @@ fn plackett_luce_matches_openskill() {
 		(params.kappa, defaults.kappa),
 	];
 	for (from_file, default) in pairs {
-		assert!((from_file.into_raw() - default.into_raw()).abs() < 10_000, "{from_file} vs {default}");
+		assert!(
+			(from_file.into_raw() - default.into_raw()).abs() < 10_000,
+			"{from_file} vs {default}"
+		);
 	}
 
 	let rounds = doc["rounds"].as_array().expect("rounds");
@@ -52,14 +55,23 @@ fn plackett_luce_matches_openskill() {
 		let round = round.as_array().expect("round");
 		let game: Vec<(Rating, u32)> = round
 			.iter()
-			.map(|p| (Rating::new(fixed(num(&p[0])), fixed(num(&p[1]))), p[2].as_u64().expect("rank") as u32))
+			.map(|p| {
+				(
+					Rating::new(fixed(num(&p[0])), fixed(num(&p[1]))),
+					p[2].as_u64().expect("rank") as u32,
+				)
+			})
 			.collect();
 		let rated = rate(&params, &game).unwrap_or_else(|e| panic!("round {index}: {e:?}"));
 		for (p, got) in round.iter().zip(&rated) {
 			for (got, want) in [(got.mu, num(&p[3])), (got.sigma, num(&p[4]))] {
 				let err = (float(got) - want).abs() / want.abs().max(1.0);
 				worst = worst.max(err);
-				assert!(err < 1e-6, "round {index} ({} players): got {got}, want {want}", round.len());
+				assert!(
+					err < 1e-6,
+					"round {index} ({} players): got {got}, want {want}",
+					round.len()
+				);
 			}
 			players += 1;
 		}

@@ -60,7 +60,8 @@ fn funded<T: Config>(name: &'static str, i: u32) -> T::AccountId {
 }
 
 fn new_run<T: Config>() -> Result<RunId, BenchmarkError> {
-	let origin = T::GovernanceOrigin::try_successful_origin().map_err(|_| BenchmarkError::Weightless)?;
+	let origin =
+		T::GovernanceOrigin::try_successful_origin().map_err(|_| BenchmarkError::Weightless)?;
 	let id = NextRunId::<T>::get();
 	Training::<T>::create_run(origin, params::<T>())?;
 	Ok(id)
@@ -109,7 +110,8 @@ mod benchmarks {
 		for _ in 1..T::MaxRuns::get() {
 			new_run::<T>()?;
 		}
-		let origin = T::GovernanceOrigin::try_successful_origin().map_err(|_| BenchmarkError::Weightless)?;
+		let origin =
+			T::GovernanceOrigin::try_successful_origin().map_err(|_| BenchmarkError::Weightless)?;
 		#[extrinsic_call]
 		_(origin as T::RuntimeOrigin, params::<T>());
 		assert_eq!(ActiveRuns::<T>::get().len() as u32, T::MaxRuns::get());
@@ -120,7 +122,8 @@ mod benchmarks {
 	fn set_run_params() -> Result<(), BenchmarkError> {
 		let run = new_run::<T>()?;
 		set_block::<T>(start::<T>(run) + 5);
-		let origin = T::GovernanceOrigin::try_successful_origin().map_err(|_| BenchmarkError::Weightless)?;
+		let origin =
+			T::GovernanceOrigin::try_successful_origin().map_err(|_| BenchmarkError::Weightless)?;
 		let mut p = params::<T>();
 		p.run_seed = 8;
 		#[extrinsic_call]
@@ -135,7 +138,8 @@ mod benchmarks {
 			new_run::<T>()?;
 		}
 		let run = new_run::<T>()?;
-		let origin = T::GovernanceOrigin::try_successful_origin().map_err(|_| BenchmarkError::Weightless)?;
+		let origin =
+			T::GovernanceOrigin::try_successful_origin().map_err(|_| BenchmarkError::Weightless)?;
 		#[extrinsic_call]
 		_(origin as T::RuntimeOrigin, run);
 		assert!(Runs::<T>::get(run).is_some_and(|r| r.closed));
@@ -149,7 +153,8 @@ mod benchmarks {
 	fn reap_run(l: Linear<1, { T::MaxPeers::get() }>) -> Result<(), BenchmarkError> {
 		let run = new_run::<T>()?;
 		add_miners::<T>(run, l)?;
-		let origin = T::GovernanceOrigin::try_successful_origin().map_err(|_| BenchmarkError::Weightless)?;
+		let origin =
+			T::GovernanceOrigin::try_successful_origin().map_err(|_| BenchmarkError::Weightless)?;
 		Training::<T>::close_run(origin, run)?;
 		let caller = funded::<T>("reaper", 0);
 		#[extrinsic_call]
@@ -195,7 +200,10 @@ mod benchmarks {
 		let run = new_run::<T>()?;
 		add_miners::<T>(run, 1)?;
 		add_validators::<T>(run, T::MaxValidators::get())?;
-		let who = Validators::<T>::get(run).last().map(|v| v.who.clone()).ok_or(BenchmarkError::Weightless)?;
+		let who = Validators::<T>::get(run)
+			.last()
+			.map(|v| v.who.clone())
+			.ok_or(BenchmarkError::Weightless)?;
 		let uid = Peers::<T>::get(run, &who).map(|p| p.uid).ok_or(BenchmarkError::Weightless)?;
 		set_block::<T>(start::<T>(run) + 25);
 		for round in 0..3 {
@@ -211,9 +219,14 @@ mod benchmarks {
 	fn withdraw_unbonded() -> Result<(), BenchmarkError> {
 		let run = new_run::<T>()?;
 		add_validators::<T>(run, 1)?;
-		let who = Validators::<T>::get(run).last().map(|v| v.who.clone()).ok_or(BenchmarkError::Weightless)?;
-		Training::<T>::deregister(RawOrigin::Signed(who.clone()).into(), run).map_err(|_| BenchmarkError::Weightless)?;
-		let until = Unbondings::<T>::get(run, &who).map(|u| u.until).ok_or(BenchmarkError::Weightless)?;
+		let who = Validators::<T>::get(run)
+			.last()
+			.map(|v| v.who.clone())
+			.ok_or(BenchmarkError::Weightless)?;
+		Training::<T>::deregister(RawOrigin::Signed(who.clone()).into(), run)
+			.map_err(|_| BenchmarkError::Weightless)?;
+		let until =
+			Unbondings::<T>::get(run, &who).map(|u| u.until).ok_or(BenchmarkError::Weightless)?;
 		set_block::<T>(until);
 		#[extrinsic_call]
 		_(RawOrigin::Signed(who.clone()), run);
@@ -282,7 +295,13 @@ mod benchmarks {
 		for i in 0..n - 1 {
 			let who: T::AccountId = account("validator", i, 0);
 			let hash = if i < n / 2 { [3; 32] } else { [4; 32] };
-			Training::<T>::commit_checkpoint(RawOrigin::Signed(who).into(), run, 0, hash, url::<T>())?;
+			Training::<T>::commit_checkpoint(
+				RawOrigin::Signed(who).into(),
+				run,
+				0,
+				hash,
+				url::<T>(),
+			)?;
 		}
 		assert_eq!(LatestCheckpoint::<T>::get(run), None);
 		let who: T::AccountId = account("validator", n - 1, 0);
@@ -388,7 +407,11 @@ mod benchmarks {
 		}
 
 		/// Median extrinsic time in nanoseconds over `reps` fresh runs.
-		fn time<B: BenchmarkingSetup<Test>>(bench: &B, components: &[(BenchmarkParameter, u32)], reps: usize) -> u128 {
+		fn time<B: BenchmarkingSetup<Test>>(
+			bench: &B,
+			components: &[(BenchmarkParameter, u32)],
+			reps: usize,
+		) -> u128 {
 			let mut samples: Vec<u128> = (0..reps)
 				.map(|_| {
 					new_test_ext().execute_with(|| {
@@ -421,7 +444,10 @@ mod benchmarks {
 				line(&format!("submit_scores n={n}"), time(&submit_scores, &[(N, n)], reps));
 			}
 			for r in [0, 8] {
-				line(&format!("on_initialize_idle r={r}"), time(&on_initialize_idle, &[(R, r)], reps));
+				line(
+					&format!("on_initialize_idle r={r}"),
+					time(&on_initialize_idle, &[(R, r)], reps),
+				);
 			}
 			line("open_round", time(&open_round, &[], reps));
 			for (m, v) in [(1, 0), (256, 0), (1, 32), (64, 8), (128, 16), (256, 32)] {

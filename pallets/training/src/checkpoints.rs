@@ -15,8 +15,8 @@ use frame_support::traits::Get;
 use sp_runtime::SaturatedConversion;
 
 use crate::{
-	AgreedCheckpoint, BalanceOf, Checkpoint, CheckpointVotes, Checkpoints, Config, Event, LatestCheckpoint,
-	Pallet, RunId, Validators,
+	AgreedCheckpoint, BalanceOf, Checkpoint, CheckpointVotes, Checkpoints, Config, Event,
+	LatestCheckpoint, Pallet, RunId, Validators,
 };
 use training_protocol::{Round, Uid};
 
@@ -29,7 +29,12 @@ pub fn is_majority(support: u128, bonded: u128) -> bool {
 /// checkpoint if that gives it a stake majority. A newest checkpoint that was kept past its
 /// round's pruning (rounds below `first_kept`) goes once a newer one is agreed. Returns
 /// whether the vote's hash became agreed now.
-pub fn record<T: Config>(run: RunId, round: Round, vote: Checkpoint<T::MaxUrlLen>, first_kept: Round) -> bool {
+pub fn record<T: Config>(
+	run: RunId,
+	round: Round,
+	vote: Checkpoint<T::MaxUrlLen>,
+	first_kept: Round,
+) -> bool {
 	let (by, hash) = (vote.by, vote.hash);
 	CheckpointVotes::<T>::insert((run, round, by), vote.clone());
 	if Checkpoints::<T>::contains_key(run, round) {
@@ -70,10 +75,11 @@ pub fn agreed<T: Config>(run: RunId) -> Vec<AgreedCheckpoint> {
 	};
 	let mut out: Vec<AgreedCheckpoint> = Checkpoints::<T>::iter_prefix(run)
 		.map(|(round, c)| {
-			let mut voters: Vec<(BalanceOf<T>, Uid, Vec<u8>)> = CheckpointVotes::<T>::iter_prefix_values((run, round))
-				.filter(|v| v.hash == c.hash)
-				.map(|v| (stake_of(v.by), v.by, v.uri.into_inner()))
-				.collect();
+			let mut voters: Vec<(BalanceOf<T>, Uid, Vec<u8>)> =
+				CheckpointVotes::<T>::iter_prefix_values((run, round))
+					.filter(|v| v.hash == c.hash)
+					.map(|v| (stake_of(v.by), v.by, v.uri.into_inner()))
+					.collect();
 			voters.sort_by(|a, b| b.0.cmp(&a.0).then(a.1.cmp(&b.1)));
 			let mut uris: Vec<Vec<u8>> = voters.into_iter().map(|(_, _, uri)| uri).collect();
 			if uris.is_empty() {

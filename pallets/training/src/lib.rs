@@ -63,7 +63,8 @@ use sp_runtime::{traits::Zero, SaturatedConversion, Saturating};
 use training_protocol::{MinerScore, MinerState, Round, ScoreError, Uid};
 
 /// The balance type of the pallet's currency.
-pub type BalanceOf<T> = <<T as Config>::Currency as Inspect<<T as frame_system::Config>::AccountId>>::Balance;
+pub type BalanceOf<T> =
+	<<T as Config>::Currency as Inspect<<T as frame_system::Config>::AccountId>>::Balance;
 /// A run as stored.
 pub type RunInfoOf<T> = RunInfo<BalanceOf<T>>;
 /// A peer as stored.
@@ -157,21 +158,35 @@ pub mod pallet {
 
 	/// Registered accounts per run.
 	#[pallet::storage]
-	pub type Peers<T: Config> =
-		StorageDoubleMap<_, Twox64Concat, RunId, Blake2_128Concat, T::AccountId, PeerInfoOf<T>, OptionQuery>;
+	pub type Peers<T: Config> = StorageDoubleMap<
+		_,
+		Twox64Concat,
+		RunId,
+		Blake2_128Concat,
+		T::AccountId,
+		PeerInfoOf<T>,
+		OptionQuery,
+	>;
 
 	/// Miner uid -> account.
 	#[pallet::storage]
-	pub type Uids<T: Config> = StorageDoubleMap<_, Twox64Concat, RunId, Twox64Concat, Uid, T::AccountId, OptionQuery>;
+	pub type Uids<T: Config> =
+		StorageDoubleMap<_, Twox64Concat, RunId, Twox64Concat, Uid, T::AccountId, OptionQuery>;
 
 	/// Occupied miner uids of a run, sorted.
 	#[pallet::storage]
-	pub type MinerUids<T: Config> = StorageMap<_, Twox64Concat, RunId, BoundedVec<Uid, T::MaxPeers>, ValueQuery>;
+	pub type MinerUids<T: Config> =
+		StorageMap<_, Twox64Concat, RunId, BoundedVec<Uid, T::MaxPeers>, ValueQuery>;
 
 	/// Registered validators of a run with their stakes, sorted by uid.
 	#[pallet::storage]
-	pub type Validators<T: Config> =
-		StorageMap<_, Twox64Concat, RunId, BoundedVec<ValidatorEntryOf<T>, T::MaxValidators>, ValueQuery>;
+	pub type Validators<T: Config> = StorageMap<
+		_,
+		Twox64Concat,
+		RunId,
+		BoundedVec<ValidatorEntryOf<T>, T::MaxValidators>,
+		ValueQuery,
+	>;
 
 	/// Gradient commitments: (run, round, miner uid).
 	#[pallet::storage]
@@ -208,7 +223,8 @@ pub mod pallet {
 
 	/// Emission weights from the last settlement.
 	#[pallet::storage]
-	pub type Weights<T: Config> = StorageMap<_, Twox64Concat, RunId, StoredWeights<T::MaxPeers>, ValueQuery>;
+	pub type Weights<T: Config> =
+		StorageMap<_, Twox64Concat, RunId, StoredWeights<T::MaxPeers>, ValueQuery>;
 
 	/// The aggregation set the next opening round will use (from the last settlement).
 	#[pallet::storage]
@@ -217,21 +233,42 @@ pub mod pallet {
 
 	/// The aggregation set of each round, fixed when the round opened.
 	#[pallet::storage]
-	pub type AggregationSets<T: Config> =
-		StorageDoubleMap<_, Twox64Concat, RunId, Twox64Concat, Round, BoundedVec<Uid, T::MaxPeers>, OptionQuery>;
+	pub type AggregationSets<T: Config> = StorageDoubleMap<
+		_,
+		Twox64Concat,
+		RunId,
+		Twox64Concat,
+		Round,
+		BoundedVec<Uid, T::MaxPeers>,
+		OptionQuery,
+	>;
 
 	/// The applied set of each settled round: the members of its aggregation set whose blobs
 	/// every node applies ([`training_protocol::applied`]), fixed at settlement and kept as
 	/// long as the round's commitments.
 	#[pallet::storage]
-	pub type AppliedSets<T: Config> =
-		StorageDoubleMap<_, Twox64Concat, RunId, Twox64Concat, Round, BoundedVec<Uid, T::MaxPeers>, OptionQuery>;
+	pub type AppliedSets<T: Config> = StorageDoubleMap<
+		_,
+		Twox64Concat,
+		RunId,
+		Twox64Concat,
+		Round,
+		BoundedVec<Uid, T::MaxPeers>,
+		OptionQuery,
+	>;
 
 	/// Agreed checkpoints: the hash a stake majority of validators recorded (see
 	/// [`checkpoints`]).
 	#[pallet::storage]
-	pub type Checkpoints<T: Config> =
-		StorageDoubleMap<_, Twox64Concat, RunId, Twox64Concat, Round, Checkpoint<T::MaxUrlLen>, OptionQuery>;
+	pub type Checkpoints<T: Config> = StorageDoubleMap<
+		_,
+		Twox64Concat,
+		RunId,
+		Twox64Concat,
+		Round,
+		Checkpoint<T::MaxUrlLen>,
+		OptionQuery,
+	>;
 
 	/// Every validator's recorded checkpoint: (run, round, validator uid).
 	#[pallet::storage]
@@ -248,13 +285,21 @@ pub mod pallet {
 
 	/// Stake of validators that left a run, held until their unbonding period ends.
 	#[pallet::storage]
-	pub type Unbondings<T: Config> =
-		StorageDoubleMap<_, Twox64Concat, RunId, Blake2_128Concat, T::AccountId, Unbonding<BalanceOf<T>>, OptionQuery>;
+	pub type Unbondings<T: Config> = StorageDoubleMap<
+		_,
+		Twox64Concat,
+		RunId,
+		Blake2_128Concat,
+		T::AccountId,
+		Unbonding<BalanceOf<T>>,
+		OptionQuery,
+	>;
 
 	/// Each round's seed: the hash of the last block that accepted its commitments, known to
 	/// no one before the commit deadline. Picks what each validator is due to score.
 	#[pallet::storage]
-	pub type RoundSeeds<T: Config> = StorageDoubleMap<_, Twox64Concat, RunId, Twox64Concat, Round, Hash32, OptionQuery>;
+	pub type RoundSeeds<T: Config> =
+		StorageDoubleMap<_, Twox64Concat, RunId, Twox64Concat, Round, Hash32, OptionQuery>;
 
 	#[pallet::event]
 	#[pallet::generate_deposit(pub(super) fn deposit_event)]
@@ -294,7 +339,14 @@ pub mod pallet {
 		/// A round opened with this aggregation set size.
 		RoundOpened { run: RunId, round: Round, aggregation_set_len: u32 },
 		/// Emission paid to a peer.
-		Paid { run: RunId, round: Round, who: T::AccountId, role: Role, uid: Uid, amount: BalanceOf<T> },
+		Paid {
+			run: RunId,
+			round: Round,
+			who: T::AccountId,
+			role: Role,
+			uid: Uid,
+			amount: BalanceOf<T>,
+		},
 		/// A round settled. `accrued == minted + burned`; `minted` is the sum of the `Paid`
 		/// events of this settlement.
 		Settled {
@@ -463,7 +515,10 @@ pub mod pallet {
 			T::GovernanceOrigin::ensure_origin(origin)?;
 			let mut active = ActiveRuns::<T>::get();
 			ensure!((active.len() as u32) < T::MaxRuns::get(), Error::<T>::TooManyRuns);
-			ensure!(params.emission_per_block <= T::MaxEmissionPerBlock::get(), Error::<T>::EmissionTooHigh);
+			ensure!(
+				params.emission_per_block <= T::MaxEmissionPerBlock::get(),
+				Error::<T>::EmissionTooHigh
+			);
 			let start = Self::now().saturating_add(1);
 			let clock = params.check(start, &Self::limits()).map_err(Error::<T>::from)?;
 			let id = NextRunId::<T>::get();
@@ -492,17 +547,26 @@ pub mod pallet {
 		/// rate is kept and paid at the next settlement.
 		#[pallet::call_index(1)]
 		#[pallet::weight(T::WeightInfo::set_run_params())]
-		pub fn set_run_params(origin: OriginFor<T>, run: RunId, params: RunParams<BalanceOf<T>>) -> DispatchResult {
+		pub fn set_run_params(
+			origin: OriginFor<T>,
+			run: RunId,
+			params: RunParams<BalanceOf<T>>,
+		) -> DispatchResult {
 			T::GovernanceOrigin::ensure_origin(origin)?;
 			let mut info = Runs::<T>::get(run).ok_or(Error::<T>::UnknownRun)?;
 			ensure!(!info.closed, Error::<T>::RunClosed);
 			ensure!(info.params.same_clock(&params), Error::<T>::ClockImmutable);
-			ensure!(params.emission_per_block <= T::MaxEmissionPerBlock::get(), Error::<T>::EmissionTooHigh);
+			ensure!(
+				params.emission_per_block <= T::MaxEmissionPerBlock::get(),
+				Error::<T>::EmissionTooHigh
+			);
 			params.check(info.clock.start(), &Self::limits()).map_err(Error::<T>::from)?;
 			let now = Self::now();
 			if now > info.emission_from {
 				let blocks: BalanceOf<T> = now.saturating_sub(info.emission_from).saturated_into();
-				info.accrued = info.accrued.saturating_add(info.params.emission_per_block.saturating_mul(blocks));
+				info.accrued = info
+					.accrued
+					.saturating_add(info.params.emission_per_block.saturating_mul(blocks));
 				info.emission_from = now;
 			}
 			info.params = params;
@@ -516,7 +580,11 @@ pub mod pallet {
 		/// then uid) among those past `ImmunityPeriod`, releasing its deposit.
 		#[pallet::call_index(2)]
 		#[pallet::weight(T::WeightInfo::register_miner())]
-		pub fn register_miner(origin: OriginFor<T>, run: RunId, store_url: UrlOf<T>) -> DispatchResult {
+		pub fn register_miner(
+			origin: OriginFor<T>,
+			run: RunId,
+			store_url: UrlOf<T>,
+		) -> DispatchResult {
 			let who = ensure_signed(origin)?;
 			let info = Self::open_run(run)?;
 			ensure!(!Peers::<T>::contains_key(run, &who), Error::<T>::AlreadyRegistered);
@@ -529,7 +597,8 @@ pub mod pallet {
 			let (uid, replaced) = if (uids.len() as u32) < T::MaxPeers::get() {
 				(Self::lowest_free(uids.iter().copied()), None)
 			} else {
-				let victim = Self::replaceable_miner(run, &uids, now).ok_or(Error::<T>::NoReplaceableMiner)?;
+				let victim = Self::replaceable_miner(run, &uids, now)
+					.ok_or(Error::<T>::NoReplaceableMiner)?;
 				let old = Self::remove_miner(run, victim, &mut uids)?;
 				(victim, Some(old))
 			};
@@ -578,8 +647,8 @@ pub mod pallet {
 			let replaced = if (validators.len() as u32) < T::MaxValidators::get() {
 				None
 			} else {
-				let victim =
-					Self::replaceable_validator(run, &validators, stake, now).ok_or(Error::<T>::TooManyValidators)?;
+				let victim = Self::replaceable_validator(run, &validators, stake, now)
+					.ok_or(Error::<T>::TooManyValidators)?;
 				Some(Self::remove_validator(run, &info, victim, &mut validators)?)
 			};
 			T::Currency::hold(&HoldReason::ValidatorStake.into(), &who, stake)
@@ -616,12 +685,12 @@ pub mod pallet {
 					let mut uids = MinerUids::<T>::get(run);
 					Self::remove_miner(run, peer.uid, &mut uids)?;
 					MinerUids::<T>::insert(run, uids);
-				},
+				}
 				Role::Validator => {
 					let mut validators = Validators::<T>::get(run);
 					Self::remove_validator(run, &info, peer.uid, &mut validators)?;
 					Validators::<T>::insert(run, validators);
-				},
+				}
 			}
 			Self::deposit_event(Event::Deregistered { run, who, role: peer.role, uid: peer.uid });
 			Ok(())
@@ -630,7 +699,11 @@ pub mod pallet {
 		/// Changes the caller's store URL.
 		#[pallet::call_index(5)]
 		#[pallet::weight(T::WeightInfo::update_store_url())]
-		pub fn update_store_url(origin: OriginFor<T>, run: RunId, store_url: UrlOf<T>) -> DispatchResult {
+		pub fn update_store_url(
+			origin: OriginFor<T>,
+			run: RunId,
+			store_url: UrlOf<T>,
+		) -> DispatchResult {
 			let who = ensure_signed(origin)?;
 			ensure!(Runs::<T>::contains_key(run), Error::<T>::UnknownRun);
 			Self::check_url(&store_url)?;
@@ -656,16 +729,27 @@ pub mod pallet {
 		) -> DispatchResult {
 			let who = ensure_signed(origin)?;
 			let info = Self::open_run(run)?;
-			let peer = Peers::<T>::get(run, &who).filter(|p| p.role == Role::Miner).ok_or(Error::<T>::NotMiner)?;
+			let peer = Peers::<T>::get(run, &who)
+				.filter(|p| p.role == Role::Miner)
+				.ok_or(Error::<T>::NotMiner)?;
 			ensure!(blob_len > 0, Error::<T>::EmptyBlob);
-			ensure!(info.params.blob_len == 0 || blob_len == info.params.blob_len, Error::<T>::WrongBlobLen);
+			ensure!(
+				info.params.blob_len == 0 || blob_len == info.params.blob_len,
+				Error::<T>::WrongBlobLen
+			);
 			ensure!(info.clock.accepts_commit(round, Self::now()), Error::<T>::CommitWindowClosed);
 			let start = info.clock.round_start(round).ok_or(Error::<T>::CommitWindowClosed)?;
 			ensure!(peer.registered_at <= start, Error::<T>::NotEligibleForRound);
 			let key = (run, round, peer.uid);
 			ensure!(!Commitments::<T>::contains_key(key), Error::<T>::AlreadyCommitted);
 			Commitments::<T>::insert(key, Commitment { blob_hash, blob_len, at: Self::now() });
-			Self::deposit_event(Event::GradientCommitted { run, round, uid: peer.uid, blob_hash, blob_len });
+			Self::deposit_event(Event::GradientCommitted {
+				run,
+				round,
+				uid: peer.uid,
+				blob_hash,
+				blob_len,
+			});
 			Ok(())
 		}
 
@@ -683,10 +767,14 @@ pub mod pallet {
 		) -> DispatchResult {
 			let who = ensure_signed(origin)?;
 			let info = Self::open_run(run)?;
-			let peer =
-				Peers::<T>::get(run, &who).filter(|p| p.role == Role::Validator).ok_or(Error::<T>::NotValidator)?;
+			let peer = Peers::<T>::get(run, &who)
+				.filter(|p| p.role == Role::Validator)
+				.ok_or(Error::<T>::NotValidator)?;
 			ensure!(!scores.is_empty(), Error::<T>::EmptyScores);
-			ensure!(info.clock.accepts_score_reveal(round, Self::now()), Error::<T>::ScoreWindowClosed);
+			ensure!(
+				info.clock.accepts_score_reveal(round, Self::now()),
+				Error::<T>::ScoreWindowClosed
+			);
 			training_protocol::validate_scores(&scores).map_err(Error::<T>::from)?;
 			let key = (run, round, peer.uid);
 			ensure!(!Scores::<T>::contains_key(key), Error::<T>::AlreadySubmitted);
@@ -703,12 +791,21 @@ pub mod pallet {
 		/// Accepted from the round's commit deadline until its reveal phase, once per round.
 		#[pallet::call_index(11)]
 		#[pallet::weight(T::WeightInfo::commit_scores())]
-		pub fn commit_scores(origin: OriginFor<T>, run: RunId, round: Round, hash: Hash32) -> DispatchResult {
+		pub fn commit_scores(
+			origin: OriginFor<T>,
+			run: RunId,
+			round: Round,
+			hash: Hash32,
+		) -> DispatchResult {
 			let who = ensure_signed(origin)?;
 			let info = Self::open_run(run)?;
-			let peer =
-				Peers::<T>::get(run, &who).filter(|p| p.role == Role::Validator).ok_or(Error::<T>::NotValidator)?;
-			ensure!(info.clock.accepts_score_commit(round, Self::now()), Error::<T>::ScoreWindowClosed);
+			let peer = Peers::<T>::get(run, &who)
+				.filter(|p| p.role == Role::Validator)
+				.ok_or(Error::<T>::NotValidator)?;
+			ensure!(
+				info.clock.accepts_score_commit(round, Self::now()),
+				Error::<T>::ScoreWindowClosed
+			);
 			let key = (run, round, peer.uid);
 			ensure!(!ScoreCommits::<T>::contains_key(key), Error::<T>::AlreadySubmitted);
 			ScoreCommits::<T>::insert(key, hash);
@@ -730,8 +827,9 @@ pub mod pallet {
 		) -> DispatchResult {
 			let who = ensure_signed(origin)?;
 			let info = Self::open_run(run)?;
-			let peer =
-				Peers::<T>::get(run, &who).filter(|p| p.role == Role::Validator).ok_or(Error::<T>::NotValidator)?;
+			let peer = Peers::<T>::get(run, &who)
+				.filter(|p| p.role == Role::Validator)
+				.ok_or(Error::<T>::NotValidator)?;
 			Self::check_url(&uri)?;
 			let current = info.clock.round_at(Self::now());
 			ensure!(current.is_some_and(|c| round < c), Error::<T>::FutureRound);
@@ -740,9 +838,17 @@ pub mod pallet {
 				current.is_some_and(|c| round.saturating_add(retention) >= c),
 				Error::<T>::CheckpointTooOld
 			);
-			ensure!(!checkpoints::has_voted::<T>(run, round, peer.uid), Error::<T>::CheckpointExists);
+			ensure!(
+				!checkpoints::has_voted::<T>(run, round, peer.uid),
+				Error::<T>::CheckpointExists
+			);
 			let first_kept = info.next_settle.saturating_sub(retention);
-			checkpoints::record::<T>(run, round, Checkpoint { hash, uri, by: peer.uid, at: Self::now() }, first_kept);
+			checkpoints::record::<T>(
+				run,
+				round,
+				Checkpoint { hash, uri, by: peer.uid, at: Self::now() },
+				first_kept,
+			);
 			Self::deposit_event(Event::CheckpointCommitted { run, round, hash, by: peer.uid });
 			Ok(())
 		}
@@ -771,7 +877,12 @@ pub mod pallet {
 			let who = ensure_signed(origin)?;
 			let unbonding = Unbondings::<T>::get(run, &who).ok_or(Error::<T>::NothingUnbonding)?;
 			ensure!(Self::now() >= unbonding.until, Error::<T>::UnbondingNotOver);
-			T::Currency::release(&HoldReason::ValidatorStake.into(), &who, unbonding.amount, Precision::BestEffort)?;
+			T::Currency::release(
+				&HoldReason::ValidatorStake.into(),
+				&who,
+				unbonding.amount,
+				Precision::BestEffort,
+			)?;
 			Unbondings::<T>::remove(run, &who);
 			Self::deposit_event(Event::Withdrawn { run, who, amount: unbonding.amount });
 			Ok(())
@@ -784,7 +895,11 @@ pub mod pallet {
 		/// of the entries actually removed.
 		#[pallet::call_index(12)]
 		#[pallet::weight(T::WeightInfo::reap_run(*limit))]
-		pub fn reap_run(origin: OriginFor<T>, run: RunId, limit: u32) -> DispatchResultWithPostInfo {
+		pub fn reap_run(
+			origin: OriginFor<T>,
+			run: RunId,
+			limit: u32,
+		) -> DispatchResultWithPostInfo {
 			ensure_signed(origin)?;
 			let info = Runs::<T>::get(run).ok_or(Error::<T>::UnknownRun)?;
 			ensure!(info.closed, Error::<T>::RunNotClosed);
@@ -820,7 +935,8 @@ pub mod pallet {
 
 		/// A round's commitments, sorted by uid.
 		pub fn round_commitments(run: RunId, round: Round) -> Vec<(Uid, Commitment)> {
-			let mut out: Vec<(Uid, Commitment)> = Commitments::<T>::iter_prefix((run, round)).collect();
+			let mut out: Vec<(Uid, Commitment)> =
+				Commitments::<T>::iter_prefix((run, round)).collect();
 			out.sort_unstable_by_key(|c| c.0);
 			out
 		}
@@ -829,8 +945,9 @@ pub mod pallet {
 		/// uid. Public once revealed: commitments made before the reveal phase keep anyone
 		/// from copying them into their own submission.
 		pub fn revealed_scores(run: RunId, round: Round) -> Vec<(Uid, Vec<MinerScore>)> {
-			let mut out: Vec<(Uid, Vec<MinerScore>)> =
-				Scores::<T>::iter_prefix((run, round)).map(|(uid, list)| (uid, list.into_inner())).collect();
+			let mut out: Vec<(Uid, Vec<MinerScore>)> = Scores::<T>::iter_prefix((run, round))
+				.map(|(uid, list)| (uid, list.into_inner()))
+				.collect();
 			out.sort_unstable_by_key(|s| s.0);
 			out
 		}
@@ -954,7 +1071,9 @@ impl<T: Config> Pallet<T> {
 		ensure!(!url.is_empty(), Error::<T>::EmptyUrl);
 		ensure!(url.iter().all(|b| (0x21..=0x7e).contains(b)), Error::<T>::InvalidUrl);
 		let with_host = |scheme: &[u8]| {
-			url.strip_prefix(scheme).and_then(|rest| rest.first()).is_some_and(|&b| b != b'/' && b != b'?')
+			url.strip_prefix(scheme)
+				.and_then(|rest| rest.first())
+				.is_some_and(|&b| b != b'/' && b != b'?')
 		};
 		let remote = [&b"s3://"[..], &b"https://"[..], &b"http://"[..]].into_iter().any(with_host);
 		let file = T::AllowFileStoreUrls::get() && url.starts_with(b"file:///");
@@ -986,7 +1105,8 @@ impl<T: Config> Pallet<T> {
 			.iter()
 			.filter(|v| v.stake < stake)
 			.filter(|v| {
-				Peers::<T>::get(run, &v.who).is_some_and(|p| p.registered_at.saturating_add(immunity) <= now)
+				Peers::<T>::get(run, &v.who)
+					.is_some_and(|p| p.registered_at.saturating_add(immunity) <= now)
 			})
 			.min_by(|a, b| a.stake.cmp(&b.stake).then(b.uid.cmp(&a.uid)))
 			.map(|v| v.uid)
@@ -1000,14 +1120,18 @@ impl<T: Config> Pallet<T> {
 		uid: Uid,
 		validators: &mut BoundedVec<ValidatorEntryOf<T>, T::MaxValidators>,
 	) -> Result<T::AccountId, DispatchError> {
-		let entry = validators.iter().find(|v| v.uid == uid).cloned().ok_or(Error::<T>::NotRegistered)?;
+		let entry =
+			validators.iter().find(|v| v.uid == uid).cloned().ok_or(Error::<T>::NotRegistered)?;
 		let peer = Peers::<T>::take(run, &entry.who).ok_or(Error::<T>::NotRegistered)?;
 		validators.retain(|v| v.uid != uid);
 		let now = Self::now();
 		Unbondings::<T>::insert(
 			run,
 			&entry.who,
-			Unbonding { amount: peer.held, until: now.saturating_add(u64::from(info.params.unbonding_blocks)) },
+			Unbonding {
+				amount: peer.held,
+				until: now.saturating_add(u64::from(info.params.unbonding_blocks)),
+			},
 		);
 		// At most three rounds are unsettled (scored or being scored).
 		let current = info.clock.round_at(now).unwrap_or(0);
@@ -1055,7 +1179,12 @@ impl<T: Config> Pallet<T> {
 	) -> Result<T::AccountId, DispatchError> {
 		let who = Uids::<T>::take(run, uid).ok_or(Error::<T>::NotRegistered)?;
 		let peer = Peers::<T>::take(run, &who).ok_or(Error::<T>::NotRegistered)?;
-		T::Currency::release(&HoldReason::MinerDeposit.into(), &who, peer.held, Precision::BestEffort)?;
+		T::Currency::release(
+			&HoldReason::MinerDeposit.into(),
+			&who,
+			peer.held,
+			Precision::BestEffort,
+		)?;
 		MinerStates::<T>::remove(run, uid);
 		uids.retain(|&u| u != uid);
 		NextAggregationSet::<T>::mutate(run, |set| set.retain(|&u| u != uid));
@@ -1093,22 +1222,42 @@ impl<T: Config> Pallet<T> {
 	pub fn do_try_state() -> Result<(), sp_runtime::TryRuntimeError> {
 		use sp_runtime::TryRuntimeError;
 		let active = ActiveRuns::<T>::get();
-		ensure!(active.len() as u32 <= T::MaxRuns::get(), TryRuntimeError::Other("too many active runs"));
+		ensure!(
+			active.len() as u32 <= T::MaxRuns::get(),
+			TryRuntimeError::Other("too many active runs")
+		);
 		for (run, info) in Runs::<T>::iter() {
 			ensure!(run < NextRunId::<T>::get(), TryRuntimeError::Other("run id beyond NextRunId"));
-			ensure!(info.closed != active.contains(&run), TryRuntimeError::Other("active list out of sync"));
-			ensure!(info.created_at < info.clock.start(), TryRuntimeError::Other("run created after its round 0"));
+			ensure!(
+				info.closed != active.contains(&run),
+				TryRuntimeError::Other("active list out of sync")
+			);
+			ensure!(
+				info.created_at < info.clock.start(),
+				TryRuntimeError::Other("run created after its round 0")
+			);
 			let uids = MinerUids::<T>::get(run);
-			ensure!(uids.windows(2).all(|w| w[0] < w[1]), TryRuntimeError::Other("miner uids not sorted/unique"));
+			ensure!(
+				uids.windows(2).all(|w| w[0] < w[1]),
+				TryRuntimeError::Other("miner uids not sorted/unique")
+			);
 			ensure!(
 				uids.iter().all(|&u| u32::from(u) < T::MaxPeers::get()),
 				TryRuntimeError::Other("miner uid out of range")
 			);
 			for &uid in uids.iter() {
-				let who = Uids::<T>::get(run, uid).ok_or(TryRuntimeError::Other("uid without account"))?;
-				let peer = Peers::<T>::get(run, &who).ok_or(TryRuntimeError::Other("uid without peer"))?;
-				ensure!(peer.uid == uid && peer.role == Role::Miner, TryRuntimeError::Other("peer uid mismatch"));
-				ensure!(MinerStates::<T>::contains_key(run, uid), TryRuntimeError::Other("miner without state"));
+				let who = Uids::<T>::get(run, uid)
+					.ok_or(TryRuntimeError::Other("uid without account"))?;
+				let peer =
+					Peers::<T>::get(run, &who).ok_or(TryRuntimeError::Other("uid without peer"))?;
+				ensure!(
+					peer.uid == uid && peer.role == Role::Miner,
+					TryRuntimeError::Other("peer uid mismatch")
+				);
+				ensure!(
+					MinerStates::<T>::contains_key(run, uid),
+					TryRuntimeError::Other("miner without state")
+				);
 			}
 			ensure!(
 				Uids::<T>::iter_prefix(run).count() == uids.len(),
@@ -1120,7 +1269,8 @@ impl<T: Config> Pallet<T> {
 				TryRuntimeError::Other("validator uids not sorted/unique")
 			);
 			for v in validators.iter() {
-				let peer = Peers::<T>::get(run, &v.who).ok_or(TryRuntimeError::Other("validator without peer"))?;
+				let peer = Peers::<T>::get(run, &v.who)
+					.ok_or(TryRuntimeError::Other("validator without peer"))?;
 				ensure!(
 					peer.uid == v.uid && peer.role == Role::Validator && peer.held == v.stake,
 					TryRuntimeError::Other("validator entry mismatch")
@@ -1131,20 +1281,32 @@ impl<T: Config> Pallet<T> {
 				TryRuntimeError::Other("stray peers")
 			);
 			let w = Weights::<T>::get(run);
-			let total = w.miners.iter().fold(u64::from(w.burn_ppb), |acc, m| acc.saturating_add(u64::from(m.1)));
-			ensure!(total == u64::from(training_protocol::PPB), TryRuntimeError::Other("weights do not sum to PPB"));
+			let total = w
+				.miners
+				.iter()
+				.fold(u64::from(w.burn_ppb), |acc, m| acc.saturating_add(u64::from(m.1)));
+			ensure!(
+				total == u64::from(training_protocol::PPB),
+				TryRuntimeError::Other("weights do not sum to PPB")
+			);
 			ensure!(
 				w.miners.windows(2).all(|p| p[0].0 < p[1].0),
 				TryRuntimeError::Other("weights not sorted by uid")
 			);
 			let retention = u64::from(T::CommitmentRetention::get());
 			for (round, applied) in AppliedSets::<T>::iter_prefix(run) {
-				ensure!(round < info.next_settle, TryRuntimeError::Other("applied set of an unsettled round"));
+				ensure!(
+					round < info.next_settle,
+					TryRuntimeError::Other("applied set of an unsettled round")
+				);
 				ensure!(
 					round.saturating_add(retention) >= info.next_settle,
 					TryRuntimeError::Other("applied set kept past the retention")
 				);
-				ensure!(applied.windows(2).all(|w| w[0] < w[1]), TryRuntimeError::Other("applied set not sorted"));
+				ensure!(
+					applied.windows(2).all(|w| w[0] < w[1]),
+					TryRuntimeError::Other("applied set not sorted")
+				);
 				let set = AggregationSets::<T>::get(run, round).unwrap_or_default();
 				ensure!(
 					applied.iter().all(|uid| set.contains(uid)),

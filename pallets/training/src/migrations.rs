@@ -60,9 +60,9 @@ pub mod v1 {
 
 /// From storage version 1 to 2: `RunInfo` gains `created_at` (the creation block).
 pub mod v2 {
+	use super::v3::{OldRunInfo as RunInfo, OldRunParams as RunParams};
 	use super::*;
 	use crate::{BalanceOf, Config, Pallet};
-	use super::v3::{OldRunInfo as RunInfo, OldRunParams as RunParams};
 	use training_protocol::{Round, RoundClock};
 
 	/// `RunInfo` as stored up to version 1 (without `created_at`).
@@ -277,7 +277,10 @@ pub mod v3 {
 				blob_len: 0,
 				quorum_ppb: PPB / 2,
 				eval_sample: DEFAULT_EVAL_SAMPLE,
-				unbonding_blocks: self.round_length.saturating_mul(3).min(crate::MAX_UNBONDING_BLOCKS),
+				unbonding_blocks: self
+					.round_length
+					.saturating_mul(3)
+					.min(crate::MAX_UNBONDING_BLOCKS),
 			}
 		}
 	}
@@ -321,8 +324,10 @@ pub mod v3 {
 		fn pre_upgrade() -> Result<alloc::vec::Vec<u8>, sp_runtime::TryRuntimeError> {
 			let mut old = alloc::vec::Vec::new();
 			for run in crate::Runs::<T>::iter_keys() {
-				let raw = frame_support::storage::unhashed::get_raw(&crate::Runs::<T>::hashed_key_for(run))
-					.ok_or("run listed but missing")?;
+				let raw = frame_support::storage::unhashed::get_raw(
+					&crate::Runs::<T>::hashed_key_for(run),
+				)
+				.ok_or("run listed but missing")?;
 				let info = OldRunInfo::<BalanceOf<T>>::decode(&mut &raw[..])
 					.map_err(|_| "a run does not decode in the v2 layout")?;
 				old.push((run, info));
@@ -333,11 +338,14 @@ pub mod v3 {
 		/// Every run kept its fields, gained the new rules, and the pallet's invariants hold.
 		#[cfg(feature = "try-runtime")]
 		fn post_upgrade(state: alloc::vec::Vec<u8>) -> Result<(), sp_runtime::TryRuntimeError> {
-			let old = <alloc::vec::Vec<(crate::RunId, OldRunInfo<BalanceOf<T>>)>>::decode(&mut &state[..])
-				.map_err(|_| "cannot decode pre_upgrade state")?;
+			let old = <alloc::vec::Vec<(crate::RunId, OldRunInfo<BalanceOf<T>>)>>::decode(
+				&mut &state[..],
+			)
+			.map_err(|_| "cannot decode pre_upgrade state")?;
 			ensure!(crate::Runs::<T>::iter_keys().count() == old.len(), "runs lost in migration");
 			for (run, before) in old {
-				let after = crate::Runs::<T>::get(run).ok_or("run does not decode in the v3 layout")?;
+				let after =
+					crate::Runs::<T>::get(run).ok_or("run does not decode in the v3 layout")?;
 				ensure!(after == before.upgrade(), "run fields changed in migration");
 			}
 			Pallet::<T>::do_try_state()

@@ -63,7 +63,8 @@ pub const ENDOWMENT: u64 = 1_000_000;
 
 pub fn new_test_ext() -> sp_io::TestExternalities {
 	let mut t = frame_system::GenesisConfig::<Test>::default().build_storage().unwrap();
-	let balances: Vec<(u64, u64)> = (1..=400u64).chain(1000..1040).map(|a| (a, ENDOWMENT)).collect();
+	let balances: Vec<(u64, u64)> =
+		(1..=400u64).chain(1000..1040).map(|a| (a, ENDOWMENT)).collect();
 	pallet_balances::GenesisConfig::<Test> { balances, ..Default::default() }
 		.assimilate_storage(&mut t)
 		.unwrap();
@@ -109,7 +110,12 @@ std::thread_local! {
 /// What an honest validator does: commits to `scores` for `round` now (the returned result
 /// is the commitment's) and reveals them as soon as the round's reveal phase begins, which
 /// [`run_to_block`] does.
-pub fn post_scores(who: u64, run: RunId, round: u64, scores: Vec<MinerScore>) -> frame_support::dispatch::DispatchResult {
+pub fn post_scores(
+	who: u64,
+	run: RunId,
+	round: u64,
+	scores: Vec<MinerScore>,
+) -> frame_support::dispatch::DispatchResult {
 	let salt = [who as u8 ^ round as u8; 32];
 	let hash = crate::score_commitment(&scores, &salt);
 	Training::commit_scores(RuntimeOrigin::signed(who), run, round, hash)?;
@@ -124,7 +130,8 @@ fn reveal_due() {
 	let due: Vec<PendingReveal> = PENDING_REVEALS.with(|p| {
 		let mut pending = p.borrow_mut();
 		let (due, keep): (Vec<_>, Vec<_>) = pending.drain(..).partition(|(_, run, round, _, _)| {
-			crate::Runs::<Test>::get(run).is_some_and(|info| info.clock.accepts_score_reveal(*round, now))
+			crate::Runs::<Test>::get(run)
+				.is_some_and(|info| info.clock.accepts_score_reveal(*round, now))
 		});
 		*pending = keep;
 		due

@@ -14,9 +14,9 @@ use frame_support::{
 };
 
 use crate::{
-	AggregationSets, AppliedSets, CheckpointVotes, Checkpoints, Commitments, Config, HoldReason, LatestCheckpoint,
-	MinerStates, MinerUids, NextAggregationSet, Peers, Role, RoundSeeds, RunId, Runs, ScoreCommits, Scores, Uids,
-	Unbondings, Validators, Weights,
+	AggregationSets, AppliedSets, CheckpointVotes, Checkpoints, Commitments, Config, HoldReason,
+	LatestCheckpoint, MinerStates, MinerUids, NextAggregationSet, Peers, Role, RoundSeeds, RunId,
+	Runs, ScoreCommits, Scores, Uids, Unbondings, Validators, Weights,
 };
 
 /// What one step did.
@@ -45,11 +45,11 @@ pub fn step<T: Config>(run: RunId, limit: u32) -> Step {
 					MinerStates::<T>::remove(run, peer.uid);
 					uids.retain(|&u| u != peer.uid);
 					HoldReason::MinerDeposit
-				},
+				}
 				Role::Validator => {
 					validators.retain(|v| v.uid != peer.uid);
 					HoldReason::ValidatorStake
-				},
+				}
 			};
 			// Best effort: a hold that is somehow smaller is released as far as it goes.
 			let _ = T::Currency::release(&reason.into(), &who, peer.held, Precision::BestEffort);
@@ -59,9 +59,15 @@ pub fn step<T: Config>(run: RunId, limit: u32) -> Step {
 		MinerUids::<T>::insert(run, uids);
 		Validators::<T>::insert(run, validators);
 	}
-	let unbondings: alloc::vec::Vec<_> = Unbondings::<T>::iter_prefix(run).take(budget as usize).collect();
+	let unbondings: alloc::vec::Vec<_> =
+		Unbondings::<T>::iter_prefix(run).take(budget as usize).collect();
 	for (who, unbonding) in unbondings {
-		let _ = T::Currency::release(&HoldReason::ValidatorStake.into(), &who, unbonding.amount, Precision::BestEffort);
+		let _ = T::Currency::release(
+			&HoldReason::ValidatorStake.into(),
+			&who,
+			unbonding.amount,
+			Precision::BestEffort,
+		);
 		Unbondings::<T>::remove(run, &who);
 		budget = budget.saturating_sub(1);
 	}
@@ -109,25 +115,25 @@ pub fn remains<T: Config>(run: RunId) -> bool {
 	fn any<K>(mut keys: KeyPrefixIterator<K>) -> bool {
 		keys.next().is_some()
 	}
-	any(Peers::<T>::iter_key_prefix(run)) ||
-		any(Unbondings::<T>::iter_key_prefix(run)) ||
-		any(Commitments::<T>::iter_key_prefix((run,))) ||
-		any(ScoreCommits::<T>::iter_key_prefix((run,))) ||
-		any(Scores::<T>::iter_key_prefix((run,))) ||
-		any(CheckpointVotes::<T>::iter_key_prefix((run,))) ||
-		any(Checkpoints::<T>::iter_key_prefix(run)) ||
-		any(AggregationSets::<T>::iter_key_prefix(run)) ||
-		any(AppliedSets::<T>::iter_key_prefix(run)) ||
-		any(RoundSeeds::<T>::iter_key_prefix(run)) ||
-		any(MinerStates::<T>::iter_key_prefix(run)) ||
-		any(Uids::<T>::iter_key_prefix(run))
+	any(Peers::<T>::iter_key_prefix(run))
+		|| any(Unbondings::<T>::iter_key_prefix(run))
+		|| any(Commitments::<T>::iter_key_prefix((run,)))
+		|| any(ScoreCommits::<T>::iter_key_prefix((run,)))
+		|| any(Scores::<T>::iter_key_prefix((run,)))
+		|| any(CheckpointVotes::<T>::iter_key_prefix((run,)))
+		|| any(Checkpoints::<T>::iter_key_prefix(run))
+		|| any(AggregationSets::<T>::iter_key_prefix(run))
+		|| any(AppliedSets::<T>::iter_key_prefix(run))
+		|| any(RoundSeeds::<T>::iter_key_prefix(run))
+		|| any(MinerStates::<T>::iter_key_prefix(run))
+		|| any(Uids::<T>::iter_key_prefix(run))
 }
 
 /// Whether the run-level entries of a run that is gone from `Runs` are gone too.
 pub fn run_entries_left<T: Config>(run: RunId) -> bool {
-	MinerUids::<T>::contains_key(run) ||
-		Validators::<T>::contains_key(run) ||
-		Weights::<T>::contains_key(run) ||
-		NextAggregationSet::<T>::contains_key(run) ||
-		LatestCheckpoint::<T>::contains_key(run)
+	MinerUids::<T>::contains_key(run)
+		|| Validators::<T>::contains_key(run)
+		|| Weights::<T>::contains_key(run)
+		|| NextAggregationSet::<T>::contains_key(run)
+		|| LatestCheckpoint::<T>::contains_key(run)
 }

@@ -43,14 +43,15 @@ use alloc::vec::Vec;
 use frame_support::{pallet_prelude::*, traits::fungible::Mutate};
 use sp_runtime::{traits::Zero, SaturatedConversion, Saturating};
 use training_protocol::{
-	agreement_ppb, aggregate, coverage_ppb, due_set, meets_quorum, settle, split_emission, AggregatedScore,
-	MinerScore, MinerState, Round, ScoreFlags, Submission, Uid, ValidatorClaim, PPB,
+	aggregate, agreement_ppb, coverage_ppb, due_set, meets_quorum, settle, split_emission,
+	AggregatedScore, MinerScore, MinerState, Round, ScoreFlags, Submission, Uid, ValidatorClaim,
+	PPB,
 };
 
 use crate::{
 	AggregationSets, AppliedSets, BalanceOf, Commitments, Config, Event, Hash32, MinerRecord,
-	MinerStates, MinerUids, NextAggregationSet, Pallet, Peers, Role, RoundSeeds, RunId, RunInfoOf, Runs, ScoreCommits, Scores,
-	StoredWeights, Uids, Validators, WeightInfo, Weights,
+	MinerStates, MinerUids, NextAggregationSet, Pallet, Peers, Role, RoundSeeds, RunId, RunInfoOf,
+	Runs, ScoreCommits, Scores, StoredWeights, Uids, Validators, WeightInfo, Weights,
 };
 
 /// Runs the hooks of one run at block `now`: opens a round that starts now, records the
@@ -90,7 +91,11 @@ pub fn drive_run<T: Config>(run_id: RunId, now: u64, parent: &Hash32) -> Weight 
 /// settlement, then the set the last settlement chose (in warm-up, every miner it did not
 /// exclude; a miner registered since joins at the next settlement).
 pub fn open_round<T: Config>(run_id: RunId, info: &RunInfoOf<T>, round: Round) {
-	let set = if info.next_settle == 0 { MinerUids::<T>::get(run_id) } else { NextAggregationSet::<T>::get(run_id) };
+	let set = if info.next_settle == 0 {
+		MinerUids::<T>::get(run_id)
+	} else {
+		NextAggregationSet::<T>::get(run_id)
+	};
 	let len = set.len() as u32;
 	AggregationSets::<T>::insert(run_id, round, set);
 	Pallet::<T>::deposit_event(Event::RoundOpened { run: run_id, round, aggregation_set_len: len });
@@ -98,7 +103,12 @@ pub fn open_round<T: Config>(run_id: RunId, info: &RunInfoOf<T>, round: Round) {
 
 /// Settles `round` of `run_id` at block `now` (see the module docs) and updates `info`'s
 /// bookkeeping (the caller stores it). Returns `(miners, validators)` for the weight.
-pub fn settle_round<T: Config>(run_id: RunId, info: &mut RunInfoOf<T>, round: Round, now: u64) -> (u32, u32) {
+pub fn settle_round<T: Config>(
+	run_id: RunId,
+	info: &mut RunInfoOf<T>,
+	round: Round,
+	now: u64,
+) -> (u32, u32) {
 	let uids = MinerUids::<T>::get(run_id);
 	let validators = Validators::<T>::get(run_id);
 	let (m, v) = (uids.len() as u32, validators.len() as u32);
@@ -108,8 +118,10 @@ pub fn settle_round<T: Config>(run_id: RunId, info: &mut RunInfoOf<T>, round: Ro
 	let mut miners: Vec<(Uid, MinerState)> = Vec::with_capacity(uids.len());
 	let mut records: Vec<MinerRecord> = Vec::with_capacity(uids.len());
 	for &uid in uids.iter() {
-		let record = MinerStates::<T>::get(run_id, uid)
-			.unwrap_or(MinerRecord { registered_at: now, state: MinerState::new(&info.params.skill) });
+		let record = MinerStates::<T>::get(run_id, uid).unwrap_or(MinerRecord {
+			registered_at: now,
+			state: MinerState::new(&info.params.skill),
+		});
 		miners.push((uid, record.state));
 		records.push(record);
 	}
@@ -119,12 +131,15 @@ pub fn settle_round<T: Config>(run_id: RunId, info: &mut RunInfoOf<T>, round: Ro
 	let committers: Vec<Uid> = uids
 		.iter()
 		.zip(&records)
-		.filter(|(uid, r)| r.registered_at <= round_start && Commitments::<T>::contains_key((run_id, round, **uid)))
+		.filter(|(uid, r)| {
+			r.registered_at <= round_start && Commitments::<T>::contains_key((run_id, round, **uid))
+		})
 		.map(|(uid, _)| *uid)
 		.collect();
 	let aggregated = AggregationSets::<T>::get(run_id, round).unwrap_or_default();
 	let seed = RoundSeeds::<T>::get(run_id, round).unwrap_or_default();
-	let due_of = |v: Uid| due_set(&seed, round, v, &aggregated, &committers, info.params.eval_sample);
+	let due_of =
+		|v: Uid| due_set(&seed, round, v, &aggregated, &committers, info.params.eval_sample);
 
 	// Validators bonded before the round's blobs became readable, with their due sets, and
 	// their submissions weighted by stake.
@@ -151,8 +166,10 @@ pub fn settle_round<T: Config>(run_id: RunId, info: &mut RunInfoOf<T>, round: Ro
 			.filter(|(_, _, due)| due.binary_search(&uid).is_ok())
 			.fold(0u128, |acc, (_, stake, _)| acc.saturating_add(*stake))
 	};
-	let submissions: Vec<Submission<'_>> =
-		submitted.iter().map(|(_, stake, scores)| Submission { stake: *stake, scores: scores.as_slice() }).collect();
+	let submissions: Vec<Submission<'_>> = submitted
+		.iter()
+		.map(|(_, stake, scores)| Submission { stake: *stake, scores: scores.as_slice() })
+		.collect();
 	let quorum = info.params.quorum_ppb;
 	let combined: Vec<AggregatedScore> = aggregate(&submissions)
 		.into_iter()
@@ -178,9 +195,15 @@ pub fn settle_round<T: Config>(run_id: RunId, info: &mut RunInfoOf<T>, round: Ro
 			(Some(mut s), false) => {
 				s.score.flags = s.score.flags.union(ScoreFlags::MISSING);
 				scores.push(s);
-			},
+			}
 			(None, false) => scores.push(AggregatedScore {
-				score: MinerScore { uid, loss_score: 0, indicator: 0, sync_ppm: 0, flags: ScoreFlags::MISSING },
+				score: MinerScore {
+					uid,
+					loss_score: 0,
+					indicator: 0,
+					sync_ppm: 0,
+					flags: ScoreFlags::MISSING,
+				},
 				stake: 0,
 			}),
 			(None, true) => unscored.push(uid),
@@ -203,7 +226,11 @@ pub fn settle_round<T: Config>(run_id: RunId, info: &mut RunInfoOf<T>, round: Ro
 
 	for (((uid, state), old), record) in miners.iter().zip(&before).zip(&records) {
 		if state != old {
-			MinerStates::<T>::insert(run_id, uid, MinerRecord { registered_at: record.registered_at, state: *state });
+			MinerStates::<T>::insert(
+				run_id,
+				uid,
+				MinerRecord { registered_at: record.registered_at, state: *state },
+			);
 		}
 	}
 	let stored = StoredWeights::<T::MaxPeers> {
@@ -212,18 +239,27 @@ pub fn settle_round<T: Config>(run_id: RunId, info: &mut RunInfoOf<T>, round: Ro
 	};
 	Weights::<T>::insert(run_id, stored);
 	let set_len = settlement.aggregation_set.len() as u32;
-	NextAggregationSet::<T>::insert(run_id, BoundedVec::<Uid, T::MaxPeers>::truncate_from(settlement.aggregation_set));
+	NextAggregationSet::<T>::insert(
+		run_id,
+		BoundedVec::<Uid, T::MaxPeers>::truncate_from(settlement.aggregation_set),
+	);
 
 	// Emission accrued since the last settlement.
 	let blocks: BalanceOf<T> = now.saturating_sub(info.emission_from).saturated_into();
-	let accrued = info.accrued.saturating_add(info.params.emission_per_block.saturating_mul(blocks));
+	let accrued =
+		info.accrued.saturating_add(info.params.emission_per_block.saturating_mul(blocks));
 	let claims: Vec<ValidatorClaim> = submitted
 		.iter()
 		.map(|(uid, stake, own)| {
 			let due = dues.iter().find(|d| d.0 == *uid).map(|d| d.2.clone()).unwrap_or_default();
-			let earned = u64::from(agreement_ppb(own, &scores)).saturating_mul(u64::from(coverage_ppb(own, &due))) /
-				u64::from(PPB);
-			ValidatorClaim { uid: *uid, stake: *stake, agreement_ppb: u32::try_from(earned).unwrap_or(PPB) }
+			let earned = u64::from(agreement_ppb(own, &scores))
+				.saturating_mul(u64::from(coverage_ppb(own, &due)))
+				/ u64::from(PPB);
+			ValidatorClaim {
+				uid: *uid,
+				stake: *stake,
+				agreement_ppb: u32::try_from(earned).unwrap_or(PPB),
+			}
 		})
 		.collect();
 	let split = split_emission(

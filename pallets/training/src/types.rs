@@ -3,11 +3,15 @@
 //! Every stored type has a `MaxEncodedLen`; bounded collections carry their bound as a
 //! `Get<u32>` type parameter taken from the pallet's `Config`.
 
-use codec::{Decode, DecodeWithMemTracking, Encode, MaxEncodedLen};
-use frame_support::{traits::Get, BoundedVec, CloneNoBound, DebugNoBound, EqNoBound, PartialEqNoBound};
-use scale_info::TypeInfo;
-use training_protocol::{IncentiveParams, MinerState, OpenSkillParams, Phase, Round, RoundClock, Uid};
 use alloc::vec::Vec;
+use codec::{Decode, DecodeWithMemTracking, Encode, MaxEncodedLen};
+use frame_support::{
+	traits::Get, BoundedVec, CloneNoBound, DebugNoBound, EqNoBound, PartialEqNoBound,
+};
+use scale_info::TypeInfo;
+use training_protocol::{
+	IncentiveParams, MinerState, OpenSkillParams, Phase, Round, RoundClock, Uid,
+};
 
 /// Identifier of a training run.
 pub type RunId = u32;
@@ -36,7 +40,9 @@ pub const MAX_UNBONDING_BLOCKS: u32 = 1_000_000;
 ///
 /// Fractions are integers (parts per billion); there are no floats anywhere on chain.
 /// `incentive.aggregation_set_size` is the aggregation set size N.
-#[derive(Clone, PartialEq, Eq, Debug, Encode, Decode, DecodeWithMemTracking, MaxEncodedLen, TypeInfo)]
+#[derive(
+	Clone, PartialEq, Eq, Debug, Encode, Decode, DecodeWithMemTracking, MaxEncodedLen, TypeInfo,
+)]
 pub struct RunParams<Balance> {
 	/// Blocks per round (L).
 	pub round_length: u32,
@@ -105,7 +111,18 @@ pub struct RunInfo<Balance> {
 }
 
 /// The role of a registered account.
-#[derive(Clone, Copy, PartialEq, Eq, Debug, Encode, Decode, DecodeWithMemTracking, MaxEncodedLen, TypeInfo)]
+#[derive(
+	Clone,
+	Copy,
+	PartialEq,
+	Eq,
+	Debug,
+	Encode,
+	Decode,
+	DecodeWithMemTracking,
+	MaxEncodedLen,
+	TypeInfo,
+)]
 pub enum Role {
 	/// Trains and commits gradients; uid in `0..MaxPeers`.
 	Miner,
@@ -175,7 +192,9 @@ pub struct Unbonding<Balance> {
 
 /// A model checkpoint recorded by a validator (its vote), or the one a stake majority of
 /// validators agreed on (`by` is then the validator whose vote completed the majority).
-#[derive(CloneNoBound, PartialEqNoBound, EqNoBound, DebugNoBound, Encode, Decode, MaxEncodedLen, TypeInfo)]
+#[derive(
+	CloneNoBound, PartialEqNoBound, EqNoBound, DebugNoBound, Encode, Decode, MaxEncodedLen, TypeInfo,
+)]
 #[scale_info(skip_type_params(MaxUrlLen))]
 #[codec(mel_bound())]
 pub struct Checkpoint<MaxUrlLen: Get<u32>> {
@@ -201,7 +220,9 @@ pub struct AgreedCheckpoint {
 
 /// Emission weights as stored: the burned part and `(uid, ppb)` per paid miner, summing to
 /// one billion.
-#[derive(CloneNoBound, PartialEqNoBound, EqNoBound, DebugNoBound, Encode, Decode, MaxEncodedLen, TypeInfo)]
+#[derive(
+	CloneNoBound, PartialEqNoBound, EqNoBound, DebugNoBound, Encode, Decode, MaxEncodedLen, TypeInfo,
+)]
 #[scale_info(skip_type_params(MaxPeers))]
 #[codec(mel_bound())]
 pub struct StoredWeights<MaxPeers: Get<u32>> {
@@ -309,11 +330,11 @@ impl<Balance> RunParams<Balance> {
 			ClockError::ScoreWindowTooLong => ParamsCheck::ScoreWindowTooLong,
 			ClockError::EmptyScoreWindow => ParamsCheck::EmptyScoreWindow,
 		})?;
-		let training_ok = (1..=MAX_INNER_STEPS).contains(&self.inner_steps) &&
-			(1..=MAX_CHUNK_SIZE).contains(&self.chunk_size) &&
-			(1..=self.chunk_size).contains(&self.topk_per_chunk) &&
-			(1..=MAX_QUANT_BITS).contains(&self.quant_bits) &&
-			(1..=MAX_OUTER_LR_PPB).contains(&self.outer_lr_ppb);
+		let training_ok = (1..=MAX_INNER_STEPS).contains(&self.inner_steps)
+			&& (1..=MAX_CHUNK_SIZE).contains(&self.chunk_size)
+			&& (1..=self.chunk_size).contains(&self.topk_per_chunk)
+			&& (1..=MAX_QUANT_BITS).contains(&self.quant_bits)
+			&& (1..=MAX_OUTER_LR_PPB).contains(&self.outer_lr_ppb);
 		if !training_ok {
 			return Err(ParamsCheck::InvalidTraining);
 		}
@@ -326,9 +347,9 @@ impl<Balance> RunParams<Balance> {
 		if !(1..=MAX_BLOB_LEN).contains(&self.blob_len) {
 			return Err(ParamsCheck::InvalidBlobLen);
 		}
-		let validator_rules_ok = (1..=training_protocol::PPB).contains(&self.quorum_ppb) &&
-			u32::from(self.eval_sample) <= limits.max_peers &&
-			self.unbonding_blocks <= MAX_UNBONDING_BLOCKS;
+		let validator_rules_ok = (1..=training_protocol::PPB).contains(&self.quorum_ppb)
+			&& u32::from(self.eval_sample) <= limits.max_peers
+			&& self.unbonding_blocks <= MAX_UNBONDING_BLOCKS;
 		if !validator_rules_ok {
 			return Err(ParamsCheck::InvalidValidatorRules);
 		}
@@ -337,7 +358,7 @@ impl<Balance> RunParams<Balance> {
 
 	/// Whether `other` keeps this run's round timing (round length and both windows).
 	pub(crate) fn same_clock(&self, other: &Self) -> bool {
-		(self.round_length, self.commit_window, self.score_window) ==
-			(other.round_length, other.commit_window, other.score_window)
+		(self.round_length, self.commit_window, self.score_window)
+			== (other.round_length, other.commit_window, other.score_window)
 	}
 }

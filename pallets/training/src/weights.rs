@@ -180,7 +180,10 @@ impl<T: frame_system::Config> WeightInfo for SubstrateWeight<T> {
 			.saturating_add(Weight::from_parts(3_500_000, 0).saturating_mul(m.into()))
 			.saturating_add(Weight::from_parts(22_200_000, 0).saturating_mul(v.into()))
 			// Aggregation and agreement: every validator's list over every miner.
-			.saturating_add(Weight::from_parts(1_800_000, 0).saturating_mul(u64::from(m).saturating_mul(v.into())))
+			.saturating_add(
+				Weight::from_parts(1_800_000, 0)
+					.saturating_mul(u64::from(m).saturating_mul(v.into())),
+			)
 			.saturating_add(T::DbWeight::get().reads(6_u64))
 			.saturating_add(T::DbWeight::get().reads((3_u64).saturating_mul(m.into())))
 			.saturating_add(T::DbWeight::get().reads((2_u64).saturating_mul(v.into())))
@@ -287,7 +290,10 @@ impl WeightInfo for () {
 		Weight::from_parts(25_000_000, 10_000)
 			.saturating_add(Weight::from_parts(3_500_000, 0).saturating_mul(m.into()))
 			.saturating_add(Weight::from_parts(22_200_000, 0).saturating_mul(v.into()))
-			.saturating_add(Weight::from_parts(1_800_000, 0).saturating_mul(u64::from(m).saturating_mul(v.into())))
+			.saturating_add(
+				Weight::from_parts(1_800_000, 0)
+					.saturating_mul(u64::from(m).saturating_mul(v.into())),
+			)
 			.saturating_add(RocksDbWeight::get().reads(6_u64))
 			.saturating_add(RocksDbWeight::get().reads((3_u64).saturating_mul(m.into())))
 			.saturating_add(RocksDbWeight::get().reads((2_u64).saturating_mul(v.into())))

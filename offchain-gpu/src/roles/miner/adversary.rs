@@ -31,7 +31,11 @@ pub(super) async fn produce(
 		return Ok(copied.map(|tensors| (SparseGradient { header, tensors }, f32::NAN, f32::NAN)));
 	}
 	if let (Behaviour::Stale, Some(previous)) = (behaviour, &m.previous) {
-		return Ok(Some((SparseGradient { header, tensors: previous.clone() }, f32::NAN, f32::NAN)));
+		return Ok(Some((
+			SparseGradient { header, tensors: previous.clone() },
+			f32::NAN,
+			f32::NAN,
+		)));
 	}
 	let (me, run_seed) = (m.me, ctx.params.run_seed);
 	let miner = match behaviour {
@@ -66,7 +70,11 @@ pub(super) async fn produce(
 /// Another miner's gradient of round `prev` (the lowest uid that is not this miner).
 async fn copy_previous(m: &Miner, ctx: &RunCtx, prev: Round) -> Result<Option<Vec<SparseTensor>>> {
 	let fetched = crate::roles::fetch_round_within(ctx, prev, None, Duration::ZERO).await?;
-	Ok(fetched.into_iter().filter(|f| f.uid != m.uid).find_map(|f| f.outcome.ok()).map(|g| g.tensors))
+	Ok(fetched
+		.into_iter()
+		.filter(|f| f.uid != m.uid)
+		.find_map(|f| f.outcome.ok())
+		.map(|g| g.tensors))
 }
 
 /// How long after the commit deadline the late publisher publishes: the readers' default

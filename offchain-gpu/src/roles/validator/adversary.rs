@@ -21,7 +21,12 @@ pub const DEAD_CHECKPOINT_URL: &str = "http://127.0.0.1:9/checkpoints";
 /// The just-in-time whale's one round: waits for the commit phase of a score window (round
 /// `s >= 1`, after its commit deadline), registers with `stake`, commits to scores that flag
 /// every committed miner MISSING, reveals them and deregisters (its stake then unbonds).
-pub(super) async fn just_in_time(ctx: &RunCtx, key: &Keypair, store: &BlobStore, stake: crate::chain::Balance) -> Result<()> {
+pub(super) async fn just_in_time(
+	ctx: &RunCtx,
+	key: &Keypair,
+	store: &BlobStore,
+	stake: crate::chain::Balance,
+) -> Result<()> {
 	let (s, reveal_at) = loop {
 		if ctx.stopped() {
 			return Ok(());
@@ -42,13 +47,22 @@ pub(super) async fn just_in_time(ctx: &RunCtx, key: &Keypair, store: &BlobStore,
 		.round_commitments(ctx.run, s)
 		.await?
 		.into_iter()
-		.map(|(uid, _)| MinerScore { uid, loss_score: 0, indicator: 0, sync_ppm: 0, flags: ScoreFlags::MISSING })
+		.map(|(uid, _)| MinerScore {
+			uid,
+			loss_score: 0,
+			indicator: 0,
+			sync_ppm: 0,
+			flags: ScoreFlags::MISSING,
+		})
 		.collect();
 	super::commit_and_reveal(ctx, key, s, &scores, reveal_at).await?;
 	ctx.chain.deregister(key, ctx.run).await?;
 	(ctx.report)(Report::Warning {
 		who: "just-in-time whale".into(),
-		message: format!("registered in round {s}'s score window, flagged {} miners MISSING, left", scores.len()),
+		message: format!(
+			"registered in round {s}'s score window, flagged {} miners MISSING, left",
+			scores.len()
+		),
 	});
 	Ok(())
 }
@@ -62,7 +76,13 @@ pub(super) fn narrow(behaviour: Behaviour, fetched: &mut Vec<Fetched>) {
 
 /// What a cheating validator posts instead of its honest scores: random ones, or (lazy)
 /// only the one miner it looked at, without MISSING flags for the others.
-pub(super) fn tamper(behaviour: Behaviour, scores: &mut Vec<MinerScore>, fetched: &[Fetched], round: Round, vuid: Uid) {
+pub(super) fn tamper(
+	behaviour: Behaviour,
+	scores: &mut Vec<MinerScore>,
+	fetched: &[Fetched],
+	round: Round,
+	vuid: Uid,
+) {
 	match behaviour {
 		Behaviour::RandomScores => randomize(scores, round, vuid),
 		Behaviour::Lazy => scores.retain(|sc| fetched.iter().any(|f| f.uid == sc.uid)),
@@ -74,7 +94,13 @@ pub(super) fn tamper(behaviour: Behaviour, scores: &mut Vec<MinerScore>, fetched
 /// in the last block of the reveal phase, the median of every score revealed so far, sent
 /// with that commitment's salt. The chain refuses it (the hash binds the empty list), so
 /// the copycat is paid nothing; the refusal is reported, not an error.
-pub(super) async fn copy_scores(ctx: &RunCtx, key: &Keypair, s: Round, reveal_at: u64, close: u64) -> Result<()> {
+pub(super) async fn copy_scores(
+	ctx: &RunCtx,
+	key: &Keypair,
+	s: Round,
+	reveal_at: u64,
+	close: u64,
+) -> Result<()> {
 	let salt = fresh_salt()?;
 	ctx.chain.commit_scores(key, ctx.run, s, pallet_training::score_commitment(&[], &salt)).await?;
 	while ctx.chain.best_block_number().await? + 2 < close.max(reveal_at + 1) {
@@ -88,7 +114,10 @@ pub(super) async fn copy_scores(ctx: &RunCtx, key: &Keypair, s: Round, reveal_at
 	if let Err(e) = ctx.chain.submit_scores(key, ctx.run, s, &copied, salt).await {
 		(ctx.report)(Report::Warning {
 			who: "copycat".into(),
-			message: format!("round {s}: copied scores of {} validators refused: {e:#}", revealed.len()),
+			message: format!(
+				"round {s}: copied scores of {} validators refused: {e:#}",
+				revealed.len()
+			),
 		});
 	}
 	Ok(())
@@ -111,7 +140,13 @@ fn median_scores<'a>(lists: impl Iterator<Item = &'a [MinerScore]>) -> Vec<Miner
 			v.sort_by_key(|sc| sc.sync_ppm);
 			let sync_ppm = v[mid].sync_ppm;
 			v.sort_by_key(|sc| sc.indicator);
-			MinerScore { uid, loss_score, indicator: v[mid].indicator, sync_ppm, flags: v[mid].flags }
+			MinerScore {
+				uid,
+				loss_score,
+				indicator: v[mid].indicator,
+				sync_ppm,
+				flags: v[mid].flags,
+			}
 		})
 		.collect()
 }
@@ -140,7 +175,8 @@ pub(super) async fn poison_checkpoint(
 /// Replaces every score by a random one (a deterministic stream per validator and round).
 fn randomize(scores: &mut [MinerScore], round: Round, vuid: Uid) {
 	let mut state = u64::from_le_bytes(
-		sp_crypto_hashing::blake2_256(&codec::Encode::encode(&(b"random-scores", round, vuid)))[..8]
+		sp_crypto_hashing::blake2_256(&codec::Encode::encode(&(b"random-scores", round, vuid)))
+			[..8]
 			.try_into()
 			.unwrap_or([0; 8]),
 	);
@@ -159,4 +195,3 @@ fn randomize(scores: &mut [MinerScore], round: Round, vuid: Uid) {
 		s.flags = ScoreFlags::NONE;
 	}
 }
-

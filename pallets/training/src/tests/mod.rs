@@ -31,11 +31,22 @@ fn miner(who: u64) {
 }
 
 fn validator(who: u64, stake: u64) {
-	assert_ok!(Training::register_validator(RuntimeOrigin::signed(who), RUN, stake, url("s3://bucket/v")));
+	assert_ok!(Training::register_validator(
+		RuntimeOrigin::signed(who),
+		RUN,
+		stake,
+		url("s3://bucket/v")
+	));
 }
 
 fn commit(who: u64, round: u64) {
-	assert_ok!(Training::commit_gradient(RuntimeOrigin::signed(who), RUN, round, [who as u8; 32], 1_000));
+	assert_ok!(Training::commit_gradient(
+		RuntimeOrigin::signed(who),
+		RUN,
+		round,
+		[who as u8; 32],
+		1_000
+	));
 }
 
 fn score(uid: Uid, loss: i64) -> MinerScore {
@@ -78,15 +89,27 @@ fn create_run_works_and_validates() {
 			}),
 			Error::<Test>::EmptyScoreWindow
 		);
-		assert_noop!(bad(|p| p.round_length = types::MAX_ROUND_LENGTH + 1), Error::<Test>::RoundTooLong);
+		assert_noop!(
+			bad(|p| p.round_length = types::MAX_ROUND_LENGTH + 1),
+			Error::<Test>::RoundTooLong
+		);
 		assert_noop!(bad(|p| p.inner_steps = 0), Error::<Test>::InvalidTrainingParams);
 		assert_noop!(bad(|p| p.topk_per_chunk = 5000), Error::<Test>::InvalidTrainingParams);
 		assert_noop!(bad(|p| p.quant_bits = 0), Error::<Test>::InvalidTrainingParams);
 		assert_noop!(bad(|p| p.outer_lr_ppb = 0), Error::<Test>::InvalidTrainingParams);
-		assert_noop!(bad(|p| p.incentive.schedule.burn_ppb = 1), Error::<Test>::InvalidIncentiveParams);
+		assert_noop!(
+			bad(|p| p.incentive.schedule.burn_ppb = 1),
+			Error::<Test>::InvalidIncentiveParams
+		);
 		assert_noop!(bad(|p| p.skill.beta = Fixed::ZERO), Error::<Test>::InvalidSkillParams);
-		assert_noop!(bad(|p| p.incentive.aggregation_set_size = 0), Error::<Test>::InvalidAggregationSetSize);
-		assert_noop!(bad(|p| p.incentive.aggregation_set_size = 257), Error::<Test>::InvalidAggregationSetSize);
+		assert_noop!(
+			bad(|p| p.incentive.aggregation_set_size = 0),
+			Error::<Test>::InvalidAggregationSetSize
+		);
+		assert_noop!(
+			bad(|p| p.incentive.aggregation_set_size = 257),
+			Error::<Test>::InvalidAggregationSetSize
+		);
 		assert_noop!(bad(|p| p.emission_per_block = 1_000_001), Error::<Test>::EmissionTooHigh);
 
 		create();
@@ -97,7 +120,10 @@ fn create_run_works_and_validates() {
 		for _ in 1..8 {
 			create();
 		}
-		assert_noop!(Training::create_run(RuntimeOrigin::root(), test_params()), Error::<Test>::TooManyRuns);
+		assert_noop!(
+			Training::create_run(RuntimeOrigin::root(), test_params()),
+			Error::<Test>::TooManyRuns
+		);
 		assert_ok!(Training::do_try_state());
 	});
 }
@@ -105,18 +131,33 @@ fn create_run_works_and_validates() {
 #[test]
 fn set_run_params_and_close_run() {
 	new_test_ext().execute_with(|| {
-		assert_noop!(Training::set_run_params(RuntimeOrigin::root(), 0, test_params()), Error::<Test>::UnknownRun);
+		assert_noop!(
+			Training::set_run_params(RuntimeOrigin::root(), 0, test_params()),
+			Error::<Test>::UnknownRun
+		);
 		create();
-		assert_noop!(Training::set_run_params(RuntimeOrigin::signed(1), 0, test_params()), BadOrigin);
+		assert_noop!(
+			Training::set_run_params(RuntimeOrigin::signed(1), 0, test_params()),
+			BadOrigin
+		);
 		let mut p = test_params();
 		p.round_length = 20;
-		assert_noop!(Training::set_run_params(RuntimeOrigin::root(), 0, p), Error::<Test>::ClockImmutable);
+		assert_noop!(
+			Training::set_run_params(RuntimeOrigin::root(), 0, p),
+			Error::<Test>::ClockImmutable
+		);
 		let mut p = test_params();
 		p.emission_per_block = u64::MAX;
-		assert_noop!(Training::set_run_params(RuntimeOrigin::root(), 0, p), Error::<Test>::EmissionTooHigh);
+		assert_noop!(
+			Training::set_run_params(RuntimeOrigin::root(), 0, p),
+			Error::<Test>::EmissionTooHigh
+		);
 		let mut p = test_params();
 		p.quant_bits = 9;
-		assert_noop!(Training::set_run_params(RuntimeOrigin::root(), 0, p), Error::<Test>::InvalidTrainingParams);
+		assert_noop!(
+			Training::set_run_params(RuntimeOrigin::root(), 0, p),
+			Error::<Test>::InvalidTrainingParams
+		);
 
 		// Emission accrued at the old rate is kept.
 		run_to_block(7);
@@ -133,7 +174,10 @@ fn set_run_params_and_close_run() {
 		miner(1);
 		assert_ok!(Training::close_run(RuntimeOrigin::root(), 0));
 		assert_noop!(Training::close_run(RuntimeOrigin::root(), 0), Error::<Test>::RunClosed);
-		assert_noop!(Training::set_run_params(RuntimeOrigin::root(), 0, test_params()), Error::<Test>::RunClosed);
+		assert_noop!(
+			Training::set_run_params(RuntimeOrigin::root(), 0, test_params()),
+			Error::<Test>::RunClosed
+		);
 		assert!(ActiveRuns::<Test>::get().is_empty());
 		assert_noop!(
 			Training::register_miner(RuntimeOrigin::signed(2), 0, url("s3://x")),
@@ -151,10 +195,19 @@ fn set_run_params_and_close_run() {
 #[test]
 fn register_miner_works_and_validates() {
 	new_test_ext().execute_with(|| {
-		assert_noop!(Training::register_miner(RuntimeOrigin::signed(1), 0, url("s3://x")), Error::<Test>::UnknownRun);
+		assert_noop!(
+			Training::register_miner(RuntimeOrigin::signed(1), 0, url("s3://x")),
+			Error::<Test>::UnknownRun
+		);
 		create();
-		assert_noop!(Training::register_miner(RuntimeOrigin::signed(1), 0, url("")), Error::<Test>::EmptyUrl);
-		assert_noop!(Training::register_miner(RuntimeOrigin::signed(1), 0, url("s3://a b")), Error::<Test>::InvalidUrl);
+		assert_noop!(
+			Training::register_miner(RuntimeOrigin::signed(1), 0, url("")),
+			Error::<Test>::EmptyUrl
+		);
+		assert_noop!(
+			Training::register_miner(RuntimeOrigin::signed(1), 0, url("s3://a b")),
+			Error::<Test>::InvalidUrl
+		);
 		assert_noop!(
 			Training::register_miner(RuntimeOrigin::signed(999), 0, url("s3://x")),
 			Error::<Test>::InsufficientBalance
@@ -188,11 +241,21 @@ fn register_validator_works_and_validates() {
 		);
 		create();
 		assert_noop!(
-			Training::register_validator(RuntimeOrigin::signed(1000), 0, MIN_STAKE - 1, url("s3://v")),
+			Training::register_validator(
+				RuntimeOrigin::signed(1000),
+				0,
+				MIN_STAKE - 1,
+				url("s3://v")
+			),
 			Error::<Test>::StakeTooLow
 		);
 		assert_noop!(
-			Training::register_validator(RuntimeOrigin::signed(1000), 0, ENDOWMENT * 2, url("s3://v")),
+			Training::register_validator(
+				RuntimeOrigin::signed(1000),
+				0,
+				ENDOWMENT * 2,
+				url("s3://v")
+			),
 			Error::<Test>::InsufficientBalance
 		);
 		assert_noop!(
@@ -227,15 +290,24 @@ fn register_validator_works_and_validates() {
 fn deregister_and_update_url_errors() {
 	new_test_ext().execute_with(|| {
 		assert_noop!(Training::deregister(RuntimeOrigin::signed(1), 0), Error::<Test>::UnknownRun);
-		assert_noop!(Training::update_store_url(RuntimeOrigin::signed(1), 0, url("s3://y")), Error::<Test>::UnknownRun);
+		assert_noop!(
+			Training::update_store_url(RuntimeOrigin::signed(1), 0, url("s3://y")),
+			Error::<Test>::UnknownRun
+		);
 		create();
-		assert_noop!(Training::deregister(RuntimeOrigin::signed(1), 0), Error::<Test>::NotRegistered);
+		assert_noop!(
+			Training::deregister(RuntimeOrigin::signed(1), 0),
+			Error::<Test>::NotRegistered
+		);
 		assert_noop!(
 			Training::update_store_url(RuntimeOrigin::signed(1), 0, url("s3://y")),
 			Error::<Test>::NotRegistered
 		);
 		miner(1);
-		assert_noop!(Training::update_store_url(RuntimeOrigin::signed(1), 0, url("")), Error::<Test>::EmptyUrl);
+		assert_noop!(
+			Training::update_store_url(RuntimeOrigin::signed(1), 0, url("")),
+			Error::<Test>::EmptyUrl
+		);
 		assert_noop!(
 			Training::update_store_url(RuntimeOrigin::signed(1), 0, url("s3://\u{7f}")),
 			Error::<Test>::InvalidUrl
@@ -263,7 +335,9 @@ fn full_run_replaces_the_worst_miner_past_immunity() {
 		// All equal: the lowest uid goes. Give uid 0 a better score so that uid 7 (worst
 		// final score, then ordinal) is chosen instead.
 		let better = |uid: Uid, score: i64| {
-			MinerStates::<Test>::mutate(0, uid, |r| r.as_mut().unwrap().state.final_score = Fixed::from_int(score));
+			MinerStates::<Test>::mutate(0, uid, |r| {
+				r.as_mut().unwrap().state.final_score = Fixed::from_int(score)
+			});
 		};
 		for uid in 0..256 {
 			better(uid, 5);
@@ -301,8 +375,14 @@ fn commit_gradient_windows_and_errors() {
 			Training::commit_gradient(RuntimeOrigin::signed(1000), 0, 0, [0; 32], 1_000),
 			Error::<Test>::NotMiner
 		);
-		assert_noop!(Training::commit_gradient(RuntimeOrigin::signed(2), 0, 0, [0; 32], 1_000), Error::<Test>::NotMiner);
-		assert_noop!(Training::commit_gradient(RuntimeOrigin::signed(1), 0, 0, [0; 32], 0), Error::<Test>::EmptyBlob);
+		assert_noop!(
+			Training::commit_gradient(RuntimeOrigin::signed(2), 0, 0, [0; 32], 1_000),
+			Error::<Test>::NotMiner
+		);
+		assert_noop!(
+			Training::commit_gradient(RuntimeOrigin::signed(1), 0, 0, [0; 32], 0),
+			Error::<Test>::EmptyBlob
+		);
 		// Block 1: the run starts at block 2.
 		assert_noop!(
 			Training::commit_gradient(RuntimeOrigin::signed(1), 0, 0, [0; 32], 1_000),
@@ -344,7 +424,9 @@ fn score_commit_and_reveal_windows_and_errors() {
 		let salt = [9; 32];
 		let hash = |l: &[MinerScore]| score_commitment(l, &salt);
 		let commit = |who: u64, h| Training::commit_scores(RuntimeOrigin::signed(who), 0, 0, h);
-		let reveal = |who: u64, l: Vec<MinerScore>, salt| Training::submit_scores(RuntimeOrigin::signed(who), 0, 0, scores(l), salt);
+		let reveal = |who: u64, l: Vec<MinerScore>, salt| {
+			Training::submit_scores(RuntimeOrigin::signed(who), 0, 0, scores(l), salt)
+		};
 		assert_noop!(commit(1000, hash(&list())), Error::<Test>::UnknownRun);
 		assert_noop!(reveal(1000, list(), salt), Error::<Test>::UnknownRun);
 		create();
@@ -375,12 +457,20 @@ fn score_commit_and_reveal_windows_and_errors() {
 		assert_noop!(bad(|x| x.indicator = 2), Error::<Test>::ScoreIndicatorOutOfRange);
 		assert_noop!(bad(|x| x.sync_ppm = PPM + 1), Error::<Test>::ScoreSyncOutOfRange);
 		assert_noop!(bad(|x| x.flags = ScoreFlags(8)), Error::<Test>::ScoreUnknownFlags);
-		assert_noop!(reveal(1000, vec![score(1, 1), score(0, 1)], salt), Error::<Test>::ScoresNotSorted);
+		assert_noop!(
+			reveal(1000, vec![score(1, 1), score(0, 1)], salt),
+			Error::<Test>::ScoresNotSorted
+		);
 		// Other scores, or the same with another salt, do not match the commitment.
 		assert_noop!(reveal(1000, vec![score(0, 6)], salt), Error::<Test>::ScoreHashMismatch);
 		assert_noop!(reveal(1000, list(), [8; 32]), Error::<Test>::ScoreHashMismatch);
 		assert_ok!(reveal(1000, list(), salt));
-		assert!(events().contains(&Event::ScoresSubmitted { run: 0, round: 0, validator: 0, count: 1 }));
+		assert!(events().contains(&Event::ScoresSubmitted {
+			run: 0,
+			round: 0,
+			validator: 0,
+			count: 1
+		}));
 		assert_noop!(reveal(1000, list(), salt), Error::<Test>::AlreadySubmitted);
 		// The window closes at block 26, where round 0 settles and its scores are pruned.
 		run_to_block(25);
@@ -418,12 +508,24 @@ fn commit_checkpoint_works_and_validates() {
 			Error::<Test>::EmptyUrl
 		);
 		// Half of the stake is not a majority; two hashes split it.
-		assert_ok!(Training::commit_checkpoint(RuntimeOrigin::signed(1000), 0, 0, [1; 32], url("s3://c")));
+		assert_ok!(Training::commit_checkpoint(
+			RuntimeOrigin::signed(1000),
+			0,
+			0,
+			[1; 32],
+			url("s3://c")
+		));
 		assert_noop!(
 			Training::commit_checkpoint(RuntimeOrigin::signed(1000), 0, 0, [1; 32], url("s3://c")),
 			Error::<Test>::CheckpointExists
 		);
-		assert_ok!(Training::commit_checkpoint(RuntimeOrigin::signed(1001), 0, 0, [2; 32], url("s3://d")));
+		assert_ok!(Training::commit_checkpoint(
+			RuntimeOrigin::signed(1001),
+			0,
+			0,
+			[2; 32],
+			url("s3://d")
+		));
 		assert_eq!(Training::latest_checkpoint(0), None);
 		assert!(Training::agreed_checkpoints(0).is_empty());
 		run_to_block(2 + 10 * 5);
@@ -431,9 +533,21 @@ fn commit_checkpoint_works_and_validates() {
 			Training::commit_checkpoint(RuntimeOrigin::signed(1001), 0, 1, [2; 32], url("s3://d")),
 			Error::<Test>::CheckpointTooOld
 		);
-		assert_ok!(Training::commit_checkpoint(RuntimeOrigin::signed(1001), 0, 4, [4; 32], url("s3://e")));
+		assert_ok!(Training::commit_checkpoint(
+			RuntimeOrigin::signed(1001),
+			0,
+			4,
+			[4; 32],
+			url("s3://e")
+		));
 		assert_eq!(Training::latest_checkpoint(0), None);
-		assert_ok!(Training::commit_checkpoint(RuntimeOrigin::signed(1000), 0, 4, [4; 32], url("s3://f")));
+		assert_ok!(Training::commit_checkpoint(
+			RuntimeOrigin::signed(1000),
+			0,
+			4,
+			[4; 32],
+			url("s3://f")
+		));
 		assert_eq!(Training::latest_checkpoint(0), Some((4, [4; 32], b"s3://f".to_vec())));
 		assert!(events().contains(&Event::CheckpointAgreed { run: 0, round: 4, hash: [4; 32] }));
 	});
@@ -456,8 +570,15 @@ struct Outcome {
 }
 
 fn lifecycle(rounds: u64, liar: bool) -> Outcome {
-	let mut out =
-		Outcome { miner_pay: [0; 4], validator_pay: [0; 3], minted: 0, burned: 0, accrued: 0, issuance_delta: 0, settled: 0 };
+	let mut out = Outcome {
+		miner_pay: [0; 4],
+		validator_pay: [0; 3],
+		minted: 0,
+		burned: 0,
+		accrued: 0,
+		issuance_delta: 0,
+		settled: 0,
+	};
 	new_test_ext().execute_with(|| {
 		create();
 		for who in 1..=4 {
@@ -494,16 +615,19 @@ fn lifecycle(rounds: u64, liar: bool) -> Outcome {
 		}
 		for e in events() {
 			match e {
-				Event::Paid { who, amount, role: Role::Miner, .. } => out.miner_pay[who as usize - 1] += amount,
-				Event::Paid { who, amount, role: Role::Validator, .. } =>
-					out.validator_pay[who as usize - 1000] += amount,
+				Event::Paid { who, amount, role: Role::Miner, .. } => {
+					out.miner_pay[who as usize - 1] += amount
+				}
+				Event::Paid { who, amount, role: Role::Validator, .. } => {
+					out.validator_pay[who as usize - 1000] += amount
+				}
 				Event::Settled { minted, burned, accrued, .. } => {
 					out.minted += minted;
 					out.burned += burned;
 					out.accrued += accrued;
 					out.settled += 1;
-				},
-				_ => {},
+				}
+				_ => {}
 			}
 		}
 		out.issuance_delta = Balances::total_issuance() - issuance;
@@ -515,7 +639,10 @@ fn lifecycle(rounds: u64, liar: bool) -> Outcome {
 		assert!(state(0).rating.mu > state(1).rating.mu && state(1).rating.mu > state(2).rating.mu);
 		assert!(state(2).rating.mu > state(3).rating.mu);
 		let (burn, weights) = Training::run_weights(RUN);
-		assert_eq!(weights.iter().map(|w| u64::from(w.1)).sum::<u64>() + u64::from(burn), u64::from(PPB));
+		assert_eq!(
+			weights.iter().map(|w| u64::from(w.1)).sum::<u64>() + u64::from(burn),
+			u64::from(PPB)
+		);
 		assert!(!weights.iter().any(|w| w.0 == 3), "the non-committer earns nothing");
 		assert!(weights.iter().any(|w| w.0 == 0) && weights.iter().any(|w| w.0 == 1));
 		// Past warm-up, the aggregation set holds only positively scored miners.
@@ -545,7 +672,10 @@ fn lifecycle_pays_honest_miners_and_penalises_missing() {
 	assert_eq!(out.miner_pay[3], 0);
 	assert!(out.validator_pay.iter().all(|&p| p > 0));
 	// Conservation: everything accrued is either minted (and paid) or burned.
-	assert_eq!(out.minted, out.miner_pay.iter().sum::<u64>() + out.validator_pay.iter().sum::<u64>());
+	assert_eq!(
+		out.minted,
+		out.miner_pay.iter().sum::<u64>() + out.validator_pay.iter().sum::<u64>()
+	);
 	assert_eq!(out.minted + out.burned, out.accrued);
 	assert_eq!(out.issuance_delta, out.minted);
 	// Emission accrues from the run's start (block 2) to the last settlement.
@@ -573,9 +703,16 @@ fn rounds_open_with_aggregation_sets_and_settlement_weight_is_reported() {
 		miner(2);
 		run_to_block(2);
 		assert_eq!(Training::aggregation_set(RUN, 0), Some(vec![0, 1]));
-		assert!(events().contains(&Event::RoundOpened { run: 0, round: 0, aggregation_set_len: 2 }));
+		assert!(events().contains(&Event::RoundOpened {
+			run: 0,
+			round: 0,
+			aggregation_set_len: 2
+		}));
 		let status = Training::run_status(RUN).unwrap();
-		assert_eq!((status.round, status.commit_deadline, status.score_window), (Some(0), Some(15), Some((15, 26))));
+		assert_eq!(
+			(status.round, status.commit_deadline, status.score_window),
+			(Some(0), Some(15), Some((15, 26)))
+		);
 		assert_eq!(status.next_settle_block, Some(26));
 		// Settlement of round 0 at block 26 reports its weight.
 		System::set_block_number(26);
@@ -590,14 +727,21 @@ fn rounds_open_with_aggregation_sets_and_settlement_weight_is_reported() {
 fn warmup_sets_drop_zeroed_miners_and_take_newcomers_at_the_next_settlement() {
 	new_test_ext().execute_with(|| {
 		let incentive = IncentiveParams { warmup_rounds: 10, ..IncentiveParams::default() };
-		assert_ok!(Training::create_run(RuntimeOrigin::root(), RunParams { incentive, ..test_params() }));
+		assert_ok!(Training::create_run(
+			RuntimeOrigin::root(),
+			RunParams { incentive, ..test_params() }
+		));
 		for who in 1..=3 {
 			miner(who);
 		}
 		validator(1000, 10_000);
 		// Miners 1 and 2 (uids 0, 1) commit every round; miner 3 (uid 2) never does and is
 		// scored missing. Round r settles at block 26 + 10 r and fixes the set of round r + 3.
-		let list = vec![score(0, 200), score(1, 100), MinerScore { flags: ScoreFlags::MISSING, ..score(2, 0) }];
+		let list = vec![
+			score(0, 200),
+			score(1, 100),
+			MinerScore { flags: ScoreFlags::MISSING, ..score(2, 0) },
+		];
 		for b in 2..=52 {
 			run_to_block(b);
 			if b >= 3 && (b - 3) % 10 == 0 {
@@ -654,7 +798,9 @@ fn settlement_of_256_miners_and_32_validators() {
 		let issuance = Balances::total_issuance();
 		run_to_block(26);
 		let settled = events().into_iter().find_map(|e| match e {
-			Event::Settled { round: 0, scored, accrued, minted, burned, .. } => Some((scored, accrued, minted, burned)),
+			Event::Settled { round: 0, scored, accrued, minted, burned, .. } => {
+				Some((scored, accrued, minted, burned))
+			}
 			_ => None,
 		});
 		let (scored, accrued, minted, burned) = settled.expect("round 0 settled");
@@ -717,7 +863,10 @@ fn migrated(info: RunInfo<u64>) -> RunInfo<u64> {
 fn store_as_v1(run: RunId) -> migrations::v2::OldRunInfo<u64> {
 	let info = Runs::<Test>::get(run).unwrap();
 	let old = migrations::v2::OldRunInfo::downgrade(info);
-	frame_support::storage::unhashed::put_raw(&Runs::<Test>::hashed_key_for(run), &codec::Encode::encode(&old));
+	frame_support::storage::unhashed::put_raw(
+		&Runs::<Test>::hashed_key_for(run),
+		&codec::Encode::encode(&old),
+	);
 	old
 }
 
@@ -748,7 +897,13 @@ fn migration_v1_to_v2_adds_created_at_on_populated_state() {
 		assert_eq!(Training::on_chain_storage_version(), 2);
 		// Running it again is a no-op (the version is already 2).
 		let weight = migrations::v2::MigrateV1ToV2::<Test>::on_runtime_upgrade();
-		assert_eq!(weight, <<Test as frame_system::Config>::DbWeight as frame_support::traits::Get<frame_support::weights::RuntimeDbWeight>>::get().reads(1));
+		assert_eq!(
+			weight,
+			<<Test as frame_system::Config>::DbWeight as frame_support::traits::Get<
+				frame_support::weights::RuntimeDbWeight,
+			>>::get()
+			.reads(1)
+		);
 		// Then v2 -> v3, as the runtime's migration tuple runs them.
 		migrations::v3::MigrateV2ToV3::<Test>::on_runtime_upgrade();
 		assert_eq!(Training::on_chain_storage_version(), 3);
@@ -797,5 +952,5 @@ fn migration_v1_to_v2_try_runtime_checks_pass() {
 	});
 }
 
-mod validators;
 mod reap;
+mod validators;

@@ -27,7 +27,13 @@ fn busy_run(rounds: u64) {
 		}
 		if b == 20 {
 			for who in [1000, 1001] {
-				assert_ok!(Training::commit_checkpoint(RuntimeOrigin::signed(who), RUN, 0, [7; 32], url("s3://b/c")));
+				assert_ok!(Training::commit_checkpoint(
+					RuntimeOrigin::signed(who),
+					RUN,
+					0,
+					[7; 32],
+					url("s3://b/c")
+				));
 			}
 		}
 	}
@@ -40,7 +46,10 @@ fn reaping_is_for_closed_runs_with_a_bounded_step() {
 		busy_run(2);
 		let reap = |limit| Training::reap_run(RuntimeOrigin::signed(9), RUN, limit);
 		assert_noop!(reap(10), Error::<Test>::RunNotClosed);
-		assert_noop!(Training::reap_run(RuntimeOrigin::signed(9), 7, 10), Error::<Test>::UnknownRun);
+		assert_noop!(
+			Training::reap_run(RuntimeOrigin::signed(9), 7, 10),
+			Error::<Test>::UnknownRun
+		);
 		assert_ok!(Training::close_run(RuntimeOrigin::root(), RUN));
 		assert_noop!(reap(0), Error::<Test>::InvalidReapLimit);
 		assert_noop!(reap(MaxPeers::get() + 1), Error::<Test>::InvalidReapLimit);
@@ -99,7 +108,13 @@ fn a_reaped_run_leaves_nothing_and_releases_every_hold() {
 		// The other run is intact, and a reaped run can no longer be reaped or left.
 		assert!(Runs::<Test>::get(1).is_some());
 		assert_eq!(held(5, HoldReason::MinerDeposit), MINER_DEPOSIT);
-		assert_noop!(Training::reap_run(RuntimeOrigin::signed(9), RUN, 4), Error::<Test>::UnknownRun);
-		assert_noop!(Training::deregister(RuntimeOrigin::signed(1), RUN), Error::<Test>::UnknownRun);
+		assert_noop!(
+			Training::reap_run(RuntimeOrigin::signed(9), RUN, 4),
+			Error::<Test>::UnknownRun
+		);
+		assert_noop!(
+			Training::deregister(RuntimeOrigin::signed(1), RUN),
+			Error::<Test>::UnknownRun
+		);
 	});
 }

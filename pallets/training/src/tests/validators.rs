@@ -106,18 +106,23 @@ fn a_just_in_time_whale_changes_no_payout_of_the_round() {
 		(1..=4).chain([1000, 1001]).map(|who| pay_in(who, 3)).collect::<Vec<_>>()
 	});
 	let attacked = new_test_ext().execute_with(|| {
-		play(&[(1000, 10_000, Strategy::Honest), (1001, 10_000, Strategy::Honest)], 6, |b| match b {
-			52 => {
-				validator(whale, 500_000);
-				assert_ok!(post_scores(whale, RUN, 3, reversed.clone()));
-			},
-			55 => assert!(Scores::<Test>::contains_key((RUN, 3, 2)), "the whale's scores were revealed"),
-			57 => {
-				assert_ok!(Training::deregister(RuntimeOrigin::signed(whale), RUN));
-				// Leaving starts the unbonding period: the stake stays held.
-				assert_eq!(held(whale, HoldReason::ValidatorStake), 500_000);
-			},
-			_ => {},
+		play(&[(1000, 10_000, Strategy::Honest), (1001, 10_000, Strategy::Honest)], 6, |b| {
+			match b {
+				52 => {
+					validator(whale, 500_000);
+					assert_ok!(post_scores(whale, RUN, 3, reversed.clone()));
+				}
+				55 => assert!(
+					Scores::<Test>::contains_key((RUN, 3, 2)),
+					"the whale's scores were revealed"
+				),
+				57 => {
+					assert_ok!(Training::deregister(RuntimeOrigin::signed(whale), RUN));
+					// Leaving starts the unbonding period: the stake stays held.
+					assert_eq!(held(whale, HoldReason::ValidatorStake), 500_000);
+				}
+				_ => {}
+			}
 		});
 		assert_eq!(pay_of(whale), 0);
 		(1..=4).chain([1000, 1001]).map(|who| pay_in(who, 3)).collect::<Vec<_>>()
@@ -183,7 +188,9 @@ fn without_a_quorum_a_round_is_unscored() {
 					assert_eq!(pay_in(who, 1), 0, "miner {who} paid without a quorum");
 				}
 				let settled = events().into_iter().find_map(|e| match e {
-					Event::Settled { round: 1, scored, minted, burned, accrued, .. } => Some((scored, minted, burned, accrued)),
+					Event::Settled { round: 1, scored, minted, burned, accrued, .. } => {
+						Some((scored, minted, burned, accrued))
+					}
 					_ => None,
 				});
 				let (scored, minted, burned, accrued) = settled.unwrap();
@@ -209,14 +216,23 @@ fn leaving_unbonds_and_blocks_resubmitting() {
 		// Its unsettled scores are gone, its stake is held until block 15 + 30.
 		assert!(ScoreCommits::<Test>::get((RUN, 0, 0)).is_none());
 		assert_eq!(held(1000, HoldReason::ValidatorStake), 5_000);
-		assert_eq!(Unbondings::<Test>::get(RUN, 1000), Some(Unbonding { amount: 5_000, until: 45 }));
+		assert_eq!(
+			Unbondings::<Test>::get(RUN, 1000),
+			Some(Unbonding { amount: 5_000, until: 45 })
+		);
 		// It cannot come back to resubmit while unbonding.
 		assert_noop!(
 			Training::register_validator(RuntimeOrigin::signed(1000), RUN, 5_000, url("s3://v")),
 			Error::<Test>::StillUnbonding
 		);
-		assert_noop!(Training::withdraw_unbonded(RuntimeOrigin::signed(1000), RUN), Error::<Test>::UnbondingNotOver);
-		assert_noop!(Training::withdraw_unbonded(RuntimeOrigin::signed(1001), RUN), Error::<Test>::NothingUnbonding);
+		assert_noop!(
+			Training::withdraw_unbonded(RuntimeOrigin::signed(1000), RUN),
+			Error::<Test>::UnbondingNotOver
+		);
+		assert_noop!(
+			Training::withdraw_unbonded(RuntimeOrigin::signed(1001), RUN),
+			Error::<Test>::NothingUnbonding
+		);
 		run_to_block(45);
 		assert_ok!(Training::withdraw_unbonded(RuntimeOrigin::signed(1000), RUN));
 		assert_eq!(held(1000, HoldReason::ValidatorStake), 0);
@@ -237,22 +253,47 @@ fn a_full_validator_set_replaces_its_smallest_stake_past_immunity() {
 		}
 		// Equal stake, or before immunity: no room.
 		assert_noop!(
-			Training::register_validator(RuntimeOrigin::signed(1032), RUN, MIN_STAKE, url("s3://v")),
+			Training::register_validator(
+				RuntimeOrigin::signed(1032),
+				RUN,
+				MIN_STAKE,
+				url("s3://v")
+			),
 			Error::<Test>::TooManyValidators
 		);
 		assert_noop!(
-			Training::register_validator(RuntimeOrigin::signed(1032), RUN, 2 * MIN_STAKE, url("s3://v")),
+			Training::register_validator(
+				RuntimeOrigin::signed(1032),
+				RUN,
+				2 * MIN_STAKE,
+				url("s3://v")
+			),
 			Error::<Test>::TooManyValidators
 		);
 		run_to_block(1 + IMMUNITY);
-		assert_ok!(Training::register_validator(RuntimeOrigin::signed(1032), RUN, 2 * MIN_STAKE, url("s3://v")));
+		assert_ok!(Training::register_validator(
+			RuntimeOrigin::signed(1032),
+			RUN,
+			2 * MIN_STAKE,
+			url("s3://v")
+		));
 		// The smallest stakes are 1000, 1004, ..., 1028 (MIN_STAKE); the highest uid goes.
 		assert!(Peers::<Test>::get(RUN, 1028).is_none());
 		assert_eq!(Peers::<Test>::get(RUN, 1032).unwrap().uid, 28);
 		assert_eq!(Unbondings::<Test>::get(RUN, 1028).unwrap().amount, MIN_STAKE);
-		assert!(events().contains(&Event::ValidatorReplaced { run: RUN, uid: 28, old: 1028, new: 1032 }));
+		assert!(events().contains(&Event::ValidatorReplaced {
+			run: RUN,
+			uid: 28,
+			old: 1028,
+			new: 1032
+		}));
 		// The newcomer is immune for a while: a bigger one replaces another small one.
-		assert_ok!(Training::register_validator(RuntimeOrigin::signed(1033), RUN, 3 * MIN_STAKE, url("s3://v")));
+		assert_ok!(Training::register_validator(
+			RuntimeOrigin::signed(1033),
+			RUN,
+			3 * MIN_STAKE,
+			url("s3://v")
+		));
 		assert!(Peers::<Test>::get(RUN, 1024).is_none());
 		assert_eq!(Validators::<Test>::get(RUN).len(), 32);
 		assert_ok!(Training::do_try_state());
@@ -276,13 +317,25 @@ fn commitments_must_have_the_runs_blob_length() {
 		commit(1, 0);
 		// The length is a run parameter, checked like the others.
 		let bad = RunParams { blob_len: 0, ..test_params() };
-		assert_noop!(Training::create_run(RuntimeOrigin::root(), bad), Error::<Test>::InvalidBlobLen);
+		assert_noop!(
+			Training::create_run(RuntimeOrigin::root(), bad),
+			Error::<Test>::InvalidBlobLen
+		);
 		let bad = RunParams { quorum_ppb: 0, ..test_params() };
-		assert_noop!(Training::create_run(RuntimeOrigin::root(), bad), Error::<Test>::InvalidValidatorRules);
+		assert_noop!(
+			Training::create_run(RuntimeOrigin::root(), bad),
+			Error::<Test>::InvalidValidatorRules
+		);
 		let bad = RunParams { quorum_ppb: PPB + 1, ..test_params() };
-		assert_noop!(Training::create_run(RuntimeOrigin::root(), bad), Error::<Test>::InvalidValidatorRules);
+		assert_noop!(
+			Training::create_run(RuntimeOrigin::root(), bad),
+			Error::<Test>::InvalidValidatorRules
+		);
 		let bad = RunParams { unbonding_blocks: MAX_UNBONDING_BLOCKS + 1, ..test_params() };
-		assert_noop!(Training::create_run(RuntimeOrigin::root(), bad), Error::<Test>::InvalidValidatorRules);
+		assert_noop!(
+			Training::create_run(RuntimeOrigin::root(), bad),
+			Error::<Test>::InvalidValidatorRules
+		);
 	});
 }
 
@@ -290,8 +343,18 @@ fn commitments_must_have_the_runs_blob_length() {
 fn store_urls_must_name_a_remote_store_or_an_allowed_local_one() {
 	new_test_ext().execute_with(|| {
 		create();
-		let register = |who: u64, u: &str| Training::register_miner(RuntimeOrigin::signed(who), RUN, url(u));
-		for bad in ["ftp://x", "s3://", "https://", "http:///x", "/abs/path", "relative", "file://relative", "s3:/x"] {
+		let register =
+			|who: u64, u: &str| Training::register_miner(RuntimeOrigin::signed(who), RUN, url(u));
+		for bad in [
+			"ftp://x",
+			"s3://",
+			"https://",
+			"http:///x",
+			"/abs/path",
+			"relative",
+			"file://relative",
+			"s3:/x",
+		] {
 			assert_noop!(register(1, bad), Error::<Test>::UnsupportedUrlScheme);
 		}
 		assert_ok!(register(1, "s3://bucket/p?endpoint=https://s3.example.org"));
@@ -318,7 +381,11 @@ fn round_seeds_are_the_hash_of_the_last_commit_block() {
 			System::set_parent_hash(sp_core::H256::repeat_byte(b as u8));
 			Training::on_initialize(b);
 			if b < 15 {
-				assert_eq!(Training::round_seed(RUN, 0), None, "known before the deadline at block {b}");
+				assert_eq!(
+					Training::round_seed(RUN, 0),
+					None,
+					"known before the deadline at block {b}"
+				);
 			}
 		}
 		assert_eq!(Training::round_seed(RUN, 0), Some([15; 32]));
@@ -340,7 +407,10 @@ fn a_sampled_miner_needs_a_quorum_of_the_validators_due_to_score_it() {
 			indicator_threshold_ppb: 0,
 			..test_params().incentive
 		};
-		assert_ok!(Training::create_run(RuntimeOrigin::root(), RunParams { incentive, eval_sample: 1, ..test_params() }));
+		assert_ok!(Training::create_run(
+			RuntimeOrigin::root(),
+			RunParams { incentive, eval_sample: 1, ..test_params() }
+		));
 		for who in 1..=3 {
 			miner(who);
 		}
@@ -382,11 +452,16 @@ fn a_sampled_miner_needs_a_quorum_of_the_validators_due_to_score_it() {
 		let after = Training::miner_states(RUN);
 		for uid in 0..3u16 {
 			let due_by = due_in_round_4.iter().filter(|d| d.contains(&uid)).count();
-			let evaluations = |states: &[(Uid, MinerRecord)]| states[usize::from(uid)].1.state.evaluations;
+			let evaluations =
+				|states: &[(Uid, MinerRecord)]| states[usize::from(uid)].1.state.evaluations;
 			// Scored by every validator due to score it: a quorum whatever the number, even
 			// one validator of three (a third of the bonded stake); due to none: unscored.
 			let expected = evaluations(&before) + u32::from(due_by > 0);
-			assert_eq!(evaluations(&after), expected, "miner {uid}, due by {due_by}: {due_in_round_4:?}");
+			assert_eq!(
+				evaluations(&after),
+				expected,
+				"miner {uid}, due by {due_by}: {due_in_round_4:?}"
+			);
 		}
 	});
 }
@@ -468,7 +543,9 @@ fn the_applied_set_is_what_a_stake_majority_found_there_and_valid() {
 			if b == 15 {
 				// Round 0: uid 1 is missing for two validators of three, uid 2 invalid for one;
 				// one validator claims uid 3 (who committed nothing) is fine.
-				for (who, missing, invalid) in [(1000, true, true), (1001, true, false), (1002, false, false)] {
+				for (who, missing, invalid) in
+					[(1000, true, true), (1001, true, false), (1002, false, false)]
+				{
 					let list = vec![
 						score(0, 300),
 						flagged(1, pick(missing, ScoreFlags::MISSING)),
@@ -483,7 +560,11 @@ fn the_applied_set_is_what_a_stake_majority_found_there_and_valid() {
 				assert_ok!(post_scores(1000, RUN, 1, honest_scores()));
 			}
 			if b < 26 {
-				assert_eq!(Training::applied_set(RUN, 0), None, "applied before settlement at block {b}");
+				assert_eq!(
+					Training::applied_set(RUN, 0),
+					None,
+					"applied before settlement at block {b}"
+				);
 			}
 			assert_ok!(Training::do_try_state());
 		}

@@ -269,8 +269,8 @@ pub async fn run(ctx: RunCtx, key: Keypair, store: BlobStore, cfg: ValidatorConf
 			if let Some(kept) = &kept {
 				merge_fetched(&mut earlier, kept);
 			}
-			#[cfg_attr(not(feature = "adversaries"), allow(unused_mut))]
 			let mut fetched = fetched?;
+			ask_again_for_missing(&ctx, s, reveal_at, &mut fetched).await?;
 			#[cfg(feature = "adversaries")]
 			adversary::narrow(cfg.behaviour, &mut fetched);
 			let fetch_secs = fetching.elapsed().as_secs_f32();
@@ -470,6 +470,45 @@ async fn score_round(
 		earlier,
 	};
 	tokio::task::block_in_place(|| gauntlet::score_round(&run, &round, &cfg.bars()))
+}
+
+/// Blocks before the reveal phase that a validator keeps for evaluating and committing once
+/// it stops asking for missing blobs.
+const BLOCKS_TO_COMMIT: u64 = 4;
+
+/// Asks again for the blobs of round `s` that were missing, until [`BLOCKS_TO_COMMIT`]
+/// blocks before the reveal phase (`reveal_at`): a blob the validator flags MISSING is then
+/// one it could not read during its whole scoring window, not just at its first read (a
+/// store back from an outage a few seconds after the deadline, a miner whose upload was
+/// retried). What the chain applies follows these flags, so a flag from a read too early
+/// would drop a round the miners built on.
+async fn ask_again_for_missing(
+	ctx: &RunCtx,
+	s: Round,
+	reveal_at: u64,
+	fetched: &mut [Fetched],
+) -> Result<()> {
+	loop {
+		let missing: Vec<Uid> = fetched
+			.iter()
+			.filter(|f| matches!(f.outcome, Err(super::BlobFault::Missing)))
+			.map(|f| f.uid)
+			.collect();
+		if missing.is_empty()
+			|| ctx.stopped()
+			|| ctx.chain.best_block_number().await? + BLOCKS_TO_COMMIT >= reveal_at
+		{
+			return Ok(());
+		}
+		for found in super::fetch_round_within(ctx, s, Some(&missing), Duration::ZERO).await? {
+			if found.outcome.is_ok() {
+				if let Some(f) = fetched.iter_mut().find(|f| f.uid == found.uid) {
+					*f = found;
+				}
+			}
+		}
+		ctx.sleep(Duration::from_secs(1)).await;
+	}
 }
 
 /// Adds to `fresh` every valid gradient of `kept` (the same round, fetched earlier) that

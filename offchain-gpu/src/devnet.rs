@@ -571,6 +571,10 @@ async fn drive(
 					"  round {round:>3} {who}: the settled applied set differed from its view; redid the round (params {})",
 					hex::encode(&params_hash[..4])
 				),
+				Report::Checkpointed { who, round, params_hash, url } => eprintln!(
+					"  {who}: recorded the checkpoint of round {round} (params {}) at {url}",
+					hex::encode(&params_hash[..4])
+				),
 				Report::Joined { who, round, url, failed } => {
 					eprintln!("  {who}: joined from the checkpoint of round {round} ({url})");
 					for f in failed {

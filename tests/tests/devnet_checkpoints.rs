@@ -3,7 +3,9 @@
 //! checkpoint poisoner (100 UNIT) that records every round before anyone else: a poisoned
 //! model (in its store, with that model's hash) in most rounds, and in the honest
 //! checkpoint rounds the true hash at a URI where nothing answers. A third honest miner
-//! registers at round 5 and joins late, through `offchain_gpu::devnet`.
+//! registers at round 6 and joins late, through `offchain_gpu::devnet`. (A checkpoint is of
+//! the settled model, so the one of round 2 is recorded late in round 4: a joiner at round 5
+//! could just miss it and start from the initial model, which this test does not want.)
 //!
 //! Asserts that the late miner joined from an agreed checkpoint served by the honest
 //! validator (never the poisoned one, never the dead URI), that the model it then trained
@@ -21,11 +23,11 @@ fn a_late_miner_joins_from_the_majoritys_checkpoint_despite_a_poisoner() {
 	let cfg = DevnetConfig {
 		miners: 2,
 		late_miners: 1,
-		late_round: 5,
+		late_round: 6,
 		validators: 1,
 		validator_adversaries: vec![Behaviour::PoisonCheckpoints],
 		checkpoint_every: 2,
-		rounds: 8,
+		rounds: 9,
 		node_url: Some(node.ws_url()),
 		out: out.clone(),
 		verbose: true,

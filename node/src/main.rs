@@ -3,6 +3,10 @@
 //! `node --dev` runs a single-authority development chain (Alice) with RPC on 127.0.0.1:9944;
 //! `node --chain local` a two-authority local testnet. Errors are printed as one line.
 
+// `sc_cli::Error` and `sc_service::Error`, which every command returns, are large enums of
+// another crate's; boxing them here would only move the allocation.
+#![allow(clippy::result_large_err)]
+
 mod chain_spec;
 mod cli;
 mod command;

@@ -31,6 +31,12 @@ fn rss_kib() -> u64 {
 		.unwrap_or(0)
 }
 
+/// Raises the value behind `m` to at least `v` (the lock is never held across an await).
+fn raise(m: &Mutex<u64>, v: u64) {
+	let mut g = m.lock().unwrap();
+	*g = (*g).max(v);
+}
+
 /// Samples this process's RSS every 200 ms until `stop`; the baseline is the largest sample
 /// taken while the run's first training round had not reached its commit deadline (before
 /// any blob of the run could be read).
@@ -58,14 +64,11 @@ fn watch_rss(url: String, stop: Arc<AtomicBool>, baseline: Arc<Mutex<u64>>, peak
 					}) {
 						before_reads = false;
 					} else if s.round == Some(1) {
-						let mut b = baseline.lock().unwrap();
-						*b = (*b).max(rss);
+						raise(&baseline, rss);
 					}
 				}
 			}
-			let mut p = peak.lock().unwrap();
-			*p = (*p).max(rss);
-			drop(p);
+			raise(&peak, rss);
 			tokio::time::sleep(Duration::from_millis(200)).await;
 		}
 	});

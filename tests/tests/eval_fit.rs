@@ -37,7 +37,7 @@ fn fitting_the_old_evaluation_batches_gains_nothing() -> anyhow::Result<()> {
 	let rounds = 3u64;
 	for round in 0..rounds {
 		let gradient = |fit: bool| -> anyhow::Result<SparseGradient> {
-			let mut trainer = Trainer::cpu(&model, train_cfg.clone())?;
+			let mut trainer = Trainer::cpu(&model, train_cfg)?;
 			let assignment = Assignment { run_seed: params.run_seed, round, miner: me };
 			let mut batches = |step: u64| -> Result<Batch, training_model::ModelError> {
 				Ok(if fit {

@@ -178,7 +178,7 @@ fn int(v: usize) -> c_int {
 }
 
 fn rows(len: usize, width: usize) -> usize {
-	assert!(width > 0 && len % width == 0, "buffer is not a whole number of rows");
+	assert!(width > 0 && len.is_multiple_of(width), "buffer is not a whole number of rows");
 	len / width
 }
 
@@ -283,7 +283,7 @@ pub fn rope_apply(
 	inverse: bool,
 ) {
 	let n = rows(x.len(), width);
-	assert!(half > 0 && width % (2 * half) == 0);
+	assert!(half > 0 && width.is_multiple_of(2 * half));
 	assert_eq!(cos.len(), sin.len());
 	assert!(seq * half <= cos.len(), "rope table too short");
 	// SAFETY: the kernel reads table entries below seq * half and pairs inside `x`.

@@ -89,6 +89,7 @@ mod tests {
 	use super::*;
 
 	/// Gradients as sets of kept indices; overlap is the shared share.
+	#[allow(clippy::ptr_arg)] // `copy_check` passes its `&G`, here `&Vec<u32>`
 	fn overlap(a: &Vec<u32>, b: &Vec<u32>) -> f64 {
 		a.iter().filter(|i| b.contains(i)).count() as f64 / a.len().max(1) as f64
 	}

@@ -27,7 +27,7 @@ pub struct Attempt {
 pub fn attempts(agreed: &[AgreedCheckpoint], first_kept: Round) -> Vec<Attempt> {
 	let mut sorted: Vec<&AgreedCheckpoint> =
 		agreed.iter().filter(|c| c.round >= first_kept).collect();
-	sorted.sort_by(|a, b| b.round.cmp(&a.round));
+	sorted.sort_by_key(|c| std::cmp::Reverse(c.round));
 	sorted
 		.into_iter()
 		.flat_map(|c| {

@@ -637,7 +637,7 @@ pub async fn fetch_applied(ctx: &RunCtx, round: Round, uids: &[Uid]) -> Result<V
 		.into_iter()
 		.filter(|p| p.role == pallet_training::Role::Validator)
 		.collect();
-	mirrors.sort_by(|a, b| b.held.cmp(&a.held));
+	mirrors.sort_by_key(|m| std::cmp::Reverse(m.held));
 	let blob_len = ctx.plan.blob_len();
 	let mut asked = Vec::new();
 	let mut requests = Vec::new();
@@ -646,7 +646,7 @@ pub async fn fetch_applied(ctx: &RunCtx, round: Round, uids: &[Uid]) -> Result<V
 		let key = gradient_key(ctx.run, round, &got[i].account, &c.blob_hash);
 		for m in &mirrors {
 			if let Ok(r) = blob_request(blob_len, c.blob_len, &m.store_url, key.clone()) {
-				asked.push((i, c.clone()));
+				asked.push((i, *c));
 				requests.push(r);
 			}
 		}

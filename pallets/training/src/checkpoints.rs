@@ -88,7 +88,7 @@ pub fn agreed<T: Config>(run: RunId) -> Vec<AgreedCheckpoint> {
 			AgreedCheckpoint { round, hash: c.hash, uris }
 		})
 		.collect();
-	out.sort_by(|a, b| b.round.cmp(&a.round));
+	out.sort_by_key(|c| core::cmp::Reverse(c.round));
 	out
 }
 

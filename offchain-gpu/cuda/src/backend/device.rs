@@ -168,6 +168,8 @@ impl Device {
 		Ok(Self { ctx, stream, blas, kernels })
 	}
 
+	// One argument per kernel parameter, in the kernel's order.
+	#[allow(clippy::too_many_arguments)]
 	pub fn rmsnorm_forward(
 		&self,
 		out: &mut impl DevicePtrMut<f32>,
@@ -182,6 +184,8 @@ impl Device {
             mut out, mut rstd, inp, gain; int(d), eps)
 	}
 
+	// One argument per kernel parameter, in the kernel's order.
+	#[allow(clippy::too_many_arguments)]
 	pub fn rmsnorm_backward_input(
 		&self,
 		dinp: &mut impl DevicePtrMut<f32>,

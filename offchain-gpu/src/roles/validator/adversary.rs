@@ -161,7 +161,7 @@ pub(super) async fn poison_checkpoint(
 	s: Round,
 	every: u64,
 ) -> Result<()> {
-	if every > 0 && s % every == 0 {
+	if every > 0 && s.is_multiple_of(every) {
 		let hash = training_model::params_hash(&synced.theta);
 		return ctx.chain.commit_checkpoint(key, ctx.run, s, hash, DEAD_CHECKPOINT_URL).await;
 	}

@@ -70,7 +70,7 @@ fn a_reaped_run_leaves_nothing_and_releases_every_hold() {
 		assert!(AppliedSets::<Test>::iter_prefix(RUN).count() > 0);
 		assert_eq!(held(1001, HoldReason::ValidatorStake), 10_000, "unbonding");
 		assert_ok!(Training::close_run(RuntimeOrigin::root(), RUN));
-		[1, 2, 3, 4, 1000, 1001].map(|w| Balances::free_balance(w))
+		[1, 2, 3, 4, 1000, 1001].map(Balances::free_balance)
 	});
 	// Into the backend, as a live chain holds it: only there do a step's limits bite (keys
 	// still in the overlay are removed without counting).
@@ -101,7 +101,7 @@ fn a_reaped_run_leaves_nothing_and_releases_every_hold() {
 		for who in [1000, 1001] {
 			assert_eq!(held(who, HoldReason::ValidatorStake), 0);
 		}
-		let free_after = [1, 2, 3, 4, 1000, 1001].map(|w| Balances::free_balance(w));
+		let free_after = [1, 2, 3, 4, 1000, 1001].map(Balances::free_balance);
 		for (before, after) in free_before.iter().zip(&free_after) {
 			assert!(after > before, "{free_before:?} -> {free_after:?}");
 		}

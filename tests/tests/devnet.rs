@@ -84,7 +84,7 @@ fn devnet_over_s3_pays_honest_miners_and_zeroes_every_adversary() {
 		adversaries,
 		validators: 1,
 		validator_adversaries: vec![offchain_gpu::roles::validator::Behaviour::RandomScores],
-		rounds: 8,
+		rounds: 10,
 		// Every committer due to every validator: with one honest validator, a miner it did
 		// not sample would be judged by the random-score validator alone.
 		eval_sample: 16,

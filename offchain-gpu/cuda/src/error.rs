@@ -18,6 +18,14 @@ pub enum CudaError {
 	MissingLibrary(&'static str),
 	#[error("could not load {path}: {reason}")]
 	LoadLibrary { path: String, reason: String },
+	#[error("there is no CUDA device {ordinal}: the driver reports {count} (numbered from 0)")]
+	NoSuchDevice { ordinal: usize, count: usize },
+	#[error(
+		"simulated device: argument {arg} of {kernel} holds {len} elements, the launch touches {need}"
+	)]
+	Extent { kernel: &'static str, arg: usize, len: usize, need: usize },
+	#[error("simulated device: {kernel} got token {token}, the table has {rows} rows")]
+	TokenRange { kernel: &'static str, token: u32, rows: usize },
 	#[error("CUDA driver call failed: {0}")]
 	Driver(#[from] DriverError),
 	#[error("cuBLAS call failed: {0}")]

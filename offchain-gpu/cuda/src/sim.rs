@@ -9,7 +9,7 @@ use std::os::raw::{c_int, c_uint};
 
 use crate::adamw::AdamWStep;
 
-mod ffi {
+pub(crate) mod ffi {
 	use std::os::raw::{c_int, c_uint};
 
 	type U64 = u64;

@@ -3,11 +3,11 @@
 //! backward as kernels. Layouts match training-model's `ops::attention`: q, k, v are
 //! `[batch * seq, width]` with heads side by side, probabilities `[batch, heads, seq, seq]`.
 
-use cudarc::driver::CudaSlice;
 use training_model::ops::attention::AttnShape;
 
 use super::device::Device;
 use super::gemm::gemm_cfg;
+use super::mem::Buf;
 use crate::error::CudaError;
 
 struct Strides {
@@ -31,11 +31,11 @@ impl Device {
 	/// `out = softmax_causal(q k^T / sqrt(head_dim)) v`, keeping the probabilities.
 	pub fn attention_forward(
 		&self,
-		out: &mut CudaSlice<f32>,
-		probs: &mut CudaSlice<f32>,
-		q: &CudaSlice<f32>,
-		k: &CudaSlice<f32>,
-		v: &CudaSlice<f32>,
+		out: &mut Buf<f32>,
+		probs: &mut Buf<f32>,
+		q: &Buf<f32>,
+		k: &Buf<f32>,
+		v: &Buf<f32>,
 		sh: AttnShape,
 	) -> Result<(), CudaError> {
 		let (t, hd) = (sh.seq, sh.head_dim);
@@ -73,15 +73,15 @@ impl Device {
 	#[allow(clippy::too_many_arguments)]
 	pub fn attention_backward(
 		&self,
-		dq: &mut CudaSlice<f32>,
-		dk: &mut CudaSlice<f32>,
-		dv: &mut CudaSlice<f32>,
-		dprobs: &mut CudaSlice<f32>,
-		dout: &CudaSlice<f32>,
-		probs: &CudaSlice<f32>,
-		q: &CudaSlice<f32>,
-		k: &CudaSlice<f32>,
-		v: &CudaSlice<f32>,
+		dq: &mut Buf<f32>,
+		dk: &mut Buf<f32>,
+		dv: &mut Buf<f32>,
+		dprobs: &mut Buf<f32>,
+		dout: &Buf<f32>,
+		probs: &Buf<f32>,
+		q: &Buf<f32>,
+		k: &Buf<f32>,
+		v: &Buf<f32>,
 		sh: AttnShape,
 	) -> Result<(), CudaError> {
 		let (t, hd) = (sh.seq, sh.head_dim);

@@ -1,12 +1,12 @@
 //! Backward pass on the device, the same sequence of ops as training-model's
 //! `Workspace::backward`.
 
-use cudarc::driver::CudaSlice;
 use training_model::ops::attention::AttnShape;
 use training_model::{ModelConfig, ParamLayout};
 
 use super::device::Device;
 use super::forward::Rope;
+use super::mem::Buf;
 use super::workspace::DeviceWorkspace;
 use crate::error::CudaError;
 
@@ -16,8 +16,8 @@ pub fn backward(
 	cfg: &ModelConfig,
 	layout: &ParamLayout,
 	rope: &Rope,
-	params: &CudaSlice<f32>,
-	grads: &mut CudaSlice<f32>,
+	params: &Buf<f32>,
+	grads: &mut Buf<f32>,
 	ws: &mut DeviceWorkspace,
 ) -> Result<(), CudaError> {
 	let (n, d, f, vocab) = (ws.batch * ws.seq, cfg.d_model, cfg.d_ff, cfg.vocab_size);
@@ -26,13 +26,12 @@ pub fn backward(
 	let p = |r: std::ops::Range<usize>| params.slice(r);
 	let emb = layout.embedding();
 	let g = &mut ws.grad;
-	let s = &dev.stream;
-	s.memset_zeros(grads)?;
+	dev.zero(grads)?;
 
 	// Loss -> logits -> final norm; `ws.logits` becomes dlogits.
 	let inv_n = 1.0f32 / n.max(1) as f32;
 	dev.cross_entropy_backward(&mut ws.logits, &ws.targets, n, vocab, inv_n)?;
-	s.memset_zeros(&mut g.dh)?;
+	dev.zero(&mut g.dh)?;
 	dev.linear_backward(
 		&mut g.dh,
 		&mut grads.slice_mut(emb.clone()),
@@ -41,7 +40,7 @@ pub fn backward(
 		&p(emb.clone()),
 		(n, d, vocab),
 	)?;
-	s.memset_zeros(&mut g.dres)?;
+	dev.zero(&mut g.dres)?;
 	let fnorm = layout.final_norm();
 	let last = &ws.resid[cfg.n_layers];
 	dev.rmsnorm_backward_input(&mut g.dres, &g.dh, last, &p(fnorm.clone()), &ws.rstd_f, n, d)?;
@@ -52,7 +51,7 @@ pub fn backward(
 		let x_in = &ws.resid[l];
 
 		// Feed-forward block; `dres` is the gradient of this layer's output.
-		s.memset_zeros(&mut g.dact)?;
+		dev.zero(&mut g.dact)?;
 		let w_down = r.w_down.clone();
 		dev.linear_backward(
 			&mut g.dact,
@@ -63,7 +62,7 @@ pub fn backward(
 			(n, f, d),
 		)?;
 		dev.swiglu_backward(&mut g.dgate, &mut g.dup, &g.dact, &a.gate, &a.up, n * f)?;
-		s.memset_zeros(&mut g.dh)?;
+		dev.zero(&mut g.dh)?;
 		let (w_gate, w_up) = (r.w_gate.clone(), r.w_up.clone());
 		dev.linear_backward(
 			&mut g.dh,
@@ -95,7 +94,7 @@ pub fn backward(
 		dev.rmsnorm_backward_gain(&mut grads.slice_mut(ffn_norm), &g.dh, &a.x_mid, &a.rstd2, n, d)?;
 
 		// Attention block; `dres` is now the gradient of `x_mid`.
-		s.memset_zeros(&mut g.datt)?;
+		dev.zero(&mut g.datt)?;
 		let wo = r.wo.clone();
 		dev.linear_backward(
 			&mut g.datt,
@@ -105,9 +104,9 @@ pub fn backward(
 			&p(wo),
 			(n, d, d),
 		)?;
-		s.memset_zeros(&mut g.dq)?;
-		s.memset_zeros(&mut g.dk)?;
-		s.memset_zeros(&mut g.dv)?;
+		dev.zero(&mut g.dq)?;
+		dev.zero(&mut g.dk)?;
+		dev.zero(&mut g.dv)?;
 		dev.attention_backward(
 			&mut g.dq,
 			&mut g.dk,
@@ -122,7 +121,7 @@ pub fn backward(
 		)?;
 		dev.rope_apply(&mut g.dq, &rope.cos, &rope.sin, n, ws.seq, d, rope.half, true)?;
 		dev.rope_apply(&mut g.dk, &rope.cos, &rope.sin, n, ws.seq, d, rope.half, true)?;
-		s.memset_zeros(&mut g.dh)?;
+		dev.zero(&mut g.dh)?;
 		for (w, dproj) in [(r.wq.clone(), &g.dq), (r.wk.clone(), &g.dk), (r.wv.clone(), &g.dv)] {
 			dev.linear_backward(
 				&mut g.dh,

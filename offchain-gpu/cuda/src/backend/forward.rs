@@ -1,18 +1,18 @@
 //! Forward pass on the device, the same sequence of ops as training-model's
 //! `Workspace::forward`.
 
-use cudarc::driver::CudaSlice;
 use training_model::ops::attention::AttnShape;
 use training_model::{ModelConfig, ParamLayout};
 
 use super::device::Device;
+use super::mem::Buf;
 use super::workspace::DeviceWorkspace;
 use crate::error::CudaError;
 
 /// Rotary tables on the device, `[seq_len, head_dim / 2]`.
 pub struct Rope {
-	pub cos: CudaSlice<f32>,
-	pub sin: CudaSlice<f32>,
+	pub cos: Buf<f32>,
+	pub sin: Buf<f32>,
 	pub half: usize,
 }
 
@@ -23,7 +23,7 @@ pub fn forward(
 	cfg: &ModelConfig,
 	layout: &ParamLayout,
 	rope: &Rope,
-	params: &CudaSlice<f32>,
+	params: &Buf<f32>,
 	ws: &mut DeviceWorkspace,
 ) -> Result<f32, CudaError> {
 	let (n, d, f, vocab) = (ws.batch * ws.seq, cfg.d_model, cfg.d_ff, cfg.vocab_size);
@@ -62,7 +62,7 @@ pub fn forward(
 	dev.linear_forward(&mut ws.logits, &ws.xf, &emb, (n, d, vocab))?;
 	dev.cross_entropy_forward(&mut ws.logits, &mut ws.losses, &ws.targets, n, vocab)?;
 	// The mean over positions in f64 on the host, like the CPU reference.
-	let losses = dev.stream.clone_dtoh(&ws.losses.slice(..n))?;
+	let losses = dev.read(&ws.losses.slice(..n))?;
 	let total: f64 = losses.iter().map(|&l| l as f64).sum();
 	Ok((total / n.max(1) as f64) as f32)
 }

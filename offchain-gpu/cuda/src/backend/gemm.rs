@@ -1,12 +1,14 @@
-//! The matmuls on cuBLAS. cuBLAS is column-major, so a row-major `[r, c]` matrix is passed
-//! as its column-major transpose `[c, r]` with leading dimension `c`, and a row-major
-//! product `C = A B` is computed as `C^T = B^T A^T`.
+//! The matmuls, on cuBLAS (or its host equivalent on the simulated device). cuBLAS is
+//! column-major, so a row-major `[r, c]` matrix is passed as its column-major transpose
+//! `[c, r]` with leading dimension `c`, and a row-major product `C = A B` is computed as
+//! `C^T = B^T A^T`.
 
 use cudarc::cublas::sys::cublasOperation_t::{CUBLAS_OP_N, CUBLAS_OP_T};
 use cudarc::cublas::{Gemm, GemmConfig, StridedBatchedConfig};
-use cudarc::driver::{DevicePtr, DevicePtrMut};
 
-use super::device::Device;
+use super::device::{Device, Imp};
+use super::host_gemm;
+use super::mem::{Dst, Src};
 use crate::error::CudaError;
 
 fn int(v: usize) -> i32 {
@@ -17,9 +19,9 @@ impl Device {
 	/// `out[n, o] = inp[n, i] W[o, i]^T` (overwrites `out`).
 	pub fn linear_forward(
 		&self,
-		out: &mut impl DevicePtrMut<f32>,
-		inp: &impl DevicePtr<f32>,
-		w: &impl DevicePtr<f32>,
+		out: &mut impl Dst<f32>,
+		inp: &impl Src<f32>,
+		w: &impl Src<f32>,
 		(n, i, o): (usize, usize, usize),
 	) -> Result<(), CudaError> {
 		let cfg = GemmConfig {
@@ -34,20 +36,18 @@ impl Device {
 			beta: 0.0,
 			ldc: int(o),
 		};
-		// SAFETY: W holds o * i values, inp n * i, out n * o (the callers' buffers).
-		unsafe { self.blas.gemm(cfg, w, inp, out) }?;
-		Ok(())
+		self.gemm(cfg, w, inp, out)
 	}
 
 	/// Backward of [`Device::linear_forward`], accumulating: `dinp += dout W` and
 	/// `dW += dout^T inp`.
 	pub fn linear_backward(
 		&self,
-		dinp: &mut impl DevicePtrMut<f32>,
-		dw: &mut impl DevicePtrMut<f32>,
-		dout: &impl DevicePtr<f32>,
-		inp: &impl DevicePtr<f32>,
-		w: &impl DevicePtr<f32>,
+		dinp: &mut impl Dst<f32>,
+		dw: &mut impl Dst<f32>,
+		dout: &impl Src<f32>,
+		inp: &impl Src<f32>,
+		w: &impl Src<f32>,
 		(n, i, o): (usize, usize, usize),
 	) -> Result<(), CudaError> {
 		let dinp_cfg = GemmConfig {
@@ -74,12 +74,8 @@ impl Device {
 			beta: 1.0,
 			ldc: int(i),
 		};
-		// SAFETY: as in linear_forward; dinp is [n, i], dW [o, i].
-		unsafe {
-			self.blas.gemm(dinp_cfg, w, dout, dinp)?;
-			self.blas.gemm(dw_cfg, inp, dout, dw)?;
-		}
-		Ok(())
+		self.gemm(dinp_cfg, w, dout, dinp)?;
+		self.gemm(dw_cfg, inp, dout, dw)
 	}
 
 	/// One head's products over all sequences of the batch: `batch` row-major gemms
@@ -89,10 +85,16 @@ impl Device {
 		&self,
 		gemm: GemmConfig<f32>,
 		(batch, stride_a, stride_b, stride_c): (usize, usize, usize, usize),
-		a: &impl DevicePtr<f32>,
-		b: &impl DevicePtr<f32>,
-		c: &mut impl DevicePtrMut<f32>,
+		a: &impl Src<f32>,
+		b: &impl Src<f32>,
+		c: &mut impl Dst<f32>,
 	) -> Result<(), CudaError> {
+		let (a, b, mut c) = (a.src(), b.src(), c.dst());
+		let strides = (batch, stride_a, stride_b, stride_c);
+		let g = match &self.imp {
+			Imp::Gpu(g) => g,
+			Imp::Sim => return host_gemm::batched(&gemm, strides, a.host(), b.host(), c.host()),
+		};
 		let cfg = StridedBatchedConfig {
 			gemm,
 			batch_size: int(batch),
@@ -102,7 +104,25 @@ impl Device {
 		};
 		// SAFETY: the attention callers pass views that start at the head's first element
 		// and strides that stay inside the [batch * seq, width] and probability buffers.
-		unsafe { self.blas.gemm_strided_batched(cfg, a, b, c) }?;
+		unsafe { g.blas.gemm_strided_batched(cfg, a.cuda(), b.cuda(), c.cuda()) }?;
+		Ok(())
+	}
+
+	/// One column-major gemm described by `cfg`.
+	fn gemm(
+		&self,
+		cfg: GemmConfig<f32>,
+		a: &impl Src<f32>,
+		b: &impl Src<f32>,
+		c: &mut impl Dst<f32>,
+	) -> Result<(), CudaError> {
+		let (a, b, mut c) = (a.src(), b.src(), c.dst());
+		match &self.imp {
+			// SAFETY: the callers pass buffers of the shapes their configurations describe
+			// (the simulated device checks the same configurations' extents in CI).
+			Imp::Gpu(g) => unsafe { g.blas.gemm(cfg, a.cuda(), b.cuda(), c.cuda()) }?,
+			Imp::Sim => host_gemm::gemm(&cfg, a.host(), b.host(), c.host())?,
+		}
 		Ok(())
 	}
 }

@@ -1,43 +1,55 @@
-//! [`CudaBackend`]: training-model's [`Backend`] on one GPU. Parameters, gradients and
-//! AdamW moments stay in device memory across inner steps; only batches go in and losses
-//! (and, on request, parameters or gradients) come out.
+//! [`CudaBackend`]: training-model's [`Backend`] on one GPU, or on the simulated device.
+//! Parameters, gradients and AdamW moments stay in device memory across inner steps; only
+//! batches go in and losses (and, on request, parameters or gradients) come out.
 
 mod attention;
 mod backward;
 mod device;
 mod forward;
 mod gemm;
+mod host_gemm;
+mod mem;
 mod workspace;
 
 use std::time::Instant;
 
-use cudarc::driver::{CudaSlice, DriverError};
 use training_model::ops::matmul::forward_flops;
 use training_model::{
 	AdamWConfig, Backend, Batch, ModelConfig, ModelError, ParamLayout, StepStats, Timings,
 };
 
-use self::device::{Device, NORM_BLOCKS};
+use self::device::{Device, Imp, NORM_BLOCKS};
 use self::forward::Rope;
+use self::mem::Buf;
 use self::workspace::DeviceWorkspace;
 use crate::adamw::AdamWStep;
 use crate::error::CudaError;
 use crate::rope_table::rope_tables;
 
-/// The model on a CUDA device (device 0).
+/// Which device a [`CudaBackend`] runs on.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum DeviceKind {
+	/// The GPU with this ordinal.
+	Gpu(usize),
+	/// The simulated device: the same kernels and orchestration on the host (slow; for
+	/// tests and for checking the GPU path on a machine without one).
+	Sim,
+}
+
+/// The model on a CUDA device or the simulated device.
 pub struct CudaBackend {
 	dev: Device,
 	cfg: ModelConfig,
 	layout: ParamLayout,
 	adamw: AdamWConfig,
 	rope: Rope,
-	params: CudaSlice<f32>,
-	grads: CudaSlice<f32>,
-	m: CudaSlice<f32>,
-	v: CudaSlice<f32>,
+	params: Buf<f32>,
+	grads: Buf<f32>,
+	m: Buf<f32>,
+	v: Buf<f32>,
 	/// AdamW steps since creation or the last reset.
 	step: u64,
-	norm_partial: CudaSlice<f64>,
+	norm_partial: Buf<f64>,
 	/// Allocated for the shape of the last batch.
 	workspace: Option<DeviceWorkspace>,
 	timings: Timings,
@@ -48,23 +60,31 @@ impl CudaBackend {
 	/// parameters (call [`Backend::load_params`] before use). Fails with
 	/// [`CudaError::NoDriver`] / [`CudaError::NoDevice`] on machines without a GPU.
 	pub fn new(cfg: &ModelConfig, adamw: AdamWConfig) -> Result<Self, CudaError> {
+		Self::open(DeviceKind::Gpu(0), cfg, adamw)
+	}
+
+	/// As [`CudaBackend::new`] on the device `kind` names. [`CudaError::NoSuchDevice`] for
+	/// an ordinal the driver does not have.
+	pub fn open(
+		kind: DeviceKind,
+		cfg: &ModelConfig,
+		adamw: AdamWConfig,
+	) -> Result<Self, CudaError> {
 		cfg.validate().map_err(ModelError::from)?;
-		let dev = Device::open()?;
+		let dev = match kind {
+			DeviceKind::Gpu(ordinal) => Device::gpu(ordinal)?,
+			DeviceKind::Sim => Device::sim(),
+		};
 		let layout = ParamLayout::new(cfg);
 		let len = layout.len();
 		let (cos, sin) = rope_tables(cfg.seq_len, cfg.head_dim(), cfg.rope_theta);
-		let s = &dev.stream;
 		Ok(Self {
-			rope: Rope {
-				cos: s.clone_htod(&cos)?,
-				sin: s.clone_htod(&sin)?,
-				half: cfg.head_dim() / 2,
-			},
-			params: s.alloc_zeros(len)?,
-			grads: s.alloc_zeros(len)?,
-			m: s.alloc_zeros(len)?,
-			v: s.alloc_zeros(len)?,
-			norm_partial: s.alloc_zeros(NORM_BLOCKS as usize)?,
+			rope: Rope { cos: dev.upload(&cos)?, sin: dev.upload(&sin)?, half: cfg.head_dim() / 2 },
+			params: dev.alloc_zeros(len)?,
+			grads: dev.alloc_zeros(len)?,
+			m: dev.alloc_zeros(len)?,
+			v: dev.alloc_zeros(len)?,
+			norm_partial: dev.alloc_zeros(NORM_BLOCKS as usize)?,
 			step: 0,
 			workspace: None,
 			timings: Timings::default(),
@@ -77,7 +97,7 @@ impl CudaBackend {
 
 	/// The device's name, for logs.
 	pub fn device_name(&self) -> Result<String, CudaError> {
-		Ok(self.dev.ctx.name()?)
+		self.dev.name()
 	}
 
 	/// Validates `batch`, (re)allocates the workspace for its shape and uploads its tokens.
@@ -90,8 +110,8 @@ impl CudaBackend {
 		}
 		let ws = self.workspace.as_mut().expect("allocated above");
 		let n = batch.tokens();
-		self.dev.stream.memcpy_htod(&batch.inputs, &mut ws.inputs.slice_mut(..n))?;
-		self.dev.stream.memcpy_htod(&batch.targets, &mut ws.targets.slice_mut(..n))?;
+		self.dev.write(&batch.inputs[..n], &mut ws.inputs)?;
+		self.dev.write(&batch.targets[..n], &mut ws.targets)?;
 		Ok(())
 	}
 
@@ -112,7 +132,7 @@ impl CudaBackend {
 				ws,
 			)?;
 		}
-		self.dev.stream.synchronize()?;
+		self.dev.synchronize()?;
 		self.timings.total += start.elapsed();
 		self.timings.matmul_flops += self.linear_flops(batch.tokens(), with_grad);
 		Ok(loss)
@@ -136,7 +156,7 @@ impl CudaBackend {
 	fn grad_norm(&mut self) -> Result<f64, CudaError> {
 		let n = self.layout.len();
 		self.dev.sq_norm_partial(&mut self.norm_partial, &self.grads, n)?;
-		let partial = self.dev.stream.clone_dtoh(&self.norm_partial)?;
+		let partial = self.dev.read(&self.norm_partial)?;
 		Ok(partial.iter().sum::<f64>().sqrt())
 	}
 
@@ -172,7 +192,7 @@ impl CudaBackend {
 				step,
 			)?;
 		}
-		self.dev.stream.synchronize()?;
+		self.dev.synchronize()?;
 		Ok(StepStats { grad_norm, clip_scale, lr })
 	}
 }
@@ -189,7 +209,7 @@ fn check<T>(result: Result<T, CudaError>) -> Result<T, ModelError> {
 }
 
 /// For the trait methods with no error channel at all.
-fn device<T>(result: Result<T, DriverError>) -> T {
+fn device<T>(result: Result<T, CudaError>) -> T {
 	result.unwrap_or_else(|e| panic!("CUDA backend failed: {e}"))
 }
 
@@ -203,7 +223,10 @@ fn finite(loss: f32) -> Result<f32, ModelError> {
 
 impl Backend for CudaBackend {
 	fn name(&self) -> &'static str {
-		"cuda"
+		match self.dev.imp {
+			Imp::Gpu(_) => "cuda",
+			Imp::Sim => "cuda-sim",
+		}
 	}
 
 	fn config(&self) -> &ModelConfig {
@@ -214,12 +237,12 @@ impl Backend for CudaBackend {
 		if params.len() != self.layout.len() {
 			return Err(ModelError::ParamLength { expected: self.layout.len(), got: params.len() });
 		}
-		device(self.dev.stream.memcpy_htod(params, &mut self.params));
+		device(self.dev.write(params, &mut self.params));
 		Ok(())
 	}
 
 	fn read_params(&self) -> Vec<f32> {
-		device(self.dev.stream.clone_dtoh(&self.params))
+		device(self.dev.read(&self.params))
 	}
 
 	fn forward(&mut self, batch: &Batch) -> Result<f32, ModelError> {
@@ -231,7 +254,7 @@ impl Backend for CudaBackend {
 	}
 
 	fn read_grads(&self) -> Vec<f32> {
-		device(self.dev.stream.clone_dtoh(&self.grads))
+		device(self.dev.read(&self.grads))
 	}
 
 	fn optimizer_step(
@@ -243,9 +266,8 @@ impl Backend for CudaBackend {
 	}
 
 	fn reset_optimizer(&mut self) {
-		let s = &self.dev.stream;
-		device(s.memset_zeros(&mut self.m));
-		device(s.memset_zeros(&mut self.v));
+		device(self.dev.zero(&mut self.m));
+		device(self.dev.zero(&mut self.v));
 		self.step = 0;
 	}
 

@@ -1,57 +1,57 @@
 //! Device memory for the activations and gradient scratch of one `(batch, seq)` shape,
 //! mirroring training-model's `Workspace`; reallocated only when the shape changes.
 
-use cudarc::driver::CudaSlice;
 use training_model::ModelConfig;
 
 use super::device::Device;
+use super::mem::Buf;
 use crate::error::CudaError;
 
 /// Activations of one decoder layer kept for the backward pass.
 pub struct LayerActs {
-	pub h1: CudaSlice<f32>,
-	pub rstd1: CudaSlice<f32>,
-	pub q: CudaSlice<f32>,
-	pub k: CudaSlice<f32>,
-	pub v: CudaSlice<f32>,
-	pub probs: CudaSlice<f32>,
-	pub att: CudaSlice<f32>,
-	pub x_mid: CudaSlice<f32>,
-	pub h2: CudaSlice<f32>,
-	pub rstd2: CudaSlice<f32>,
-	pub gate: CudaSlice<f32>,
-	pub up: CudaSlice<f32>,
-	pub act: CudaSlice<f32>,
+	pub h1: Buf<f32>,
+	pub rstd1: Buf<f32>,
+	pub q: Buf<f32>,
+	pub k: Buf<f32>,
+	pub v: Buf<f32>,
+	pub probs: Buf<f32>,
+	pub att: Buf<f32>,
+	pub x_mid: Buf<f32>,
+	pub h2: Buf<f32>,
+	pub rstd2: Buf<f32>,
+	pub gate: Buf<f32>,
+	pub up: Buf<f32>,
+	pub act: Buf<f32>,
 }
 
 /// Gradient scratch reused across layers.
 pub struct GradScratch {
-	pub dres: CudaSlice<f32>,
-	pub dh: CudaSlice<f32>,
-	pub dq: CudaSlice<f32>,
-	pub dk: CudaSlice<f32>,
-	pub dv: CudaSlice<f32>,
-	pub datt: CudaSlice<f32>,
-	pub dprobs: CudaSlice<f32>,
-	pub dgate: CudaSlice<f32>,
-	pub dup: CudaSlice<f32>,
-	pub dact: CudaSlice<f32>,
+	pub dres: Buf<f32>,
+	pub dh: Buf<f32>,
+	pub dq: Buf<f32>,
+	pub dk: Buf<f32>,
+	pub dv: Buf<f32>,
+	pub datt: Buf<f32>,
+	pub dprobs: Buf<f32>,
+	pub dgate: Buf<f32>,
+	pub dup: Buf<f32>,
+	pub dact: Buf<f32>,
 }
 
 pub struct DeviceWorkspace {
 	pub batch: usize,
 	pub seq: usize,
 	/// `resid[0]` is the embedding output, `resid[l + 1]` the output of layer `l`.
-	pub resid: Vec<CudaSlice<f32>>,
+	pub resid: Vec<Buf<f32>>,
 	pub layers: Vec<LayerActs>,
-	pub xf: CudaSlice<f32>,
-	pub rstd_f: CudaSlice<f32>,
+	pub xf: Buf<f32>,
+	pub rstd_f: Buf<f32>,
 	/// logits, then probabilities, then their gradient `[n, vocab]`
-	pub logits: CudaSlice<f32>,
+	pub logits: Buf<f32>,
 	/// per-position negative log-likelihood `[n]`
-	pub losses: CudaSlice<f32>,
-	pub inputs: CudaSlice<u32>,
-	pub targets: CudaSlice<u32>,
+	pub losses: Buf<f32>,
+	pub inputs: Buf<u32>,
+	pub targets: Buf<u32>,
 	pub grad: GradScratch,
 }
 
@@ -65,7 +65,7 @@ impl DeviceWorkspace {
 		let n = batch * seq;
 		let (d, f) = (cfg.d_model, cfg.d_ff);
 		let probs = batch * cfg.n_heads * seq * seq;
-		let z = |len: usize| dev.stream.alloc_zeros::<f32>(len.max(1));
+		let z = |len: usize| dev.alloc_zeros::<f32>(len.max(1));
 		let mut layers = Vec::with_capacity(cfg.n_layers);
 		for _ in 0..cfg.n_layers {
 			layers.push(LayerActs {
@@ -93,8 +93,8 @@ impl DeviceWorkspace {
 			rstd_f: z(n)?,
 			logits: z(n * cfg.vocab_size)?,
 			losses: z(n)?,
-			inputs: dev.stream.alloc_zeros::<u32>(n.max(1))?,
-			targets: dev.stream.alloc_zeros::<u32>(n.max(1))?,
+			inputs: dev.alloc_zeros::<u32>(n.max(1))?,
+			targets: dev.alloc_zeros::<u32>(n.max(1))?,
 			grad: GradScratch {
 				dres: z(n * d)?,
 				dh: z(n * d)?,

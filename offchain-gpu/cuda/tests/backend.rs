@@ -1,15 +1,18 @@
-//! CudaBackend against CpuBackend on the tiny config. Needs an NVIDIA driver and GPU (and
-//! libcublas / libnvrtc on the library path, or NVRTC_LIB_DIR for NVRTC); elsewhere each
-//! test prints "skipped: ..." and is counted as skipped by CI (see `common::skip`).
+//! CudaBackend against CpuBackend, on both devices: every check runs on the simulated
+//! device (the whole backend: buffer sizes, strides, leading dimensions, launch shapes and
+//! kernel order, with the kernels on the host simulator and gemm on the CPU), and again on
+//! GPU 0 where one exists. The GPU variants need an NVIDIA driver and GPU (and libcublas /
+//! libnvrtc on the library path, or NVRTC_LIB_DIR for NVRTC); elsewhere each prints
+//! "skipped: ..." and is counted as skipped by CI (see `common::skip`).
 //!
-//! Tolerances: the GPU sums in different orders (cuBLAS, tree reductions) and its expf /
+//! Tolerances: the devices sum in different orders (gemm, tree reductions) and a GPU's expf /
 //! logf differ from glibc by an ulp or two, so the loss must agree to 1e-5 relative and
-//! every gradient tensor to `|gpu - cpu| <= 1e-4 * max|cpu|` over the tensor. (Not yet run on
-//! a GPU: if cuBLAS picks TF32 tensor-core paths these bounds would need widening.)
+//! every gradient tensor to `|device - cpu| <= 1e-4 * max|cpu|` over the tensor. (Not yet run
+//! on a GPU: if cuBLAS picks TF32 tensor-core paths these bounds would need widening.)
 
 mod common;
 
-use training_cuda::{CudaBackend, CudaError};
+use training_cuda::{CudaBackend, CudaError, DeviceKind};
 use training_model::{
 	init_params, AdamWConfig, Backend, Batch, CpuBackend, ModelConfig, ParamLayout,
 };
@@ -17,8 +20,8 @@ use training_model::{
 const LOSS_TOL: f32 = 1e-5;
 const GRAD_TOL: f32 = 1e-4;
 
-fn gpu(cfg: &ModelConfig) -> Option<CudaBackend> {
-	match CudaBackend::new(cfg, AdamWConfig::default()) {
+fn open(kind: DeviceKind, cfg: &ModelConfig) -> Option<CudaBackend> {
+	match CudaBackend::open(kind, cfg, AdamWConfig::default()) {
 		Ok(b) => Some(b),
 		Err(e @ (CudaError::NoDriver | CudaError::NoDevice | CudaError::MissingLibrary(_))) => {
 			common::skip(&format!("no CUDA driver ({e})"));
@@ -52,10 +55,49 @@ fn assert_tensors_close(cfg: &ModelConfig, got: &[f32], want: &[f32]) {
 	}
 }
 
+/// The devnet preset's shape: more heads, rows and blocks than `tiny`.
+fn devnet_shape() -> ModelConfig {
+	ModelConfig {
+		d_model: 64,
+		n_layers: 2,
+		n_heads: 4,
+		d_ff: 128,
+		seq_len: 64,
+		..ModelConfig::tiny()
+	}
+}
+
 #[test]
-fn loss_and_gradients_match_the_cpu_backend() {
-	let cfg = ModelConfig::tiny();
-	let Some(mut cuda) = gpu(&cfg) else { return };
+fn sim_loss_and_gradients_match_the_cpu_backend() {
+	loss_and_gradients_match(DeviceKind::Sim, &ModelConfig::tiny(), &[(3, 16, 1), (2, 9, 2)]);
+}
+
+#[test]
+fn sim_devnet_shape_matches_the_cpu_backend() {
+	loss_and_gradients_match(DeviceKind::Sim, &devnet_shape(), &[(4, 64, 3)]);
+}
+
+#[test]
+fn gpu_loss_and_gradients_match_the_cpu_backend() {
+	loss_and_gradients_match(DeviceKind::Gpu(0), &ModelConfig::tiny(), &[(3, 16, 1), (2, 9, 2)]);
+	loss_and_gradients_match(DeviceKind::Gpu(0), &devnet_shape(), &[(4, 64, 3)]);
+}
+
+#[test]
+fn sim_optimizer_steps_track_the_cpu_backend() {
+	optimizer_steps_track(DeviceKind::Sim);
+}
+
+#[test]
+fn gpu_optimizer_steps_track_the_cpu_backend() {
+	optimizer_steps_track(DeviceKind::Gpu(0));
+}
+
+/// Loss, gradients and evaluation loss on each `(batch, seq, seed)` in turn (a new shape
+/// reallocates the workspace).
+fn loss_and_gradients_match(kind: DeviceKind, cfg: &ModelConfig, shapes: &[(usize, usize, u32)]) {
+	let cfg = cfg.clone();
+	let Some(mut cuda) = open(kind, &cfg) else { return };
 	eprintln!("device: {}", cuda.device_name().unwrap());
 	let mut cpu = CpuBackend::new(&cfg, AdamWConfig::default()).unwrap();
 	let params = init_params(&cfg, 7);
@@ -63,8 +105,7 @@ fn loss_and_gradients_match_the_cpu_backend() {
 	cuda.load_params(&params).unwrap();
 	assert_eq!(cuda.read_params(), params);
 
-	// Two shapes: the workspace is reallocated in between.
-	for (b, t, seed) in [(3, 16, 1), (2, 9, 2)] {
+	for &(b, t, seed) in shapes {
 		let batch = batch(&cfg, b, t, seed);
 		let want = cpu.forward_backward(&batch).unwrap();
 		let got = cuda.forward_backward(&batch).unwrap();
@@ -75,10 +116,9 @@ fn loss_and_gradients_match_the_cpu_backend() {
 	}
 }
 
-#[test]
-fn optimizer_steps_track_the_cpu_backend() {
+fn optimizer_steps_track(kind: DeviceKind) {
 	let cfg = ModelConfig::tiny();
-	let Some(mut cuda) = gpu(&cfg) else { return };
+	let Some(mut cuda) = open(kind, &cfg) else { return };
 	let mut cpu = CpuBackend::new(&cfg, AdamWConfig::default()).unwrap();
 	let params = init_params(&cfg, 3);
 	cpu.load_params(&params).unwrap();
@@ -101,6 +141,25 @@ fn optimizer_steps_track_the_cpu_backend() {
 	// Three steps of lr 1e-2: the parameters may drift by rounding, not by an update.
 	assert!(err <= 1e-4, "max parameter difference {err:e}");
 	cuda.reset_optimizer();
+}
+
+#[test]
+fn sim_device_is_named() {
+	let cuda =
+		open(DeviceKind::Sim, &ModelConfig::tiny()).expect("the simulated device always opens");
+	assert_eq!(cuda.name(), "cuda-sim");
+}
+
+#[test]
+fn a_missing_gpu_ordinal_is_a_named_error() {
+	match CudaBackend::open(DeviceKind::Gpu(4096), &ModelConfig::tiny(), AdamWConfig::default()) {
+		Err(CudaError::NoSuchDevice { ordinal: 4096, .. }) => {}
+		Err(e @ (CudaError::NoDriver | CudaError::NoDevice)) => {
+			common::skip(&format!("no CUDA driver ({e})"))
+		}
+		Err(e) => panic!("expected NoSuchDevice, got {e}"),
+		Ok(_) => panic!("a machine with 4097 GPUs?"),
+	}
 }
 
 #[test]

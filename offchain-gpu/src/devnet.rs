@@ -38,6 +38,7 @@ use pallet_training::{Role, RunParams};
 use training_protocol::{Fixed, IncentiveParams, OpenSkillParams, Round, ScoreFlags, Uid};
 
 use crate::chain::{account_of, api, keypair, AccountId, Balance, Chain, UNIT};
+use crate::device::Device;
 use crate::roles::{self, miner, validator, Report, Reporter, RunCtx};
 use crate::store::BlobStore;
 
@@ -112,6 +113,11 @@ pub struct DevnetConfig {
 	pub indicator_alpha_ppb: u32,
 	/// Print every role report.
 	pub verbose: bool,
+	/// Where the workers train and evaluate.
+	pub device: Device,
+	/// How many of the honest miners (the first ones) run on the simulated GPU instead, so
+	/// that the CUDA backend's whole path trains alongside the others.
+	pub sim_miners: usize,
 }
 
 impl Default for DevnetConfig {
@@ -141,6 +147,8 @@ impl Default for DevnetConfig {
 			warmup_rounds: 3,
 			indicator_alpha_ppb: 200_000_000,
 			verbose: false,
+			device: Device::Cpu,
+			sim_miners: 0,
 		}
 	}
 }
@@ -617,11 +625,14 @@ async fn drive(
 			late_keys.push(account_of(&key));
 		}
 		let late_round = cfg.late_round;
+		let device =
+			if i < cfg.sim_miners.min(cfg.miners) { Device::Sim } else { cfg.device.clone() };
 		let role = spawn_role(
 			format!("miner {key_uri}"),
 			url,
 			run,
 			cfg,
+			device,
 			&corpus,
 			stop,
 			&reporter,
@@ -650,6 +661,7 @@ async fn drive(
 			url,
 			run,
 			cfg,
+			cfg.device.clone(),
 			&corpus,
 			stop,
 			&reporter,
@@ -741,6 +753,7 @@ fn spawn_role(
 	url: &str,
 	run: u32,
 	cfg: &DevnetConfig,
+	device: Device,
 	corpus: &Arc<training_model::Corpus>,
 	stop: &Arc<AtomicBool>,
 	reporter: &Reporter,
@@ -763,6 +776,7 @@ fn spawn_role(
 				RunCtx::new(chain, run, &model, corpus, stop.clone(), reporter.clone()).await?;
 			// The devnet's stores are local directories or a bucket on loopback.
 			ctx.allow_local_stores = true;
+			ctx.device = device;
 			body(ctx).await
 		});
 		if let Err(e) = result {

@@ -1,9 +1,10 @@
 //! The worker library of the training chain: chain client ([`chain`]), blob store
-//! ([`store`]), the miner and validator roles ([`roles`]), the local devnet ([`devnet`]) and
-//! runtime upgrades ([`upgrade`]).
+//! ([`store`]), the compute device ([`device`]), the miner and validator roles ([`roles`]),
+//! the local devnet ([`devnet`]) and runtime upgrades ([`upgrade`]).
 //! The `offchain-gpu` binary wraps these as subcommands next to its benchmarks.
 
 pub mod chain;
+pub mod device;
 pub mod devnet;
 pub mod roles;
 pub mod store;

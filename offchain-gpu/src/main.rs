@@ -16,6 +16,7 @@ use std::path::PathBuf;
 
 use anyhow::{bail, Context, Result};
 use clap::{Args, Parser, Subcommand};
+use offchain_gpu::device::{Device, DeviceChoice};
 use training_model::data::{shakespeare, tokenizer};
 use training_model::{Corpus, ModelConfig};
 
@@ -174,6 +175,14 @@ struct DevnetArgs {
 	topk: u32,
 	#[arg(long)]
 	verbose: bool,
+	/// Where the workers train and evaluate: auto (GPU 0 when a driver and device are
+	/// present, else the CPU), cpu, cuda, cuda:N, or sim (the simulated GPU).
+	#[arg(long, default_value = "auto")]
+	device: DeviceChoice,
+	/// Honest miners (of --miners) that train on the simulated GPU whatever --device says:
+	/// the CUDA backend's whole path in a live run, on a machine without a GPU (slow).
+	#[arg(long, default_value_t = 0)]
+	sim_miners: usize,
 }
 
 #[derive(Args)]
@@ -206,6 +215,11 @@ struct RoleArgs {
 	/// Validator stake in UNIT.
 	#[arg(long, default_value_t = 100)]
 	stake: u128,
+	/// Where training and evaluation run: auto (GPU 0 when a driver and device are present,
+	/// else the CPU), cpu, cuda, cuda:N, or sim (the CUDA backend on the host simulator:
+	/// slow, for checking the GPU path without a GPU).
+	#[arg(long, default_value = "auto")]
+	device: DeviceChoice,
 }
 
 #[derive(Subcommand)]
@@ -247,6 +261,11 @@ struct SpeedArgs {
 	/// Timed training steps.
 	#[arg(long, default_value_t = 10)]
 	steps: usize,
+	/// Where training and evaluation run: auto (GPU 0 when a driver and device are present,
+	/// else the CPU), cpu, cuda, cuda:N, or sim (the CUDA backend on the host simulator:
+	/// slow, for checking the GPU path without a GPU).
+	#[arg(long, default_value = "auto")]
+	device: DeviceChoice,
 }
 
 /// `bench train`. Unset tuning flags take the default (or `--quick`) configuration's value.
@@ -303,6 +322,11 @@ struct TrainArgs {
 	/// Output directory.
 	#[arg(long, default_value = "bench-out/train")]
 	out: PathBuf,
+	/// Where the replicas train: auto (GPU 0 when a driver and device are present,
+	/// else the CPU), cpu, cuda, cuda:N, or sim (the CUDA backend on the host simulator:
+	/// slow, for checking the GPU path without a GPU).
+	#[arg(long, default_value = "auto")]
+	device: DeviceChoice,
 }
 
 impl TrainArgs {
@@ -335,8 +359,9 @@ fn bench_train(args: &TrainArgs) -> Result<()> {
 	let tokenizer = tokenizer::by_name(&args.tokenizer)?;
 	let mut model = ModelConfig::preset(&args.model)?;
 	model.vocab_size = tokenizer.vocab_size();
-	let cfg = args.config(model);
+	let mut cfg = args.config(model);
 	cfg.validate()?;
+	cfg.device = resolve_device(args.device)?;
 	let path = match &args.corpus {
 		Some(path) => path.clone(),
 		None => shakespeare::default_path()
@@ -392,6 +417,8 @@ fn devnet(a: DevnetArgs) -> Result<()> {
 		inner_steps: a.inner_steps,
 		topk: a.topk,
 		verbose: a.verbose,
+		device: resolve_device(a.device)?,
+		sim_miners: a.sim_miners,
 		..Default::default()
 	};
 	let (miners, inner_steps, model, out) =
@@ -426,8 +453,16 @@ fn devnet(a: DevnetArgs) -> Result<()> {
 	Ok(())
 }
 
+/// Resolves `--device` and says which device the command uses.
+fn resolve_device(choice: DeviceChoice) -> Result<Device> {
+	let device = Device::resolve(choice)?;
+	eprintln!("device: {device}");
+	Ok(device)
+}
+
 fn role(a: RoleArgs, miner: bool) -> Result<()> {
 	use offchain_gpu::{chain, roles, store::BlobStore};
+	let device = resolve_device(a.device)?;
 	let secret = std::env::var(&a.secret_env).with_context(|| {
 		format!("set {} to the worker's secret URI or seed phrase", a.secret_env)
 	})?;
@@ -454,6 +489,7 @@ fn role(a: RoleArgs, miner: bool) -> Result<()> {
 		)
 		.await?;
 		ctx.allow_local_stores = a.allow_local_stores;
+		ctx.device = device;
 		let work = async {
 			if miner {
 				let cfg = roles::miner::MinerConfig {
@@ -592,7 +628,10 @@ fn run(cli: Cli) -> Result<()> {
 			if a.batch == 0 || a.steps == 0 {
 				bail!("--batch and --steps must be at least 1");
 			}
-			print!("{}", training_model::bench_train(&cfg, a.batch, a.steps));
+			let backend = resolve_device(a.device)?.backend(&cfg, Default::default())?;
+			let report = training_model::run_bench_on(backend, a.batch, a.steps)
+				.context("the speed benchmark failed")?;
+			println!("{report}");
 		}
 		Command::Bench(Bench::Train(a)) => bench_train(&a)?,
 		Command::Devnet(a) => devnet(a)?,

@@ -2,7 +2,7 @@
 //! to compile), and finding its shared library.
 
 use std::path::Path;
-use std::sync::OnceLock;
+use std::sync::{Mutex, OnceLock};
 
 use cudarc::nvrtc::{self, CompileError, CompileOptions, Ptx};
 
@@ -78,9 +78,17 @@ pub fn compile_file(file: &KernelFile, arch: &str) -> Result<Ptx, CudaError> {
 	compile(file.name, &file.program(), arch)
 }
 
-/// Compiles every kernel file as the single program the backend loads.
+/// Compiles every kernel file as the single program the backend loads. Compiled once per
+/// architecture and process: a validator opens a backend every round.
 pub fn compile_bundle(arch: &str) -> Result<Ptx, CudaError> {
-	compile("kernels.cu", &kernels::bundle(), arch)
+	static COMPILED: Mutex<Vec<(String, Ptx)>> = Mutex::new(Vec::new());
+	let mut cache = COMPILED.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+	if let Some((_, ptx)) = cache.iter().find(|(a, _)| a == arch) {
+		return Ok(ptx.clone());
+	}
+	let ptx = compile("kernels.cu", &kernels::bundle(), arch)?;
+	cache.push((arch.to_owned(), ptx.clone()));
+	Ok(ptx)
 }
 
 /// NVRTC's version as `(major, minor)`.

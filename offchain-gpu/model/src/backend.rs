@@ -20,7 +20,7 @@ pub struct StepStats {
 
 /// A device that can train and evaluate one model.
 pub trait Backend {
-	/// Short name for logs (`"cpu"`, later `"cuda"`).
+	/// Short name for logs (`"cpu"`, `"cuda"`, `"cuda-sim"`).
 	fn name(&self) -> &'static str;
 
 	fn config(&self) -> &ModelConfig;
@@ -58,4 +58,61 @@ pub trait Backend {
 	fn timings(&self) -> Timings;
 
 	fn reset_timings(&mut self);
+}
+
+/// A backend chosen at run time (the CPU, a GPU or the simulated device).
+pub type DynBackend = Box<dyn Backend + Send + Sync>;
+
+impl<B: Backend + ?Sized> Backend for Box<B> {
+	fn name(&self) -> &'static str {
+		(**self).name()
+	}
+
+	fn config(&self) -> &ModelConfig {
+		(**self).config()
+	}
+
+	fn load_params(&mut self, params: &[f32]) -> Result<(), ModelError> {
+		(**self).load_params(params)
+	}
+
+	fn read_params(&self) -> Vec<f32> {
+		(**self).read_params()
+	}
+
+	fn forward(&mut self, batch: &Batch) -> Result<f32, ModelError> {
+		(**self).forward(batch)
+	}
+
+	fn forward_backward(&mut self, batch: &Batch) -> Result<f32, ModelError> {
+		(**self).forward_backward(batch)
+	}
+
+	fn read_grads(&self) -> Vec<f32> {
+		(**self).read_grads()
+	}
+
+	fn optimizer_step(
+		&mut self,
+		lr: f32,
+		max_grad_norm: Option<f32>,
+	) -> Result<StepStats, ModelError> {
+		(**self).optimizer_step(lr, max_grad_norm)
+	}
+
+	fn reset_optimizer(&mut self) {
+		(**self).reset_optimizer()
+	}
+
+	fn adamw_config(&self) -> AdamWConfig {
+		(**self).adamw_config()
+	}
+
+	fn timings(&self) -> Timings {
+		(**self).timings()
+	}
+
+	fn reset_timings(&mut self) {
+		(**self).reset_timings()
+	}
 }

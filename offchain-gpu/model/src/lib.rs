@@ -29,9 +29,9 @@ pub mod ops;
 pub mod optim;
 pub mod train;
 
-pub use backend::{Backend, StepStats};
+pub use backend::{Backend, DynBackend, StepStats};
 pub use batch::Batch;
-pub use bench::{bench_train, run_bench, BenchReport};
+pub use bench::{run_bench, run_bench_on, BenchReport};
 pub use checkpoint::{params_hash, CheckpointError};
 pub use config::{ConfigError, ModelConfig};
 pub use cpu::CpuBackend;
@@ -45,4 +45,4 @@ pub use init::{init_params, init_params_with};
 pub use layout::{ParamLayout, TensorSpec};
 pub use model::{Timings, Workspace};
 pub use optim::{AdamW, AdamWConfig, LrSchedule};
-pub use train::{eval_loss, eval_loss_many, InnerOutcome, TrainConfig, Trainer};
+pub use train::{eval_loss, eval_loss_many, Evaluator, InnerOutcome, TrainConfig, Trainer};

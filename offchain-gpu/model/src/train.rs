@@ -122,6 +122,46 @@ impl<B: Backend> Trainer<B> {
 	}
 }
 
+/// Forward-only losses of given parameters on one backend (a validator's evaluations on its
+/// device). The CPU functions [`eval_loss`] and [`eval_loss_many`] compute the same.
+pub struct Evaluator<B: Backend = CpuBackend> {
+	backend: B,
+}
+
+impl<B: Backend> Evaluator<B> {
+	pub fn new(backend: B) -> Self {
+		Self { backend }
+	}
+
+	/// Loss of `params` on `batch`.
+	pub fn loss(&mut self, params: &[f32], batch: &Batch) -> Result<f32, ModelError> {
+		self.backend.load_params(params)?;
+		finite(self.backend.forward(batch)?)
+	}
+
+	/// Mean loss of `params` over `batches` (summed in f64, like [`eval_loss_many`]).
+	pub fn loss_many(&mut self, params: &[f32], batches: &[Batch]) -> Result<f32, ModelError> {
+		self.backend.load_params(params)?;
+		let mut total = 0.0f64;
+		for b in batches {
+			total += self.backend.forward(b)? as f64;
+		}
+		finite((total / batches.len().max(1) as f64) as f32)
+	}
+
+	pub fn backend(&self) -> &B {
+		&self.backend
+	}
+}
+
+fn finite(loss: f32) -> Result<f32, ModelError> {
+	if loss.is_finite() {
+		Ok(loss)
+	} else {
+		Err(ModelError::NonFiniteLoss(loss))
+	}
+}
+
 /// Forward-only loss of `params` on `batch` on the CPU (what a validator computes).
 pub fn eval_loss(cfg: &ModelConfig, params: &[f32], batch: &Batch) -> Result<f32, ModelError> {
 	let loss = Workspace::<f32>::new(cfg)?.loss(params, batch)?;

@@ -57,6 +57,8 @@ pub struct QualityConfig {
 	pub run_seed: u32,
 	/// Seeds the initial parameters.
 	pub init_seed: u64,
+	/// Where the replicas train (the evaluations and outer steps stay on the CPU).
+	pub device: offchain_gpu::device::Device,
 }
 
 /// Why a configuration was refused.
@@ -90,6 +92,7 @@ impl QualityConfig {
 			sparse: SparseConfig::default(),
 			run_seed: 1,
 			init_seed: 0,
+			device: offchain_gpu::device::Device::Cpu,
 		}
 	}
 

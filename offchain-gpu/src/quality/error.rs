@@ -11,6 +11,8 @@ pub enum QualityError {
 	Config(#[from] ConfigError),
 	#[error("training or evaluation failed: {0}")]
 	Model(#[from] training_model::ModelError),
+	#[error("device: {0:#}")]
+	Device(#[from] anyhow::Error),
 	#[error("data: {0}")]
 	Data(#[from] training_model::DataError),
 	#[error("the model's tensors do not form a compression layout: {0}")]

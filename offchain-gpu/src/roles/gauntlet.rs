@@ -36,9 +36,7 @@
 
 use anyhow::Result;
 use sparseloco::{Plan, SparseGradient};
-use training_model::{
-	eval_loss, eval_loss_many, Assignment, Batch, BatchShape, Corpus, ModelConfig,
-};
+use training_model::{Assignment, Batch, BatchShape, Corpus, ModelConfig};
 use training_protocol::{Fixed, MinerScore, Round, ScoreFlags, Uid};
 
 use super::copies::{copy_check, CopyVerdict, Submission, Thresholds};
@@ -50,6 +48,8 @@ use crate::chain::AccountId;
 #[derive(Clone, Copy)]
 pub struct RunInputs<'a> {
 	pub model: &'a ModelConfig,
+	/// Where the evaluations and the reference update run.
+	pub device: &'a crate::device::Device,
 	pub plan: &'a Plan,
 	pub corpus: &'a Corpus,
 	pub shape: BatchShape,
@@ -128,7 +128,8 @@ pub fn score_round(
 	let lr = bars.eval_lr_factor * run.outer_lr;
 	let positions = sparseloco::fingerprint::positions(run.plan, s);
 
-	let rand_before = eval_loss(run.model, theta, &random)?;
+	let mut eval = run.device.evaluator(run.model)?;
+	let rand_before = eval.loss(theta, &random)?;
 	let reference = reference_update(run, theta, s, eval_seed)?;
 
 	// Pass 1: every miner's gradient alone on the random batch and on its own batches.
@@ -161,9 +162,9 @@ pub fn score_round(
 		let losses = (|| -> Result<[f32; 3]> {
 			let after = stepped(run.plan, theta, grad, &clip, lr)?;
 			Ok([
-				eval_loss(run.model, &after, &random)?,
-				eval_loss_many(run.model, theta, &own)?,
-				eval_loss_many(run.model, &after, &own)?,
+				eval.loss(&after, &random)?,
+				eval.loss_many(theta, &own)?,
+				eval.loss_many(&after, &own)?,
 			])
 		})();
 		let [rand_after, own_before, own_after] = match losses {
@@ -223,7 +224,7 @@ pub fn score_round(
 		};
 		let (indicator, advantage) = match reference {
 			Some((r, t)) => {
-				let ref_after = eval_loss_many(run.model, t, &m.own)?;
+				let ref_after = eval.loss_many(t, &m.own)?;
 				let own_gain = (m.own_before - m.own_after) / m.own_before;
 				let ref_gain = (m.own_before - ref_after) / m.own_before;
 				// The double difference (gain over the reference on its own batches, less that
@@ -283,7 +284,7 @@ fn reference_update(
 	eval_seed: u64,
 ) -> Result<Vec<f32>> {
 	let inner = super::miner::MinerConfig::default().train_config(run.inner_steps);
-	let mut trainer = training_model::Trainer::cpu(run.model, inner)?;
+	let mut trainer = run.device.trainer(run.model, inner)?;
 	let h = u64::from(run.inner_steps);
 	trainer.set_global_step(s.saturating_mul(h));
 	let (corpus, seed, shape) = (run.corpus, eval_seed, run.shape);
@@ -524,6 +525,7 @@ mod tests {
 		let miners: Vec<(Uid, AccountId)> = uids.iter().map(|&u| (u, account(u as u8))).collect();
 		let run = RunInputs {
 			model: &f.model,
+			device: &crate::device::Device::Cpu,
 			plan: &f.plan,
 			corpus: &f.corpus,
 			shape: f.shape,

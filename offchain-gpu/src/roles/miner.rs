@@ -17,7 +17,8 @@ use codec::Encode;
 use sparseloco::{fingerprint, ErrorFeedback, Header, SparseGradient, SparseTensor};
 use subxt_signer::sr25519::Keypair;
 use training_model::{
-	AdamWConfig, Assignment, Batch, BatchShape, LrSchedule, ModelError, TrainConfig, Trainer,
+	AdamWConfig, Assignment, Batch, BatchShape, DynBackend, LrSchedule, ModelError, TrainConfig,
+	Trainer,
 };
 use training_protocol::Round;
 
@@ -244,7 +245,7 @@ struct Miner {
 	key: Keypair,
 	store: BlobStore,
 	cfg: MinerConfig,
-	trainer: Trainer,
+	trainer: Trainer<DynBackend>,
 	feedback: ErrorFeedback,
 	synced: Synced,
 	trained: Option<Round>,
@@ -271,7 +272,7 @@ pub async fn run(ctx: RunCtx, key: Keypair, store: BlobStore, cfg: MinerConfig) 
 	let mut m = Miner {
 		uid: peer.uid,
 		me,
-		trainer: Trainer::cpu(&ctx.model, cfg.train_config(ctx.params.inner_steps))?,
+		trainer: ctx.device.trainer(&ctx.model, cfg.train_config(ctx.params.inner_steps))?,
 		feedback: ErrorFeedback::new(&ctx.plan, cfg.beta)?,
 		synced: Synced::join(&ctx, format!("miner {}", peer.uid)).await?,
 		key,

@@ -195,6 +195,8 @@ pub struct RunCtx {
 	/// link-local addresses (`--allow-local-stores`; the devnet sets it). Off by default:
 	/// peer store URLs come from chain data.
 	pub allow_local_stores: bool,
+	/// Where training and evaluation run (the CPU unless set).
+	pub device: crate::device::Device,
 	/// The peer stores read so far, one client per URL, shared by clones of this context.
 	pub peer_stores: PeerStores,
 }
@@ -237,6 +239,7 @@ impl RunCtx {
 			report,
 			fetch_patience: Duration::from_secs(6),
 			allow_local_stores: false,
+			device: crate::device::Device::Cpu,
 			peer_stores: PeerStores::default(),
 		})
 	}

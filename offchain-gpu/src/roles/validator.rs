@@ -460,6 +460,7 @@ async fn score_round(
 		eligible.into_iter().filter(|(uid, _)| due.binary_search(uid).is_ok()).collect();
 	let run = RunInputs {
 		model: &ctx.model,
+		device: &ctx.device,
 		plan: &ctx.plan,
 		corpus: &ctx.corpus,
 		shape: ctx.shape,

@@ -147,28 +147,41 @@ pub struct Gpu {
 	kernels: Kernels,
 }
 
+/// Checks that the driver is loadable and GPU `ordinal` exists, and returns its name; opens
+/// a context but compiles nothing (what `--device auto` asks before choosing the GPU).
+pub fn probe(ordinal: usize) -> Result<String, CudaError> {
+	driver_has(ordinal)?;
+	Ok(CudaContext::new(ordinal)?.name()?)
+}
+
+/// The driver loads and reports device `ordinal`.
+fn driver_has(ordinal: usize) -> Result<(), CudaError> {
+	// SAFETY: only probes whether the shared library can be opened.
+	if !unsafe { cudarc::driver::sys::is_culib_present() } {
+		return Err(CudaError::NoDriver);
+	}
+	let count = CudaContext::device_count().map_err(|e| {
+		if e.0 == cudarc::driver::sys::cudaError_enum::CUDA_ERROR_NO_DEVICE {
+			CudaError::NoDevice
+		} else {
+			CudaError::Driver(e)
+		}
+	})?;
+	if count <= 0 {
+		return Err(CudaError::NoDevice);
+	}
+	if ordinal >= count as usize {
+		return Err(CudaError::NoSuchDevice { ordinal, count: count as usize });
+	}
+	Ok(())
+}
+
 impl Gpu {
 	/// Opens device `ordinal` and compiles the kernels for its architecture. Fails with a
 	/// named error, not a panic, where the driver, the device or a library is missing.
 	fn open(ordinal: usize) -> Result<Self, CudaError> {
-		// SAFETY: only probe whether the shared libraries can be opened.
-		if !unsafe { cudarc::driver::sys::is_culib_present() } {
-			return Err(CudaError::NoDriver);
-		}
-		let count = CudaContext::device_count().map_err(|e| {
-			if e.0 == cudarc::driver::sys::cudaError_enum::CUDA_ERROR_NO_DEVICE {
-				CudaError::NoDevice
-			} else {
-				CudaError::Driver(e)
-			}
-		})?;
-		if count <= 0 {
-			return Err(CudaError::NoDevice);
-		}
-		if ordinal >= count as usize {
-			return Err(CudaError::NoSuchDevice { ordinal, count: count as usize });
-		}
-		// SAFETY: as above.
+		driver_has(ordinal)?;
+		// SAFETY: only probes whether the shared library can be opened.
 		if !unsafe { cudarc::cublas::sys::is_culib_present() } {
 			return Err(CudaError::MissingLibrary("libcublas"));
 		}

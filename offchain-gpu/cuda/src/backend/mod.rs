@@ -18,6 +18,7 @@ use training_model::{
 	AdamWConfig, Backend, Batch, ModelConfig, ModelError, ParamLayout, StepStats, Timings,
 };
 
+pub use self::device::probe;
 use self::device::{Device, Imp, NORM_BLOCKS};
 use self::forward::Rope;
 use self::mem::Buf;

@@ -1,14 +1,14 @@
 //! The data-parallel baseline: one model, one AdamW step per inner step on the union of the
 //! replicas' batches (what averaging R replicas' gradients every step computes).
 
-use training_model::{Batch, ModelError, Trainer};
+use training_model::{Batch, DynBackend, ModelError, Trainer};
 
 use super::{Bench, Strategy};
 use crate::quality::error::QualityError;
 use crate::quality::traffic::{adamw_round, ByteCounter};
 
 pub struct DataParallel {
-	trainer: Trainer,
+	trainer: Trainer<DynBackend>,
 	theta: Vec<f32>,
 	sent: ByteCounter,
 }

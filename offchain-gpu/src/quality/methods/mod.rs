@@ -16,7 +16,8 @@ pub use sparse::compression_plan;
 use std::time::Instant;
 
 use training_model::{
-	eval_loss_many, init_params, AssignedBatches, Assignment, Batch, Corpus, ModelError, Trainer,
+	eval_loss_many, init_params, AssignedBatches, Assignment, Batch, Corpus, DynBackend,
+	ModelError, Trainer,
 };
 
 use super::config::QualityConfig;
@@ -135,14 +136,14 @@ impl<'a> Bench<'a> {
 		})
 	}
 
-	fn trainer(&self) -> Result<Trainer, QualityError> {
-		Ok(Trainer::cpu(&self.cfg.model, self.cfg.train_config())?)
+	fn trainer(&self) -> Result<Trainer<DynBackend>, QualityError> {
+		Ok(self.cfg.device.trainer(&self.cfg.model, self.cfg.train_config())?)
 	}
 }
 
 /// R replicas, each with its own inner AdamW state (kept across rounds, as in DiLoCo).
 struct Replicas {
-	trainers: Vec<Trainer>,
+	trainers: Vec<Trainer<DynBackend>>,
 }
 
 impl Replicas {

@@ -1,13 +1,17 @@
-//! Where a worker computes: `--device auto|cpu|cuda[:N]|sim`. Training and evaluation run on
-//! the chosen device; the outer step (aggregating the round's gradients into the shared
-//! model) stays on the CPU everywhere, because every node must reach bit-identical
-//! parameters and the CPU path is the one all nodes share.
+//! Where a worker computes: `--device auto|cpu|cuda[:N]|sim`. Training, evaluation and a
+//! miner's compression (error feedback, top-k, 2-bit codes, with the residual kept on the
+//! device) run on the chosen device; compression puts the same bytes on the wire on every
+//! device. The outer step (aggregating the round's gradients into the shared model) stays on
+//! the CPU everywhere, because every node must reach bit-identical parameters and the CPU
+//! path is the one all nodes share.
 
 use std::fmt;
 use std::str::FromStr;
 
 use anyhow::{Context, Result};
-use training_cuda::{CudaBackend, CudaError, DeviceKind};
+use sparseloco::{ErrorFeedback, Plan, SparseTensor};
+use training_cuda::sparseloco::gpu::{GpuPlan, SparseLocoGpu};
+use training_cuda::{Buf, CudaBackend, CudaError, DeviceKind};
 use training_model::{
 	AdamWConfig, CpuBackend, DynBackend, Evaluator, ModelConfig, TrainConfig, Trainer,
 };
@@ -100,9 +104,54 @@ impl Device {
 		Ok(Trainer::new(self.backend(model, cfg.adamw)?, cfg))
 	}
 
+	/// A miner's error-feedback compressor on this device, with a zero residual.
+	pub fn compressor(&self, plan: &Plan, beta: f32) -> Result<Compressor> {
+		let kind = match self {
+			Self::Cpu => return Ok(Compressor::Cpu(ErrorFeedback::new(plan, beta)?)),
+			Self::Cuda { ordinal, .. } => DeviceKind::Gpu(*ordinal),
+			Self::Sim => DeviceKind::Sim,
+		};
+		let open = || -> Result<Compressor, training_cuda::sparseloco::SparseLocoGpuError> {
+			let gpu = SparseLocoGpu::open_on(kind)?;
+			let gp = gpu.prepare(plan)?;
+			let residual = gpu.upload(&vec![0.0; plan.len()])?;
+			Ok(Compressor::Device(Box::new(DeviceFeedback { gpu, gp, residual, beta })))
+		};
+		open().with_context(|| format!("opening SparseLoCo compression on {self}"))
+	}
+
 	/// A forward-only evaluator on this device.
 	pub fn evaluator(&self, model: &ModelConfig) -> Result<Evaluator<DynBackend>> {
 		Ok(Evaluator::new(self.backend(model, AdamWConfig::default())?))
+	}
+}
+
+/// Error feedback and compression on the CPU or on a device (the residual stays there).
+pub enum Compressor {
+	Cpu(ErrorFeedback),
+	Device(Box<DeviceFeedback>),
+}
+
+/// The device side of a [`Compressor`].
+pub struct DeviceFeedback {
+	gpu: SparseLocoGpu,
+	gp: GpuPlan,
+	residual: Buf<f32>,
+	beta: f32,
+}
+
+impl Compressor {
+	/// Folds `delta` (theta_before - theta_after) into the residual and returns the
+	/// compressed tensors, as `sparseloco::ErrorFeedback::compress` (same bytes, same errors).
+	pub fn compress(&mut self, plan: &Plan, delta: &[f32]) -> Result<Vec<SparseTensor>> {
+		match self {
+			Self::Cpu(ef) => Ok(ef.compress(plan, delta)?),
+			Self::Device(d) => {
+				let delta = d.gpu.upload(delta)?;
+				let out = d.gpu.compress(plan, &mut d.gp, d.beta, &mut d.residual, &delta)?;
+				Ok(out.to_sparse_tensors(plan))
+			}
+		}
 	}
 }
 
@@ -149,6 +198,30 @@ mod tests {
 				assert!(line.starts_with("--device cuda:0: ") && !line.contains('\n'), "{line}");
 			}
 		}
+	}
+
+	#[test]
+	fn compression_on_the_simulated_device_sends_the_cpus_bytes() {
+		let layout = sparseloco::Layout::new(vec![
+			sparseloco::TensorSpec::new("w", &[96, 130]),
+			sparseloco::TensorSpec::new("b", &[300]),
+		])
+		.unwrap();
+		let plan = Plan::new(layout, sparseloco::ChunkParams::default()).unwrap();
+		let (mut cpu, mut sim) = (
+			Device::Cpu.compressor(&plan, 0.95).unwrap(),
+			Device::Sim.compressor(&plan, 0.95).unwrap(),
+		);
+		for round in 0..3u32 {
+			let delta: Vec<f32> = (0..plan.len() as u32)
+				.map(|i| ((i.wrapping_mul(2654435761) ^ round) % 1000) as f32 * 1e-3 - 0.5)
+				.collect();
+			assert_eq!(sim.compress(&plan, &delta).unwrap(), cpu.compress(&plan, &delta).unwrap());
+		}
+		let bad = vec![f32::NAN; plan.len()];
+		let (c, s) =
+			(cpu.compress(&plan, &bad).unwrap_err(), sim.compress(&plan, &bad).unwrap_err());
+		assert!(format!("{s:#}").contains(&c.to_string()), "{s:#} vs {c}");
 	}
 
 	#[test]

@@ -248,6 +248,12 @@ struct CompressArgs {
 	/// Peers whose gradients are decoded and aggregated.
 	#[arg(long, default_value_t = 20)]
 	peers: usize,
+	/// Also compress on this device (cuda, cuda:N or sim; auto picks a GPU if there is one):
+	/// on a GPU the fused error-feedback + top-k kernel's bandwidth against a device-to-device
+	/// copy of the same bytes; on any device, one compression's time and whether its bytes
+	/// are the CPU's.
+	#[arg(long, default_value = "cpu")]
+	device: DeviceChoice,
 }
 
 #[derive(Args)]
@@ -453,6 +459,52 @@ fn devnet(a: DevnetArgs) -> Result<()> {
 	Ok(())
 }
 
+/// `bench compress --device`: one compression on the device against the CPU's (time, and
+/// whether the bytes agree) and, on a GPU, the fused kernel's bandwidth against a copy.
+fn bench_device_compress(device: &Device, cfg: &sparseloco::bench::BenchConfig) -> Result<String> {
+	use std::fmt::Write;
+	use std::time::Instant;
+	let plan = sparseloco::Plan::new(cfg.layout.clone(), cfg.params)?;
+	let delta: Vec<f32> = (0..plan.len() as u32)
+		.map(|i| (i.wrapping_mul(2654435761) >> 8) as f32 * 1e-7 - 0.8)
+		.collect();
+	let (mut cpu, mut dev) =
+		(Device::Cpu.compressor(&plan, cfg.beta)?, device.compressor(&plan, cfg.beta)?);
+	let start = Instant::now();
+	let want = cpu.compress(&plan, &delta)?;
+	let cpu_s = start.elapsed().as_secs_f64();
+	let start = Instant::now();
+	let got = dev.compress(&plan, &delta)?;
+	let dev_s = start.elapsed().as_secs_f64();
+	let mut out = String::new();
+	writeln!(
+		out,
+		"compress on {device}: {:.1} ms vs {:.1} ms on the CPU (ratio {:.2}), wire bytes {}",
+		dev_s * 1e3,
+		cpu_s * 1e3,
+		cpu_s / dev_s,
+		if got == want { "identical" } else { "DIFFERENT" }
+	)?;
+	if let Device::Cuda { ordinal, .. } = device {
+		let gpu = training_cuda::sparseloco::gpu::SparseLocoGpu::open_on(
+			training_cuda::DeviceKind::Gpu(*ordinal),
+		)?;
+		let f = gpu.bench_fused(&plan, 20)?;
+		writeln!(
+			out,
+			"fused error feedback + top-k: {:.1} GB/s vs {:.1} GB/s device-to-device copy (ratio {:.2}), {} elements",
+			f.fused_gb_s,
+			f.copy_gb_s,
+			f.fused_gb_s / f.copy_gb_s,
+			f.elements
+		)?;
+	}
+	if got != want {
+		bail!("{out}the device's compressed bytes differ from the CPU's");
+	}
+	Ok(out)
+}
+
 /// Resolves `--device` and says which device the command uses.
 fn resolve_device(choice: DeviceChoice) -> Result<Device> {
 	let device = Device::resolve(choice)?;
@@ -621,6 +673,11 @@ fn run(cli: Cli) -> Result<()> {
 			}
 			cfg.peers = a.peers;
 			print!("{}", sparseloco::bench::bench_report(&cfg));
+			let device = resolve_device(a.device)?;
+			if device != Device::Cpu {
+				println!();
+				print!("{}", bench_device_compress(&device, &cfg)?);
+			}
 		}
 		Command::Bench(Bench::Speed(a)) => {
 			let cfg = training_model::config::ModelConfig::preset(&a.model)

@@ -22,6 +22,7 @@ pub mod sim;
 pub mod sparseloco;
 
 pub use adamw::AdamWStep;
+pub use backend::mem::{Buf, Elem};
 pub use backend::{probe, CudaBackend, DeviceKind};
 pub use error::CudaError;
 pub use rope_table::rope_tables;

@@ -5,8 +5,10 @@
 //! section, i.e. the wire order), residual entries that were not kept, the per-peer drop
 //! decisions, and the scatter-mean + SGD step given the CPU's clip factors (it adds in
 //! peer order like the CPU).
-//! Tolerance: the quantization statistics and bin means are f64 tree reductions where the
-//! CPU sums left to right, so table entries may differ by an f32 rounding step:
+//! With the GPU's block (256 threads) everything is bit-exact, the whole blob on the wire and
+//! the residual included: the CPU quantizer sums in the kernels' lane-and-tree order.
+//! Tolerance for other blocks: the quantization statistics and bin means are then summed in
+//! another order, so table entries may differ by an f32 rounding step:
 //! `|got - want| <= TABLE_TOL * max|table|`; kept residual entries (x - table[code]) get the
 //! same bound. Norms from exact per-code counts agree to `NORM_TOL` relative, and the full
 //! aggregation (GPU norms -> clip factors) to `TABLE_TOL` of the update scale.
@@ -23,8 +25,8 @@ use training_cuda::sparseloco::{clip_factor, sim, Compressed, SparseLocoGpuError
 const TABLE_TOL: f32 = 2.0 * f32::EPSILON;
 const NORM_TOL: f64 = 1e-12;
 
-/// Small blocks keep the simulator fast (one OS thread per CUDA thread) and give every
-/// thread many elements; the GPU's block (256) is covered by one test.
+/// Small blocks give every thread many elements; the GPU's block (256) is covered by its own
+/// tests.
 const SIM_BLOCK: u32 = 32;
 
 /// Deterministic values from a 64-bit LCG: a mix of coarse multiples of 1/8 (many exact
@@ -167,6 +169,28 @@ fn compression_matches_cpu_with_the_gpu_block() {
 		.unwrap();
 	compare_round(&plan, &got, &want);
 	compare_residual(&plan, &e_sim, &e_cpu, &want);
+}
+
+/// What the chain's hash binds: with the GPU's block the simulated device's blob is the CPU's,
+/// byte for byte, round after round (tensors of more than 256 kept values exercise every
+/// lane of the reductions).
+#[test]
+fn the_gpu_block_puts_the_cpus_bytes_on_the_wire() {
+	let plan = plan(ChunkParams::default());
+	let (mut e_cpu, mut e_sim) = (vec![0f32; plan.len()], vec![0f32; plan.len()]);
+	let grad =
+		|tensors| SparseGradient { header: Header::new(&plan, 0, 0, [0; 32], [0.0; 16]), tensors };
+	for round in 0..3u64 {
+		let delta = rand_vec(plan.len(), 21 + round, 0.5);
+		let want = compress_in_place(&plan, 0.95, &mut e_cpu, &delta).unwrap();
+		let got =
+			sim::compress(&plan, 0.95, &mut e_sim, &delta, training_cuda::sparseloco::gpu::BLOCK)
+				.unwrap()
+				.to_sparse_tensors(&plan);
+		let (got, want) = (encode(&plan, &grad(got)).unwrap(), encode(&plan, &grad(want)).unwrap());
+		assert!(got == want, "round {round}: the blobs differ");
+		assert_bits("residual", &e_sim, &e_cpu);
+	}
 }
 
 #[test]

@@ -2,8 +2,14 @@
 //! reference: `shift` = mean, `sigma` = unbiased standard deviation of the centred values,
 //! `scale = 1.5 sigma`, `code = clamp(round(c / scale + 2), 0, 3)` (round half to even, like
 //! `torch.round`), and the table entry of a code is the mean of the centred values that got
-//! it, plus `shift`. Statistics are accumulated in `f64` in index order, so the result is
+//! it, plus `shift`. Statistics are accumulated in `f64` in a fixed order, so the result is
 //! bit-for-bit reproducible on every machine; the table is stored as `f32`.
+//!
+//! The order is the GPU's: [`LANES`] lanes each add every `LANES`-th value (codes: every
+//! `LANES`-th group of four, one packed byte) from the first, then the lanes' partial sums
+//! are added as a pairwise tree (lane `t` takes lane `t + stride` for stride 128, 64, .., 1).
+//! That is how `kernels/sparseloco.cu` reduces with 256-thread blocks, so compression on a
+//! GPU and on the CPU put the same bytes on the wire.
 //!
 //! Degenerate cases stay finite: one value or all values equal gives `sigma = 0`, and then
 //! every code is 2 and reconstructs `shift` exactly; an empty bin's entry is `shift` (it is
@@ -28,6 +34,39 @@ impl QuantTable {
 	}
 }
 
+/// Lanes of the statistics' summation order (the GPU kernels' block size).
+pub const LANES: usize = 256;
+
+/// Sum of `term(i)` for `i < n` in the lane order described in the module docs.
+fn lane_sum(n: usize, term: impl Fn(usize) -> f64) -> f64 {
+	let mut lanes = [0f64; LANES];
+	for (i, lane) in (0..n).zip((0..LANES).cycle()) {
+		lanes[lane] += term(i);
+	}
+	tree_sum(lanes)
+}
+
+/// The pairwise tree over the lanes' partial sums.
+fn tree_sum(mut lanes: [f64; LANES]) -> f64 {
+	let mut stride = LANES / 2;
+	while stride > 0 {
+		for t in 0..stride {
+			lanes[t] += lanes[t + stride];
+		}
+		stride /= 2;
+	}
+	lanes[0]
+}
+
+/// The 2-bit code of a centred value (2 when the scale is unusable).
+fn code_of(c: f64, scale: f64, usable: bool) -> u8 {
+	if usable {
+		(c / scale + 2.0).round_ties_even().clamp(0.0, 3.0) as u8
+	} else {
+		2
+	}
+}
+
 /// Quantizes `values`, writing one code per value into `codes` (cleared first).
 pub fn quantize(values: &[f32], codes: &mut Vec<u8>) -> QuantTable {
 	codes.clear();
@@ -35,26 +74,31 @@ pub fn quantize(values: &[f32], codes: &mut Vec<u8>) -> QuantTable {
 		return QuantTable([0.0; LEVELS]);
 	}
 	let m = values.len() as f64;
-	let shift = values.iter().map(|&v| v as f64).sum::<f64>() / m;
-	let sum_sq: f64 = values.iter().map(|&v| (v as f64 - shift).powi(2)).sum();
+	let shift = lane_sum(values.len(), |i| values[i] as f64) / m;
+	let sum_sq = lane_sum(values.len(), |i| {
+		let c = values[i] as f64 - shift;
+		c * c
+	});
 	let sigma = if values.len() > 1 { (sum_sq / (m - 1.0)).sqrt() } else { 0.0 };
 	let scale = 1.5 * sigma;
 	let usable = scale > 0.0 && scale.is_finite();
 
-	let mut sums = [0f64; LEVELS];
-	let mut counts = [0usize; LEVELS];
-	codes.extend(values.iter().map(|&v| {
-		let c = v as f64 - shift;
-		let code =
-			if usable { (c / scale + 2.0).round_ties_even().clamp(0.0, 3.0) as u8 } else { 2 };
-		sums[code as usize] += c;
-		counts[code as usize] += 1;
-		code
-	}));
+	codes.extend(values.iter().map(|&v| code_of(v as f64 - shift, scale, usable)));
+	// Per bin, each lane adds the centred values of its groups of four (its packed bytes).
+	let mut sums = [[0f64; LANES]; LEVELS];
+	let mut counts = [[0f64; LANES]; LEVELS];
+	for (group, lane) in (0..values.len().div_ceil(4)).zip((0..LANES).cycle()) {
+		for i in 4 * group..(4 * group + 4).min(values.len()) {
+			let q = codes[i] as usize;
+			sums[q][lane] += values[i] as f64 - shift;
+			counts[q][lane] += 1.0;
+		}
+	}
 	let mut table = [shift as f32; LEVELS];
 	for q in 0..LEVELS {
-		if counts[q] > 0 {
-			table[q] = (sums[q] / counts[q] as f64 + shift) as f32;
+		let count = tree_sum(counts[q]);
+		if count > 0.0 {
+			table[q] = (tree_sum(sums[q]) / count + shift) as f32;
 		}
 	}
 	QuantTable(table)

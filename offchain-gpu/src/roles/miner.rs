@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
 use codec::Encode;
-use sparseloco::{fingerprint, ErrorFeedback, Header, SparseGradient, SparseTensor};
+use sparseloco::{fingerprint, Header, SparseGradient, SparseTensor};
 use subxt_signer::sr25519::Keypair;
 use training_model::{
 	AdamWConfig, Assignment, Batch, BatchShape, DynBackend, LrSchedule, ModelError, TrainConfig,
@@ -24,6 +24,7 @@ use training_protocol::Round;
 
 use super::{Report, RunCtx, Synced};
 use crate::chain::{account_of, AccountId};
+use crate::device::Compressor;
 use crate::store::{gradient_key, BlobStore};
 
 /// How a miner behaves: honestly, or (built with the `adversaries` feature, for the devnet and
@@ -246,7 +247,7 @@ struct Miner {
 	store: BlobStore,
 	cfg: MinerConfig,
 	trainer: Trainer<DynBackend>,
-	feedback: ErrorFeedback,
+	feedback: Compressor,
 	synced: Synced,
 	trained: Option<Round>,
 	pending: Option<Pending>,
@@ -273,7 +274,7 @@ pub async fn run(ctx: RunCtx, key: Keypair, store: BlobStore, cfg: MinerConfig) 
 		uid: peer.uid,
 		me,
 		trainer: ctx.device.trainer(&ctx.model, cfg.train_config(ctx.params.inner_steps))?,
-		feedback: ErrorFeedback::new(&ctx.plan, cfg.beta)?,
+		feedback: ctx.device.compressor(&ctx.plan, cfg.beta)?,
 		synced: Synced::join(&ctx, format!("miner {}", peer.uid)).await?,
 		key,
 		store,

@@ -33,7 +33,7 @@ pub const NORM_BLOCKS: u32 = 256;
 const MAX_ELEMENTWISE_BLOCKS: usize = 65_535;
 
 /// Handles to every kernel of the compiled bundle.
-struct Kernels {
+pub(crate) struct Kernels {
 	rmsnorm_forward: CudaFunction,
 	rmsnorm_backward_input: CudaFunction,
 	rmsnorm_backward_gain: CudaFunction,
@@ -50,6 +50,12 @@ struct Kernels {
 	sq_norm_partial: CudaFunction,
 	scale_inplace: CudaFunction,
 	add_inplace: CudaFunction,
+	pub(crate) sl_first_non_finite: CudaFunction,
+	pub(crate) sl_ef_topk: CudaFunction,
+	pub(crate) sl_quant_stats: CudaFunction,
+	pub(crate) sl_quant_encode: CudaFunction,
+	pub(crate) sl_peer_sq_norms: CudaFunction,
+	pub(crate) sl_scatter_mean_step: CudaFunction,
 }
 
 impl Kernels {
@@ -72,6 +78,12 @@ impl Kernels {
 			sq_norm_partial: f("sq_norm_partial")?,
 			scale_inplace: f("scale_inplace")?,
 			add_inplace: f("add_inplace")?,
+			sl_first_non_finite: f("sl_first_non_finite")?,
+			sl_ef_topk: f("sl_ef_topk")?,
+			sl_quant_stats: f("sl_quant_stats")?,
+			sl_quant_encode: f("sl_quant_encode")?,
+			sl_peer_sq_norms: f("sl_peer_sq_norms")?,
+			sl_scatter_mean_step: f("sl_scatter_mean_step")?,
 		})
 	}
 }
@@ -144,7 +156,7 @@ pub struct Gpu {
 	pub ctx: Arc<CudaContext>,
 	pub stream: Arc<CudaStream>,
 	pub blas: CudaBlas,
-	kernels: Kernels,
+	pub(crate) kernels: Kernels,
 }
 
 /// Checks that the driver is loadable and GPU `ordinal` exists, and returns its name; opens
@@ -198,7 +210,7 @@ impl Gpu {
 
 /// Which device a [`Device`] drives.
 pub(crate) enum Imp {
-	Gpu(Gpu),
+	Gpu(Box<Gpu>),
 	Sim,
 }
 
@@ -208,7 +220,7 @@ pub struct Device {
 }
 
 /// The simulated device's check that a buffer covers what a launch touches.
-fn covers(kernel: &'static str, extents: &[(usize, usize)]) -> Result<(), CudaError> {
+pub(crate) fn covers(kernel: &'static str, extents: &[(usize, usize)]) -> Result<(), CudaError> {
 	match extents.iter().position(|&(len, need)| len < need) {
 		Some(arg) => {
 			Err(CudaError::Extent { kernel, arg, len: extents[arg].0, need: extents[arg].1 })
@@ -225,7 +237,7 @@ fn dims(cfg: LaunchConfig) -> (u32, u32) {
 impl Device {
 	/// Opens GPU `ordinal` (see [`Gpu::open`]).
 	pub fn gpu(ordinal: usize) -> Result<Self, CudaError> {
-		Ok(Self { imp: Imp::Gpu(Gpu::open(ordinal)?) })
+		Ok(Self { imp: Imp::Gpu(Box::new(Gpu::open(ordinal)?)) })
 	}
 
 	/// The simulated device: always available, slow.
@@ -292,7 +304,7 @@ impl Device {
 	}
 
 	/// The GPU, or `None` on the simulated device.
-	fn gpu_or_sim(&self) -> Option<&Gpu> {
+	pub(crate) fn gpu_or_sim(&self) -> Option<&Gpu> {
 		match &self.imp {
 			Imp::Gpu(g) => Some(g),
 			Imp::Sim => None,

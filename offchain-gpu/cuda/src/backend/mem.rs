@@ -10,7 +10,10 @@ use cudarc::driver::{CudaSlice, CudaView, CudaViewMut, DeviceRepr, ValidAsZeroBi
 pub trait Elem: DeviceRepr + ValidAsZeroBits + Copy + Default + Unpin + 'static {}
 impl Elem for f32 {}
 impl Elem for f64 {}
+impl Elem for u8 {}
+impl Elem for u16 {}
 impl Elem for u32 {}
+impl Elem for u64 {}
 
 /// A buffer in device memory.
 pub enum Buf<T> {
@@ -36,6 +39,10 @@ impl<T> Buf<T> {
 			Buf::Cuda(s) => s.len(),
 			Buf::Host(v) => v.len(),
 		}
+	}
+
+	pub fn is_empty(&self) -> bool {
+		self.len() == 0
 	}
 
 	pub fn slice(&self, r: impl RangeTo) -> View<'_, T> {
@@ -132,6 +139,7 @@ impl<T> Dst<T> for ViewMut<'_, T> {
 const FOREIGN: &str = "a buffer of one device was passed to the other";
 
 impl<'a, T> View<'a, T> {
+	#[allow(clippy::len_without_is_empty)] // only the launch checks ask
 	pub fn len(&self) -> usize {
 		match self {
 			View::Cuda(v) => v.len(),
@@ -155,6 +163,7 @@ impl<'a, T> View<'a, T> {
 }
 
 impl<'a, T> ViewMut<'a, T> {
+	#[allow(clippy::len_without_is_empty)] // only the launch checks ask
 	pub fn len(&self) -> usize {
 		match self {
 			ViewMut::Cuda(v) => v.len(),

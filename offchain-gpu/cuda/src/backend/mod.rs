@@ -4,11 +4,11 @@
 
 mod attention;
 mod backward;
-mod device;
+pub(crate) mod device;
 mod forward;
 mod gemm;
 mod host_gemm;
-mod mem;
+pub(crate) mod mem;
 mod workspace;
 
 use std::time::Instant;

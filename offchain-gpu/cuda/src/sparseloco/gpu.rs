@@ -1,178 +1,224 @@
-//! The SparseLoCo kernels on a GPU through cudarc: compression of a device-resident residual
-//! and pseudo-gradient, aggregation into device-resident parameters, and a bandwidth bench.
+//! The SparseLoCo kernels on a device: compression of a device-resident residual and
+//! pseudo-gradient, aggregation into device-resident parameters, and a bandwidth bench. The
+//! device is a GPU (cudarc) or the simulated device, which runs the same launch sequence on
+//! the host simulator (so this whole path runs in CI).
 
-use std::sync::Arc;
-
-use cudarc::driver::{
-	CudaContext, CudaFunction, CudaSlice, CudaStream, LaunchConfig, PushKernelArg,
-};
+use cudarc::driver::PushKernelArg;
 use sparseloco::aggregate::AggregateReport;
 use sparseloco::{CompressError, Plan, SparseGradient};
 
+use super::launch::{CompressBufs, PeerBufs};
 use super::{
-	check_compress_args, check_peers, check_tables, clip_factors, tables_from, Compressed,
-	Descriptors, PeerBuffers, SlTensor, SparseLocoGpuError,
+	check_block, check_compress_args, check_peers, check_tables, clip_factors, tables_from,
+	Compressed, Descriptors, PeerBuffers, SlTensor, SparseLocoGpuError,
 };
+use crate::backend::device::Device;
+use crate::backend::mem::{Buf, Elem};
 use crate::error::CudaError;
-use crate::kernels::{FILES, REDUCE_BLOCK};
-use crate::nvrtc;
+use crate::kernels::REDUCE_BLOCK;
+use crate::DeviceKind;
 
 /// Threads per block of every SparseLoCo kernel on the GPU (16 values per thread for a
 /// full 64 x 64 chunk).
 pub const BLOCK: u32 = REDUCE_BLOCK;
 
-/// Blocks of the non-finite scan over delta.
+// The CPU quantizer sums in the order of this many lanes: the same block, the same bytes.
+const _: () = assert!(BLOCK as usize == sparseloco::quant::LANES);
+
+/// Blocks of the non-finite scan over delta (its result does not depend on the grid; the
+/// simulated device uses fewer).
 const SCAN_BLOCKS: u32 = 1024;
+const SIM_SCAN_BLOCKS: u32 = 4;
 
-struct Kernels {
-	first_non_finite: CudaFunction,
-	ef_topk: CudaFunction,
-	quant_stats: CudaFunction,
-	quant_encode: CudaFunction,
-	peer_sq_norms: CudaFunction,
-	scatter_mean_step: CudaFunction,
-}
+/// See [`SparseLocoGpu::upload_peers`].
+type PeerUpload = (Buf<u16>, Buf<u8>, Buf<f32>);
 
-/// A GPU with `kernels/sparseloco.cu` loaded.
+/// A device with the SparseLoCo kernels loaded.
 pub struct SparseLocoGpu {
-	pub ctx: Arc<CudaContext>,
-	pub stream: Arc<CudaStream>,
-	kernels: Kernels,
+	dev: Device,
+	block: u32,
 }
 
 /// Device buffers for one plan, allocated once and reused every round.
 pub struct GpuPlan {
 	pub desc: Descriptors,
-	tensors: CudaSlice<SlTensor>,
-	kept_rel: CudaSlice<u16>,
-	kept_val: CudaSlice<f32>,
-	kept_flat: CudaSlice<u32>,
-	stats: CudaSlice<f64>,
-	codes: CudaSlice<u8>,
-	tables: CudaSlice<f32>,
-	first_bad: CudaSlice<u64>,
-}
-
-fn cfg(grid: u32) -> LaunchConfig {
-	LaunchConfig { grid_dim: (grid, 1, 1), block_dim: (BLOCK, 1, 1), shared_mem_bytes: 0 }
+	tensors: Buf<SlTensor>,
+	kept_rel: Buf<u16>,
+	kept_val: Buf<f32>,
+	kept_flat: Buf<u32>,
+	stats: Buf<f64>,
+	codes: Buf<u8>,
+	tables: Buf<f32>,
+	first_bad: Buf<u64>,
 }
 
 impl SparseLocoGpu {
-	/// Opens device 0 and compiles `sparseloco.cu` for it. Named errors (`NoDriver`,
-	/// `NoDevice`, `MissingLibrary`) where the machine has no usable GPU.
+	/// Opens GPU 0 and compiles the kernels for it. Named errors (`NoDriver`, `NoDevice`,
+	/// `MissingLibrary`) where the machine has no usable GPU.
 	pub fn open() -> Result<Self, SparseLocoGpuError> {
-		// SAFETY: only probes whether libcuda can be opened.
-		if !unsafe { cudarc::driver::sys::is_culib_present() } {
-			return Err(CudaError::NoDriver.into());
-		}
-		let count = CudaContext::device_count().map_err(|e| {
-			if e.0 == cudarc::driver::sys::cudaError_enum::CUDA_ERROR_NO_DEVICE {
-				CudaError::NoDevice
-			} else {
-				CudaError::Driver(e)
-			}
-		})?;
-		if count == 0 {
-			return Err(CudaError::NoDevice.into());
-		}
-		let ctx = CudaContext::new(0)?;
-		let stream = ctx.default_stream();
-		let (major, minor) = ctx.compute_capability()?;
-		let file = FILES
-			.iter()
-			.find(|f| f.name == "sparseloco.cu")
-			.expect("sparseloco.cu is listed in kernels::FILES");
-		let ptx = nvrtc::compile_file(file, &format!("compute_{major}{minor}"))?;
-		let module = ctx.load_module(ptx)?;
-		let f = |name: &str| module.load_function(name);
-		let kernels = Kernels {
-			first_non_finite: f("sl_first_non_finite")?,
-			ef_topk: f("sl_ef_topk")?,
-			quant_stats: f("sl_quant_stats")?,
-			quant_encode: f("sl_quant_encode")?,
-			peer_sq_norms: f("sl_peer_sq_norms")?,
-			scatter_mean_step: f("sl_scatter_mean_step")?,
+		Self::open_on(DeviceKind::Gpu(0))
+	}
+
+	/// Opens the device `kind` names (blocks of [`BLOCK`] threads).
+	pub fn open_on(kind: DeviceKind) -> Result<Self, SparseLocoGpuError> {
+		let dev = match kind {
+			DeviceKind::Gpu(ordinal) => Device::gpu(ordinal)?,
+			DeviceKind::Sim => Device::sim(),
 		};
-		Ok(Self { ctx, stream, kernels })
+		Ok(Self { dev, block: BLOCK })
+	}
+
+	/// The simulated device with `block` threads per block (a power of two up to 1024):
+	/// tests vary it to check the kernels do not depend on it.
+	pub fn sim_with_block(block: u32) -> Result<Self, SparseLocoGpuError> {
+		check_block(block)?;
+		Ok(Self { dev: Device::sim(), block })
+	}
+
+	/// The device's name, for logs.
+	pub fn device_name(&self) -> Result<String, CudaError> {
+		self.dev.name()
+	}
+
+	/// Copies `host` to a new device buffer.
+	pub fn upload(&self, host: &[f32]) -> Result<Buf<f32>, CudaError> {
+		self.dev.upload(host)
+	}
+
+	/// Copies a device buffer back.
+	pub fn download(&self, buf: &Buf<f32>) -> Result<Vec<f32>, CudaError> {
+		self.dev.read(buf)
 	}
 
 	/// Uploads the plan's descriptors and allocates the compression buffers.
 	pub fn prepare(&self, plan: &Plan) -> Result<GpuPlan, SparseLocoGpuError> {
 		let desc = Descriptors::new(plan)?;
-		let s = &self.stream;
+		let d = &self.dev;
 		let n_tensors = desc.tensors.len();
 		Ok(GpuPlan {
-			tensors: s.clone_htod(&desc.tensors)?,
-			kept_rel: s.alloc_zeros(desc.kept)?,
-			kept_val: s.alloc_zeros(desc.kept)?,
-			kept_flat: s.alloc_zeros(desc.kept)?,
-			stats: s.alloc_zeros(2 * n_tensors)?,
-			codes: s.alloc_zeros(desc.code_bytes)?,
-			tables: s.alloc_zeros(4 * n_tensors)?,
-			first_bad: s.alloc_zeros(1)?,
+			tensors: d.upload(&desc.tensors)?,
+			kept_rel: d.alloc_zeros(desc.kept)?,
+			kept_val: d.alloc_zeros(desc.kept)?,
+			kept_flat: d.alloc_zeros(desc.kept)?,
+			stats: d.alloc_zeros(2 * n_tensors)?,
+			codes: d.alloc_zeros(desc.code_bytes)?,
+			tables: d.alloc_zeros(4 * n_tensors)?,
+			first_bad: d.alloc_zeros(1)?,
 			desc,
 		})
 	}
 
 	/// Compression with the residual `e` and `delta` on the device (`e` updated in place);
 	/// only indices, packed codes and tables come back. Errors as
-	/// `sparseloco::compress_in_place`.
+	/// `sparseloco::compress_in_place`: a non-finite delta or a bad length or beta changes
+	/// nothing; `NonFiniteTable(t)` leaves tensor t's residual without the kept values
+	/// removed.
 	pub fn compress(
 		&self,
 		plan: &Plan,
 		gp: &mut GpuPlan,
 		beta: f32,
-		e: &mut CudaSlice<f32>,
-		delta: &CudaSlice<f32>,
+		e: &mut Buf<f32>,
+		delta: &Buf<f32>,
 	) -> Result<Compressed, SparseLocoGpuError> {
 		check_compress_args(plan, beta, [e.len(), delta.len()])?;
-		let s = &self.stream;
-		s.memcpy_htod(&[u64::MAX], &mut gp.first_bad)?;
-		let n = delta.len() as u64;
-		let mut b = s.launch_builder(&self.kernels.first_non_finite);
-		b.arg(&mut gp.first_bad).arg(delta).arg(&n);
-		// SAFETY: argument list matches sl_first_non_finite; it reads n values of delta.
-		unsafe { b.launch(cfg(SCAN_BLOCKS)) }?;
-		let first = s.clone_dtoh(&gp.first_bad)?[0];
+		let d = &self.dev;
+		d.write(&[u64::MAX], &mut gp.first_bad)?;
+		let grid = if d.gpu_or_sim().is_some() { SCAN_BLOCKS } else { SIM_SCAN_BLOCKS };
+		d.sl_first_non_finite((grid, self.block), &mut gp.first_bad, delta)?;
+		let first = d.read(&gp.first_bad)?[0];
 		if first != u64::MAX {
 			return Err(CompressError::NonFiniteDelta(first as usize).into());
 		}
-
-		self.launch_compress(gp, beta, e, delta)?;
-		let tables = tables_from(&s.clone_dtoh(&gp.tables)?);
-		let rel_indices = s.clone_dtoh(&gp.kept_rel)?;
-		let packed_codes = s.clone_dtoh(&gp.codes)?;
+		let bufs = CompressBufs {
+			tensors: &gp.tensors,
+			kept_rel: &mut gp.kept_rel,
+			kept_val: &mut gp.kept_val,
+			kept_flat: &mut gp.kept_flat,
+			stats: &mut gp.stats,
+			codes: &mut gp.codes,
+			tables: &mut gp.tables,
+		};
+		d.sl_compress(self.block, &gp.desc, bufs, beta, e, delta)?;
+		let tables = tables_from(&d.read(&gp.tables)?);
+		let rel_indices = d.read(&gp.kept_rel)?;
+		let packed_codes = d.read(&gp.codes)?;
 		check_tables(&tables)?;
 		Ok(Compressed { tables, rel_indices, packed_codes })
 	}
 
-	/// The three compression kernels, queued without synchronizing.
-	fn launch_compress(
+	/// [`SparseLocoGpu::compress`] from host buffers: uploads `e` and `delta`, compresses,
+	/// and downloads the updated residual into `e` (also after `NonFiniteTable`, like the
+	/// CPU).
+	pub fn compress_host(
 		&self,
+		plan: &Plan,
 		gp: &mut GpuPlan,
 		beta: f32,
-		e: &mut CudaSlice<f32>,
-		delta: &CudaSlice<f32>,
-	) -> Result<(), SparseLocoGpuError> {
-		let d = &gp.desc;
-		let (nt, s) = (d.n_tensors(), &self.stream);
-		let mut b = s.launch_builder(&self.kernels.ef_topk);
-		b.arg(&mut *e).arg(delta).arg(&gp.tensors).arg(&nt).arg(&d.edge).arg(&d.k).arg(&beta);
-		b.arg(&mut gp.kept_rel).arg(&mut gp.kept_val).arg(&mut gp.kept_flat);
-		// SAFETY: matches sl_ef_topk; buffers sized from the same descriptors (prepare).
-		unsafe { b.launch(cfg(d.chunks)) }?;
+		e: &mut [f32],
+		delta: &[f32],
+	) -> Result<Compressed, SparseLocoGpuError> {
+		check_compress_args(plan, beta, [e.len(), delta.len()])?;
+		let (mut e_dev, delta_dev) = (self.dev.upload(e)?, self.dev.upload(delta)?);
+		let result = self.compress(plan, gp, beta, &mut e_dev, &delta_dev);
+		if !matches!(result, Err(SparseLocoGpuError::Compress(CompressError::NonFiniteDelta(_)))) {
+			e.copy_from_slice(&self.dev.read(&e_dev)?);
+		}
+		result
+	}
 
-		let mut b = s.launch_builder(&self.kernels.quant_stats);
-		b.arg(&mut gp.stats).arg(&gp.kept_val).arg(&gp.tensors);
-		// SAFETY: matches sl_quant_stats; one block per tensor.
-		unsafe { b.launch(cfg(nt)) }?;
+	/// The peers' squared norms `[peers x tensors]` (negative: non-finite table).
+	pub fn peer_sq_norms(
+		&self,
+		plan: &Plan,
+		gp: &GpuPlan,
+		peers: &[SparseGradient],
+	) -> Result<Vec<f64>, SparseLocoGpuError> {
+		check_peers(plan, peers)?;
+		let bufs = PeerBuffers::new(plan, &gp.desc, peers);
+		let (rel, codes, tables) = self.upload_peers(&bufs)?;
+		let stacked = self.stacked(&rel, &codes, &tables, peers.len())?;
+		self.sq_norms(gp, &stacked)
+	}
 
-		let mut b = s.launch_builder(&self.kernels.quant_encode);
-		b.arg(&mut *e).arg(&mut gp.codes).arg(&mut gp.tables).arg(&gp.stats);
-		b.arg(&gp.kept_val).arg(&gp.kept_flat).arg(&gp.tensors);
-		// SAFETY: matches sl_quant_encode; one block per tensor.
-		unsafe { b.launch(cfg(nt)) }?;
-		Ok(())
+	/// The peers' rel indices, packed codes and tables on the device.
+	fn upload_peers(&self, bufs: &PeerBuffers) -> Result<PeerUpload, SparseLocoGpuError> {
+		Ok((
+			self.upload_any(&bufs.rel)?,
+			self.upload_any(&bufs.codes)?,
+			self.upload_any(&bufs.tables)?,
+		))
+	}
+
+	/// Uploads `host`; an empty one as a one-element buffer (a GPU refuses empty ones).
+	fn upload_any<T: Elem>(&self, host: &[T]) -> Result<Buf<T>, CudaError> {
+		if host.is_empty() {
+			self.dev.alloc_zeros(1)
+		} else {
+			self.dev.upload(host)
+		}
+	}
+
+	fn stacked<'a>(
+		&self,
+		rel: &'a Buf<u16>,
+		codes: &'a Buf<u8>,
+		tables: &'a Buf<f32>,
+		peers: usize,
+	) -> Result<PeerBufs<'a>, SparseLocoGpuError> {
+		let n = u32::try_from(peers).map_err(|_| SparseLocoGpuError::TooManyPeers(peers))?;
+		Ok(PeerBufs { rel, codes, tables, peers: n })
+	}
+
+	fn sq_norms(&self, gp: &GpuPlan, peers: &PeerBufs<'_>) -> Result<Vec<f64>, SparseLocoGpuError> {
+		let pairs = peers.peers as usize * gp.desc.tensors.len();
+		u32::try_from(pairs).map_err(|_| SparseLocoGpuError::TooManyPeers(pairs))?;
+		if pairs == 0 {
+			return Ok(Vec::new());
+		}
+		let mut sq = self.dev.alloc_zeros::<f64>(pairs)?;
+		self.dev.sl_peer_sq_norms(self.block, &gp.desc, &gp.tensors, peers, &mut sq)?;
+		Ok(self.dev.read(&sq)?)
 	}
 
 	/// Aggregates `peers` into the device parameters `theta` (`theta -= lr * g`), each peer
@@ -183,7 +229,7 @@ impl SparseLocoGpu {
 		plan: &Plan,
 		gp: &GpuPlan,
 		peers: &[SparseGradient],
-		theta: &mut CudaSlice<f32>,
+		theta: &mut Buf<f32>,
 		lr: f32,
 	) -> Result<AggregateReport, SparseLocoGpuError> {
 		check_peers(plan, peers)?;
@@ -194,34 +240,62 @@ impl SparseLocoGpu {
 			}
 			.into());
 		}
-		let d = &gp.desc;
 		if peers.is_empty() {
-			return Ok(clip_factors(d.tensors.len(), &[]).1);
+			return Ok(clip_factors(gp.desc.tensors.len(), &[]).1);
 		}
-		let pairs = peers.len() * d.tensors.len();
-		let grid = u32::try_from(pairs).map_err(|_| SparseLocoGpuError::TooManyPeers(pairs))?;
-		let n_peers = peers.len() as u32;
-		let bufs = PeerBuffers::new(plan, d, peers);
-		let s = &self.stream;
-		let (rel, codes, tables) =
-			(s.clone_htod(&bufs.rel)?, s.clone_htod(&bufs.codes)?, s.clone_htod(&bufs.tables)?);
-		let (nt, kept, code_bytes) = (d.n_tensors(), d.kept as u64, d.code_bytes as u64);
-
-		let mut sq = s.alloc_zeros::<f64>(pairs)?;
-		let mut b = s.launch_builder(&self.kernels.peer_sq_norms);
-		b.arg(&mut sq).arg(&codes).arg(&tables).arg(&gp.tensors).arg(&nt).arg(&code_bytes);
-		// SAFETY: matches sl_peer_sq_norms; one block per (peer, tensor).
-		unsafe { b.launch(cfg(grid)) }?;
-		let (factors, report) = clip_factors(d.tensors.len(), &s.clone_dtoh(&sq)?);
-
-		let factors = s.clone_htod(&factors)?;
-		let mut b = s.launch_builder(&self.kernels.scatter_mean_step);
-		b.arg(&mut *theta).arg(&rel).arg(&codes).arg(&tables).arg(&factors).arg(&gp.tensors);
-		b.arg(&nt).arg(&d.edge).arg(&d.k).arg(&n_peers).arg(&kept).arg(&code_bytes).arg(&lr);
-		// SAFETY: matches sl_scatter_mean_step; every index was checked to lie in its chunk.
-		unsafe { b.launch(cfg(d.chunks)) }?;
-		s.synchronize()?;
+		let bufs = PeerBuffers::new(plan, &gp.desc, peers);
+		let (rel, codes, tables) = self.upload_peers(&bufs)?;
+		let stacked = self.stacked(&rel, &codes, &tables, peers.len())?;
+		let (factors, report) = clip_factors(gp.desc.tensors.len(), &self.sq_norms(gp, &stacked)?);
+		self.scatter(gp, &stacked, &factors, theta, lr)?;
 		Ok(report)
+	}
+
+	/// The scatter-mean and SGD step alone, with given clip factors `[peers x tensors]`.
+	pub fn scatter_mean_step(
+		&self,
+		plan: &Plan,
+		gp: &GpuPlan,
+		peers: &[SparseGradient],
+		factors: &[f32],
+		theta: &mut Buf<f32>,
+		lr: f32,
+	) -> Result<(), SparseLocoGpuError> {
+		check_peers(plan, peers)?;
+		assert_eq!(
+			factors.len(),
+			peers.len() * gp.desc.tensors.len(),
+			"one factor per peer and tensor"
+		);
+		let bufs = PeerBuffers::new(plan, &gp.desc, peers);
+		let (rel, codes, tables) = self.upload_peers(&bufs)?;
+		let stacked = self.stacked(&rel, &codes, &tables, peers.len())?;
+		self.scatter(gp, &stacked, factors, theta, lr)
+	}
+
+	fn scatter(
+		&self,
+		gp: &GpuPlan,
+		peers: &PeerBufs<'_>,
+		factors: &[f32],
+		theta: &mut Buf<f32>,
+		lr: f32,
+	) -> Result<(), SparseLocoGpuError> {
+		if peers.peers == 0 {
+			return Ok(());
+		}
+		let factors = self.dev.upload(factors)?;
+		self.dev.sl_scatter_mean_step(
+			self.block,
+			&gp.desc,
+			&gp.tensors,
+			peers,
+			&factors,
+			theta,
+			lr,
+		)?;
+		self.dev.synchronize()?;
+		Ok(())
 	}
 
 	/// Effective bandwidth of the fused error-feedback + top-k kernel against a
@@ -231,8 +305,11 @@ impl SparseLocoGpu {
 		plan: &Plan,
 		repeats: usize,
 	) -> Result<FusedBench, SparseLocoGpuError> {
+		let Some(gpu) = self.dev.gpu_or_sim() else {
+			return Err(CudaError::NoDevice.into());
+		};
 		let mut gp = self.prepare(plan)?;
-		let s = &self.stream;
+		let s = &gpu.stream;
 		let n = plan.len();
 		let host: Vec<f32> = (0..n)
 			.map(|i| ((i as u32).wrapping_mul(2654435761) >> 8) as f32 * 1e-7 - 0.8)
@@ -240,6 +317,11 @@ impl SparseLocoGpu {
 		let delta = s.clone_htod(&host)?;
 		let mut e = s.alloc_zeros::<f32>(n)?;
 		let mut copy = s.alloc_zeros::<f32>(n)?;
+		let (Buf::Cuda(tensors), Buf::Cuda(kept_rel), Buf::Cuda(kept_val), Buf::Cuda(kept_flat)) =
+			(&gp.tensors, &mut gp.kept_rel, &mut gp.kept_val, &mut gp.kept_flat)
+		else {
+			unreachable!("a GPU allocates GPU buffers")
+		};
 		let timing = Some(cudarc::driver::sys::CUevent_flags::CU_EVENT_DEFAULT);
 		let (mut fused_ms, mut copy_ms) = (f32::INFINITY, f32::INFINITY);
 		for _ in 0..repeats.max(1) {
@@ -247,11 +329,16 @@ impl SparseLocoGpu {
 			let d = &gp.desc;
 			let nt = d.n_tensors();
 			let beta = 0.95f32;
-			let mut b = s.launch_builder(&self.kernels.ef_topk);
-			b.arg(&mut e).arg(&delta).arg(&gp.tensors).arg(&nt).arg(&d.edge).arg(&d.k).arg(&beta);
-			b.arg(&mut gp.kept_rel).arg(&mut gp.kept_val).arg(&mut gp.kept_flat);
-			// SAFETY: as in launch_compress.
-			unsafe { b.launch(cfg(d.chunks)) }?;
+			let mut b = s.launch_builder(&gpu.kernels.sl_ef_topk);
+			b.arg(&mut e).arg(&delta).arg(tensors).arg(&nt).arg(&d.edge).arg(&d.k).arg(&beta);
+			b.arg(&mut *kept_rel).arg(&mut *kept_val).arg(&mut *kept_flat);
+			let launch = cudarc::driver::LaunchConfig {
+				grid_dim: (d.chunks, 1, 1),
+				block_dim: (BLOCK, 1, 1),
+				shared_mem_bytes: 0,
+			};
+			// SAFETY: matches sl_ef_topk; buffers sized from the same descriptors (prepare).
+			unsafe { b.launch(launch) }?;
 			let mid = s.record_event(timing)?;
 			s.memcpy_dtod(&delta, &mut copy)?;
 			let end = s.record_event(timing)?;
@@ -282,7 +369,7 @@ pub struct FusedBench {
 	pub copy_gb_s: f64,
 }
 
-/// Compression on the GPU from host buffers: uploads `e` and `delta`, compresses, and
+/// Compression on GPU 0 from host buffers: uploads `e` and `delta`, compresses, and
 /// downloads the updated residual into `e` (also after `NonFiniteTable`, like the CPU).
 pub fn compress_chunked_gpu(
 	plan: &Plan,
@@ -293,16 +380,10 @@ pub fn compress_chunked_gpu(
 	check_compress_args(plan, beta, [e.len(), delta.len()])?;
 	let gpu = SparseLocoGpu::open()?;
 	let mut gp = gpu.prepare(plan)?;
-	let s = &gpu.stream;
-	let (mut e_dev, delta_dev) = (s.clone_htod(e)?, s.clone_htod(delta)?);
-	let result = gpu.compress(plan, &mut gp, beta, &mut e_dev, &delta_dev);
-	if !matches!(result, Err(SparseLocoGpuError::Compress(CompressError::NonFiniteDelta(_)))) {
-		s.memcpy_dtoh(&e_dev, e)?;
-	}
-	result
+	gpu.compress_host(plan, &mut gp, beta, e, delta)
 }
 
-/// Aggregation on the GPU from host buffers: uploads `theta`, aggregates, downloads it.
+/// Aggregation on GPU 0 from host buffers: uploads `theta`, aggregates, downloads it.
 pub fn aggregate_gpu(
 	plan: &Plan,
 	peers: &[SparseGradient],
@@ -311,8 +392,8 @@ pub fn aggregate_gpu(
 ) -> Result<AggregateReport, SparseLocoGpuError> {
 	let gpu = SparseLocoGpu::open()?;
 	let gp = gpu.prepare(plan)?;
-	let mut theta_dev = gpu.stream.clone_htod(theta)?;
+	let mut theta_dev = gpu.upload(theta)?;
 	let report = gpu.aggregate(plan, &gp, peers, &mut theta_dev, lr)?;
-	gpu.stream.memcpy_dtoh(&theta_dev, theta)?;
+	theta.copy_from_slice(&gpu.download(&theta_dev)?);
 	Ok(report)
 }

@@ -8,16 +8,18 @@
 //! tables; per-peer norms come back (P x tensors numbers) so the host picks the median clip
 //! norm with the CPU's own rule, and the device does the scatter-mean and the SGD step.
 //!
-//! Agreement with the `sparseloco` CPU path: kept indices, codes and packed bytes are
-//! bit-exact; the quantization statistics and bin means are f64 tree reductions instead of
-//! left-to-right sums, so tables (and the residual entries they touch) agree to about one f32
-//! ulp (a code can only differ for a value within ~1e-15 relative of a bin boundary); the
-//! scatter-mean adds in peer order like the CPU, so it is bit-exact for equal clip factors.
+//! Agreement with the `sparseloco` CPU path: with 256-thread blocks (the GPU's [`gpu::BLOCK`])
+//! everything compression returns is bit-exact: kept indices, codes, packed bytes and tables,
+//! because the CPU quantizer sums its f64 statistics in the kernels' lane-and-tree order
+//! (`sparseloco::quant`). Other block sizes (which only the simulator's tests use) change
+//! that order, so tables then agree to about one f32 ulp. The scatter-mean adds in peer
+//! order like the CPU, so it is bit-exact for equal clip factors.
 
 pub mod gpu;
+mod launch;
 pub mod sim;
 
-use cudarc::driver::{DeviceRepr, DriverError};
+use cudarc::driver::{DeviceRepr, DriverError, ValidAsZeroBits};
 use sparseloco::aggregate::{lower_median, AggregateReport, TensorOutcome};
 use sparseloco::chunk::ChunkMap;
 use sparseloco::error::WireError;
@@ -69,6 +71,9 @@ pub struct SlTensor {
 
 // SAFETY: plain #[repr(C)] integers with the same layout as the CUDA struct.
 unsafe impl DeviceRepr for SlTensor {}
+// SAFETY: all-zero bits are a valid value of every field.
+unsafe impl ValidAsZeroBits for SlTensor {}
+impl crate::backend::mem::Elem for SlTensor {}
 
 /// The plan in the form the kernels take: tensor descriptors and model-wide totals.
 #[derive(Clone, Debug)]

@@ -28,7 +28,7 @@ CARGO_FLAGS := --release --workspace --locked
 UPGRADE_WASM := $(BIN)/wbuild/training-runtime/training_runtime_upgrade.compact.compressed.wasm
 export UPGRADE_WASM
 
-.PHONY: help setup build lint test devnet
+.PHONY: help setup build lint test devnet gpu-check
 
 help:
 	@echo "make devnet   set up, build and run a local devnet (node --dev)"
@@ -66,3 +66,8 @@ test: build lint
 DEVNET_ARGS ?= --miners 3 --validators 1 --rounds 20 --out devnet-out
 devnet: build
 	"$(BIN)/offchain-gpu" devnet --node-bin "$(BIN)/node" $(DEVNET_ARGS)
+
+# On a machine with an NVIDIA GPU (driver only): set up, build, then every CUDA test on the
+# device, the GPU benchmarks and a devnet on the GPU, in one table (scripts/gpu-check.sh).
+gpu-check:
+	@bash scripts/gpu-check.sh

@@ -575,6 +575,7 @@ async fn drive(
 					}
 				}
 				Report::Warning { who, message } => eprintln!("  warning ({who}): {message}"),
+				Report::Started { who, device } => eprintln!("  {who}: started on {device}"),
 				Report::Settled { who, round, params_hash, replayed: true } => eprintln!(
 					"  round {round:>3} {who}: the settled applied set differed from its view; redid the round (params {})",
 					hex::encode(&params_hash[..4])

@@ -1,11 +1,13 @@
 //! The worker library of the training chain: chain client ([`chain`]), blob store
 //! ([`store`]), the compute device ([`device`]), the miner and validator roles ([`roles`]),
-//! the local devnet ([`devnet`]) and runtime upgrades ([`upgrade`]).
+//! the operator's metrics ([`metrics`]), the local devnet ([`devnet`]) and runtime upgrades
+//! ([`upgrade`]).
 //! The `offchain-gpu` binary wraps these as subcommands next to its benchmarks.
 
 pub mod chain;
 pub mod device;
 pub mod devnet;
+pub mod metrics;
 pub mod roles;
 pub mod store;
 pub mod upgrade;

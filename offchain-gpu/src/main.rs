@@ -215,6 +215,12 @@ struct RoleArgs {
 	/// Validator stake in UNIT.
 	#[arg(long, default_value_t = 100)]
 	stake: u128,
+	/// Serve Prometheus metrics on this port at /metrics (off unless given).
+	#[arg(long)]
+	prometheus_port: Option<u16>,
+	/// Listen for Prometheus on every interface instead of loopback only.
+	#[arg(long, requires = "prometheus_port")]
+	prometheus_external: bool,
 	/// Where training and evaluation run: auto (GPU 0 when a driver and device are present,
 	/// else the CPU), cpu, cuda, cuda:N, or sim (the CUDA backend on the host simulator:
 	/// slow, for checking the GPU path without a GPU).
@@ -513,8 +519,10 @@ fn resolve_device(choice: DeviceChoice) -> Result<Device> {
 }
 
 fn role(a: RoleArgs, miner: bool) -> Result<()> {
-	use offchain_gpu::{chain, roles, store::BlobStore};
-	let device = resolve_device(a.device)?;
+	use offchain_gpu::{chain, metrics, roles, store::BlobStore};
+	// Resolved first, so that `--device cuda` without a GPU fails at once; the worker names
+	// its device in its first report (`Started`).
+	let device = Device::resolve(a.device)?;
 	let secret = std::env::var(&a.secret_env).with_context(|| {
 		format!("set {} to the worker's secret URI or seed phrase", a.secret_env)
 	})?;
@@ -531,15 +539,22 @@ fn role(a: RoleArgs, miner: bool) -> Result<()> {
 		let chain = chain::Chain::connect(&a.url, std::time::Duration::from_secs(30)).await?;
 		let corpus = std::sync::Arc::new(roles::load_corpus()?);
 		let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
-		let mut ctx = roles::RunCtx::new(
-			chain,
-			a.run,
-			&a.model,
-			corpus,
-			stop.clone(),
-			roles::stderr_reporter(),
-		)
-		.await?;
+		let metrics = std::sync::Arc::new(std::sync::Mutex::new(metrics::Metrics::default()));
+		let _exporter = match a.prometheus_port {
+			Some(port) => {
+				let ip = if a.prometheus_external { [0, 0, 0, 0] } else { [127, 0, 0, 1] };
+				let addr = std::net::SocketAddr::from((ip, port));
+				// Bound before the worker starts, so a taken port is an error at once.
+				let listener = tokio::net::TcpListener::bind(addr)
+					.await
+					.with_context(|| format!("binding the Prometheus endpoint to {addr}"))?;
+				Some(AbortOnDrop(tokio::spawn(metrics::serve(listener, metrics.clone()))))
+			}
+			None => None,
+		};
+		let reporter = metrics::observing(metrics, roles::stderr_reporter());
+		let mut ctx =
+			roles::RunCtx::new(chain, a.run, &a.model, corpus, stop.clone(), reporter).await?;
 		ctx.allow_local_stores = a.allow_local_stores;
 		ctx.device = device;
 		let work = async {
@@ -566,6 +581,15 @@ fn role(a: RoleArgs, miner: bool) -> Result<()> {
 			}
 		}
 	})
+}
+
+/// Stops a spawned task when dropped (the metrics exporter ends with the worker).
+struct AbortOnDrop<T>(tokio::task::JoinHandle<T>);
+
+impl<T> Drop for AbortOnDrop<T> {
+	fn drop(&mut self) {
+		self.0.abort();
+	}
 }
 
 fn block_on<F: std::future::Future<Output = Result<()>>>(f: F) -> Result<()> {

@@ -220,3 +220,62 @@ fn a_dead_node_url_is_a_one_line_error_after_the_connect_timeout() {
 	);
 	let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// The value of the unlabelled metric `name` in a Prometheus text page.
+fn metric(page: &str, name: &str) -> Option<f64> {
+	page.lines().find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.parse().ok())
+}
+
+/// `GET /metrics` on loopback `port`, or `None` while nothing answers.
+fn scrape(port: u16) -> Option<String> {
+	use std::io::{Read, Write};
+	let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).ok()?;
+	s.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
+	s.write_all(b"GET /metrics HTTP/1.1\r\nHost: localhost\r\n\r\n").ok()?;
+	let mut page = String::new();
+	s.read_to_string(&mut page).ok()?;
+	page.starts_with("HTTP/1.1 200").then_some(page)
+}
+
+#[test]
+fn a_miner_serves_prometheus_metrics_whose_round_counter_moves() {
+	let node = DevNode::start();
+	let url = node.ws_url();
+	let dir = std::env::temp_dir().join(format!("worker-metrics-{}", node.rpc_port));
+	let _ = std::fs::remove_dir_all(&dir);
+	let (_chain, run) = create_run(&Runtime::new().expect("tokio runtime"), &node);
+	let port = free_port();
+	let (mut miner, mut lines) = spawn_offchain_gpu(
+		worker_command("miner", &url, run, Some(MINER_KEY), &dir)
+			.args(["--prometheus-port", &port.to_string()]),
+	);
+	// Two trained rounds, seen through the endpoint alone.
+	let deadline = std::time::Instant::now() + Duration::from_secs(240);
+	let mut seen: Vec<f64> = Vec::new();
+	let mut last_page = String::new();
+	while std::time::Instant::now() < deadline && seen.len() < 2 {
+		if let Some(page) = scrape(port) {
+			if let Some(trained) = metric(&page, "worker_rounds_trained_total") {
+				if trained >= 1.0 && seen.last() != Some(&trained) {
+					seen.push(trained);
+				}
+			}
+			last_page = page;
+		}
+		std::thread::sleep(Duration::from_secs(2));
+	}
+	let _ = miner.kill();
+	let _ = miner.wait();
+	lines.finish();
+	assert!(
+		seen.len() >= 2,
+		"the round counter did not move within 240 s (values {seen:?}); last page:\n{last_page}\nminer:\n{}",
+		lines.text()
+	);
+	for name in ["worker_round", "worker_bytes_published_total", "worker_reconnects_total"] {
+		assert!(metric(&last_page, name).is_some(), "{name} missing:\n{last_page}");
+	}
+	assert!(last_page.contains("worker_phase_seconds_total{phase=\"train\"}"), "{last_page}");
+	println!("rounds trained as scraped: {seen:?}");
+	let _ = std::fs::remove_dir_all(&dir);
+}

@@ -198,12 +198,13 @@ impl Chain {
 		Ok(())
 	}
 
-	/// After a failed call: reconnects if the node stopped answering; otherwise nothing.
-	pub async fn recover(&self, timeout: Duration) -> Result<()> {
+	/// After a failed call: reconnects if the node stopped answering (`Ok(true)`); otherwise
+	/// nothing (`Ok(false)`).
+	pub async fn recover(&self, timeout: Duration) -> Result<bool> {
 		if self.is_alive().await {
-			return Ok(());
+			return Ok(false);
 		}
-		self.reconnect(timeout).await
+		self.reconnect(timeout).await.map(|()| true)
 	}
 
 	/// Signs `call` with `signer`, submits it and waits until it is in a best block and

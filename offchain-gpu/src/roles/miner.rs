@@ -284,6 +284,10 @@ pub async fn run(ctx: RunCtx, key: Keypair, store: BlobStore, cfg: MinerConfig) 
 		#[cfg(feature = "adversaries")]
 		previous: None,
 	};
+	(ctx.report)(Report::Started {
+		who: format!("miner {}", m.uid),
+		device: ctx.device.to_string(),
+	});
 	if let Some(p) = m.load_pending()? {
 		(ctx.report)(Report::Warning {
 			who: format!("miner {}", m.uid),
@@ -408,6 +412,7 @@ impl Miner {
 			blob_len: committed.len(),
 			secs: start.elapsed().as_secs_f32(),
 		});
+		self.report_standing(ctx).await;
 		let now = ctx.status().await?.now;
 		let deadline = ctx.commit_deadline(&status, round);
 		if now + 1 >= deadline {
@@ -499,6 +504,20 @@ impl Miner {
 		};
 		let (tensors, first, last) = self.train(ctx, batches)?;
 		Ok(Some((SparseGradient { header, tensors }, first, last)))
+	}
+
+	/// Reports the chain's rating and weight of this miner (for the operator's metrics); a
+	/// failed query is skipped, the next round asks again.
+	async fn report_standing(&self, ctx: &RunCtx) {
+		let (Ok(states), Ok((_, weights))) =
+			(ctx.chain.miner_states(ctx.run).await, ctx.chain.run_weights(ctx.run).await)
+		else {
+			return;
+		};
+		let Some((_, record)) = states.iter().find(|(u, _)| *u == self.uid) else { return };
+		let weight_ppb = weights.iter().find(|(u, _)| *u == self.uid).map_or(0, |(_, w)| *w);
+		let ordinal = record.state.rating.ordinal().into_raw() as f64 / 1e18;
+		(ctx.report)(Report::Standing { who: format!("miner {}", self.uid), ordinal, weight_ppb });
 	}
 
 	/// H inner steps from the synced model on `batches`, then error feedback and compression:

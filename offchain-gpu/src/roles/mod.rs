@@ -104,6 +104,8 @@ pub fn plan_for(model: &ModelConfig, params: &RunParams<Balance>) -> Result<Plan
 /// A progress report from a role, for the devnet's console and CSV.
 #[derive(Clone, Debug)]
 pub enum Report {
+	/// A worker registered (or found its registration) and starts its rounds on `device`.
+	Started { who: String, device: String },
 	/// A miner trained a round.
 	Trained { uid: Uid, round: Round, first_loss: f32, last_loss: f32, blob_len: usize, secs: f32 },
 	/// A miner committed its hash (`secs`: until the node accepted the transaction).
@@ -141,6 +143,11 @@ pub enum Report {
 	Checkpointed { who: String, round: Round, params_hash: [u8; 32], url: String },
 	/// A node started from an agreed checkpoint (after `failed` copies it could not use).
 	Joined { who: String, round: Round, url: String, failed: Vec<String> },
+	/// The node had stopped answering and the worker connected to it again.
+	Reconnected { who: String },
+	/// The chain's view of this worker: OpenSkill ordinal and emission weight (parts per
+	/// billion) of a miner, polled once a round.
+	Standing { who: String, ordinal: f64, weight_ppb: u32 },
 	/// Something went wrong but the role carries on.
 	Warning { who: String, message: String },
 }
@@ -305,8 +312,10 @@ impl RunCtx {
 /// restart); a node that stays away is reported and retried on the next step.
 pub async fn recover(ctx: &RunCtx) {
 	tokio::time::sleep(Duration::from_secs(1)).await;
-	if let Err(e) = ctx.chain.recover(Duration::from_secs(30)).await {
-		(ctx.report)(Report::Warning { who: "worker".into(), message: format!("{e:#}") });
+	match ctx.chain.recover(Duration::from_secs(30)).await {
+		Ok(true) => (ctx.report)(Report::Reconnected { who: "worker".into() }),
+		Ok(false) => {}
+		Err(e) => (ctx.report)(Report::Warning { who: "worker".into(), message: format!("{e:#}") }),
 	}
 }
 

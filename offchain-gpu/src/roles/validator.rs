@@ -196,6 +196,7 @@ pub async fn run(ctx: RunCtx, key: Keypair, store: BlobStore, cfg: ValidatorConf
 	};
 	let vuid = peer.uid;
 	let who = format!("validator {vuid}");
+	(ctx.report)(Report::Started { who: who.clone(), device: ctx.device.to_string() });
 	let mut synced = Synced::join(&ctx, who.clone()).await?;
 	let heldout: Vec<Batch> = (0..cfg.heldout_batches)
 		.map(|i| ctx.corpus.heldout_batch(i, ctx.shape))

@@ -9,5 +9,6 @@ pub mod device;
 pub mod devnet;
 pub mod metrics;
 pub mod roles;
+pub mod secrets;
 pub mod store;
 pub mod upgrade;

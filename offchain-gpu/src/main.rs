@@ -54,6 +54,25 @@ enum Command {
 	ApplyUpgrade(ApplyUpgradeArgs),
 }
 
+/// Who signs: a secret URI or seed phrase from the environment or from a file only its owner
+/// can read (never from the command line, where every user of the machine can see it).
+#[derive(Args)]
+struct KeyArgs {
+	/// Environment variable holding the signer's secret URI or seed phrase.
+	#[arg(long, default_value = "SIGNER_SECRET")]
+	key_env: String,
+	/// A file holding it instead (mode 0600 or stricter).
+	#[arg(long)]
+	key_file: Option<PathBuf>,
+}
+
+impl KeyArgs {
+	fn keypair(&self) -> Result<subxt_signer::sr25519::Keypair> {
+		let secret = offchain_gpu::secrets::read_secret(&self.key_env, self.key_file.as_deref())?;
+		offchain_gpu::chain::keypair(&secret)
+	}
+}
+
 #[derive(Args)]
 struct ProposeUpgradeArgs {
 	/// Node WebSocket URL.
@@ -62,16 +81,17 @@ struct ProposeUpgradeArgs {
 	/// The runtime blob (`training_runtime.compact.compressed.wasm`).
 	#[arg(long)]
 	wasm: PathBuf,
-	/// Secret URI of the proposer (a council member; the sudo key with `--sudo`).
-	#[arg(long)]
-	key: String,
+	/// The proposer (a council member; the sudo key with `--sudo`).
+	#[command(flatten)]
+	key: KeyArgs,
 	/// Dev chain: `Sudo.sudo(System.set_code(code))` instead of a council motion.
 	#[arg(long)]
 	sudo: bool,
-	/// Comma-separated secret URIs of council members that vote aye (dev testing, e.g.
-	/// `//Bob,//Charlie`); then the motion is closed and the code applied.
+	/// Comma-separated environment variables holding the secrets of council members that
+	/// vote aye (dev testing, e.g. `BOB,CHARLIE` with `BOB=//Bob`); then the motion is closed
+	/// and the code applied.
 	#[arg(long, value_delimiter = ',')]
-	approve_with: Vec<String>,
+	approve_with_env: Vec<String>,
 	/// Seconds to wait for the new spec_version to be live.
 	#[arg(long, default_value_t = 120)]
 	timeout: u64,
@@ -88,9 +108,9 @@ struct MotionRef {
 	/// Motion index.
 	#[arg(long)]
 	index: u32,
-	/// Secret URI of the signer (a council member to vote; any funded account to close).
-	#[arg(long)]
-	key: String,
+	/// The signer (a council member to vote; any funded account to close).
+	#[command(flatten)]
+	key: KeyArgs,
 }
 
 #[derive(Args)]
@@ -117,9 +137,9 @@ struct ApplyUpgradeArgs {
 	url: String,
 	#[arg(long)]
 	wasm: PathBuf,
-	/// Secret URI of any funded account.
-	#[arg(long)]
-	key: String,
+	/// Any funded account.
+	#[command(flatten)]
+	key: KeyArgs,
 	#[arg(long, default_value_t = 120)]
 	timeout: u64,
 }
@@ -195,6 +215,9 @@ struct RoleArgs {
 	/// Environment variable holding the secret URI or seed phrase (e.g. `//Bob` on a dev chain).
 	#[arg(long, default_value = "WORKER_SECRET")]
 	secret_env: String,
+	/// A file holding it instead (mode 0600 or stricter).
+	#[arg(long)]
+	secret_file: Option<PathBuf>,
 	/// Where this worker publishes: a local directory (published on chain as file:///dir) or
 	/// an S3-compatible bucket URL, `s3://bucket[/prefix]?endpoint=http://host:port` or
 	/// `http(s)://host[:port]/bucket[/prefix]` (credentials from AWS_ACCESS_KEY_ID /
@@ -523,9 +546,7 @@ fn role(a: RoleArgs, miner: bool) -> Result<()> {
 	// Resolved first, so that `--device cuda` without a GPU fails at once; the worker names
 	// its device in its first report (`Started`).
 	let device = Device::resolve(a.device)?;
-	let secret = std::env::var(&a.secret_env).with_context(|| {
-		format!("set {} to the worker's secret URI or seed phrase", a.secret_env)
-	})?;
+	let secret = offchain_gpu::secrets::read_secret(&a.secret_env, a.secret_file.as_deref())?;
 	let key = chain::keypair(&secret)?;
 	let store = if a.store.contains("://") {
 		BlobStore::from_url(&a.store)?
@@ -608,8 +629,12 @@ fn motion_hash(s: &str) -> Result<[u8; 32]> {
 fn propose_upgrade(a: ProposeUpgradeArgs) -> Result<()> {
 	use offchain_gpu::{chain, upgrade};
 	let wasm = upgrade::Wasm::read(&a.wasm)?;
-	let key = chain::keypair(&a.key)?;
-	let approvers = a.approve_with.iter().map(|k| chain::keypair(k)).collect::<Result<Vec<_>>>()?;
+	let key = a.key.keypair()?;
+	let approvers = a
+		.approve_with_env
+		.iter()
+		.map(|var| chain::keypair(&offchain_gpu::secrets::read_secret(var, None)?))
+		.collect::<Result<Vec<_>>>()?;
 	block_on(async move {
 		let chain = connect(&a.url).await?;
 		let p = upgrade::ProposeUpgrade {
@@ -624,15 +649,15 @@ fn propose_upgrade(a: ProposeUpgradeArgs) -> Result<()> {
 			let hash = hex::encode(m.hash);
 			println!("next: council members vote, then anyone closes and applies:");
 			println!(
-				"  offchain-gpu council-vote --url {} --motion 0x{hash} --index {} --key <member>",
+				"  offchain-gpu council-vote --url {} --motion 0x{hash} --index {} (SIGNER_SECRET: a member)",
 				a.url, m.index
 			);
 			println!(
-				"  offchain-gpu council-close --url {} --motion 0x{hash} --index {} --length {} --key <any>",
+				"  offchain-gpu council-close --url {} --motion 0x{hash} --index {} --length {} (SIGNER_SECRET: anyone)",
 				a.url, m.index, m.length
 			);
 			println!(
-				"  offchain-gpu apply-upgrade --url {} --wasm {} --key <any>",
+				"  offchain-gpu apply-upgrade --url {} --wasm {} (SIGNER_SECRET: anyone)",
 				a.url,
 				a.wasm.display()
 			);
@@ -642,7 +667,7 @@ fn propose_upgrade(a: ProposeUpgradeArgs) -> Result<()> {
 }
 
 fn council_vote(a: MotionArgs) -> Result<()> {
-	let key = offchain_gpu::chain::keypair(&a.m.key)?;
+	let key = a.m.key.keypair()?;
 	let hash = motion_hash(&a.m.motion)?;
 	block_on(async move {
 		connect(&a.m.url).await?.vote_motion(&key, hash, a.m.index, !a.nay).await?;
@@ -652,7 +677,7 @@ fn council_vote(a: MotionArgs) -> Result<()> {
 }
 
 fn council_close(a: CloseArgs) -> Result<()> {
-	let key = offchain_gpu::chain::keypair(&a.m.key)?;
+	let key = a.m.key.keypair()?;
 	let hash = motion_hash(&a.m.motion)?;
 	block_on(async move {
 		connect(&a.m.url).await?.close_motion(&key, hash, a.m.index, a.length).await?;
@@ -662,9 +687,9 @@ fn council_close(a: CloseArgs) -> Result<()> {
 }
 
 fn apply_upgrade(a: ApplyUpgradeArgs) -> Result<()> {
-	use offchain_gpu::{chain, upgrade};
+	use offchain_gpu::upgrade;
 	let wasm = upgrade::Wasm::read(&a.wasm)?;
-	let key = chain::keypair(&a.key)?;
+	let key = a.key.keypair()?;
 	block_on(async move {
 		let chain = connect(&a.url).await?;
 		upgrade::check_upgrade(&chain.runtime_version().await?, &wasm.version)?;

@@ -279,3 +279,49 @@ fn a_miner_serves_prometheus_metrics_whose_round_counter_moves() {
 	println!("rounds trained as scraped: {seen:?}");
 	let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn secrets_come_from_the_environment_or_a_private_file_only() {
+	use std::os::unix::fs::PermissionsExt;
+	let dir = std::env::temp_dir().join(format!("worker-secrets-{}", std::process::id()));
+	std::fs::create_dir_all(&dir).expect("temp dir");
+	let key = dir.join("key");
+	std::fs::write(&key, "//Alice\n").expect("write the key file");
+	std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o644)).expect("chmod");
+	let run = |args: &[&str]| {
+		let out = Command::new(offchain_gpu_bin())
+			.args(args)
+			.env_remove("SIGNER_SECRET")
+			.output()
+			.expect("run offchain-gpu");
+		let lines: Vec<String> = String::from_utf8_lossy(&out.stderr)
+			.lines()
+			.filter(|l| !l.trim().is_empty())
+			.map(str::to_owned)
+			.collect();
+		(out.status.code(), lines)
+	};
+	// Nothing is contacted: the key is read before the URL is even parsed (and this one is
+	// malformed, so a command that gets past the key fails at once).
+	let dead = "http://127.0.0.1:1".to_owned();
+	let motion = [
+		"council-vote",
+		"--url",
+		&dead,
+		"--motion",
+		"0x0000000000000000000000000000000000000000000000000000000000000000",
+		"--index",
+		"0",
+	];
+	let key_file = key.to_str().expect("utf-8 path");
+	let with_file = [&motion[..], &["--key-file", key_file]].concat();
+	assert_one_line_error("world-readable key file", run(&with_file), "chmod 600");
+	assert_one_line_error("no key", run(&motion), "set SIGNER_SECRET");
+	// A secret on the command line is no option at all.
+	let (code, lines) = run(&[&motion[..], &["--key", "//Alice"]].concat());
+	assert_eq!(code, Some(2), "clap refuses --key: {lines:?}");
+	// Private, the same file is accepted and the command gets as far as the node URL.
+	std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o600)).expect("chmod");
+	assert_one_line_error("private key file", run(&with_file), "invalid node URL");
+	let _ = std::fs::remove_dir_all(&dir);
+}

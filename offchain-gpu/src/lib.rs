@@ -5,6 +5,7 @@
 //! The `offchain-gpu` binary wraps these as subcommands next to its benchmarks.
 
 pub mod chain;
+pub mod config_file;
 pub mod device;
 pub mod devnet;
 pub mod metrics;

@@ -199,6 +199,10 @@ struct DevnetArgs {
 	/// present, else the CPU), cpu, cuda, cuda:N, or sim (the simulated GPU).
 	#[arg(long, default_value = "auto")]
 	device: DeviceChoice,
+	/// A TOML file whose keys are this command's flags (`store = "..."`,
+	/// `prometheus_port = 9615`); flags on the command line win.
+	#[arg(long)]
+	config: Option<PathBuf>,
 	/// Honest miners (of --miners) that train on the simulated GPU whatever --device says:
 	/// the CUDA backend's whole path in a live run, on a machine without a GPU (slow).
 	#[arg(long, default_value_t = 0)]
@@ -238,12 +242,26 @@ struct RoleArgs {
 	/// Validator stake in UNIT.
 	#[arg(long, default_value_t = 100)]
 	stake: u128,
+	/// A TOML file whose keys are this command's flags (`store = "..."`,
+	/// `prometheus_port = 9615`); flags on the command line win.
+	#[arg(long)]
+	config: Option<PathBuf>,
 	/// Serve Prometheus metrics on this port at /metrics (off unless given).
 	#[arg(long)]
 	prometheus_port: Option<u16>,
 	/// Listen for Prometheus on every interface instead of loopback only.
 	#[arg(long, requires = "prometheus_port")]
 	prometheus_external: bool,
+	/// Miner: peak inner AdamW learning rate [default: the worker's, 3e-3].
+	#[arg(long)]
+	inner_lr: Option<f32>,
+	/// Validator: index overlap with another gradient above which a miner is flagged as a
+	/// copier [default: the worker's].
+	#[arg(long)]
+	copy_overlap: Option<f64>,
+	/// Validator: record a checkpoint every this many rounds [default: the worker's].
+	#[arg(long)]
+	checkpoint_every: Option<u64>,
 	/// Where training and evaluation run: auto (GPU 0 when a driver and device are present,
 	/// else the CPU), cpu, cuda, cuda:N, or sim (the CUDA backend on the host simulator:
 	/// slow, for checking the GPU path without a GPU).
@@ -546,6 +564,15 @@ fn role(a: RoleArgs, miner: bool) -> Result<()> {
 	// Resolved first, so that `--device cuda` without a GPU fails at once; the worker names
 	// its device in its first report (`Started`).
 	let device = Device::resolve(a.device)?;
+	if a.inner_lr.is_some_and(|lr| !(lr.is_finite() && lr > 0.0)) {
+		bail!("--inner-lr must be a positive number");
+	}
+	if a.copy_overlap.is_some_and(|o| !(o > 0.0 && o <= 1.0)) {
+		bail!("--copy-overlap must be in (0, 1]");
+	}
+	if a.checkpoint_every == Some(0) {
+		bail!("--checkpoint-every must be at least 1");
+	}
 	let secret = offchain_gpu::secrets::read_secret(&a.secret_env, a.secret_file.as_deref())?;
 	let key = chain::keypair(&secret)?;
 	let store = if a.store.contains("://") {
@@ -580,16 +607,25 @@ fn role(a: RoleArgs, miner: bool) -> Result<()> {
 		ctx.device = device;
 		let work = async {
 			if miner {
-				let cfg = roles::miner::MinerConfig {
+				let mut cfg = roles::miner::MinerConfig {
 					state_dir: Some(a.state_dir),
 					..Default::default()
 				};
+				if let Some(lr) = a.inner_lr {
+					cfg.inner_lr = lr;
+				}
 				roles::miner::run(ctx, key, store, cfg).await
 			} else {
-				let cfg = roles::validator::ValidatorConfig {
+				let mut cfg = roles::validator::ValidatorConfig {
 					stake: a.stake * chain::UNIT,
 					..Default::default()
 				};
+				if let Some(overlap) = a.copy_overlap {
+					cfg.copy_overlap = overlap;
+				}
+				if let Some(every) = a.checkpoint_every {
+					cfg.checkpoint_every = every;
+				}
 				roles::validator::run(ctx, key, store, cfg).await
 			}
 		};
@@ -706,7 +742,14 @@ fn apply_upgrade(a: ApplyUpgradeArgs) -> Result<()> {
 }
 
 fn main() {
-	if let Err(error) = run(Cli::parse()) {
+	let args = match offchain_gpu::config_file::with_config(std::env::args().collect()) {
+		Ok(args) => args,
+		Err(error) => {
+			eprintln!("error: {error:#}");
+			std::process::exit(1);
+		}
+	};
+	if let Err(error) = run(Cli::parse_from(args)) {
 		eprintln!("error: {error:#}");
 		std::process::exit(1);
 	}

@@ -325,3 +325,38 @@ fn secrets_come_from_the_environment_or_a_private_file_only() {
 	assert_one_line_error("private key file", run(&with_file), "invalid node URL");
 	let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn a_config_file_sets_flags_and_the_command_line_wins() {
+	let dir = std::env::temp_dir().join(format!("worker-config-{}", std::process::id()));
+	std::fs::create_dir_all(&dir).expect("temp dir");
+	let config = dir.join("miner.toml");
+	std::fs::write(&config, "secret_env = \"FROM_THE_FILE\"\nurl = \"http://127.0.0.1:1\"\n")
+		.expect("write the config");
+	let run = |extra: &[&str]| {
+		let out = Command::new(offchain_gpu_bin())
+			.args(["miner", "--config", config.to_str().expect("utf-8 path")])
+			.args(extra)
+			.env_remove("FROM_THE_FILE")
+			.env_remove("FROM_THE_LINE")
+			.output()
+			.expect("run offchain-gpu");
+		let lines: Vec<String> = String::from_utf8_lossy(&out.stderr)
+			.lines()
+			.filter(|l| !l.trim().is_empty())
+			.map(str::to_owned)
+			.collect();
+		(out.status.code(), lines)
+	};
+	assert_one_line_error("secret variable from the file", run(&[]), "set FROM_THE_FILE");
+	assert_one_line_error(
+		"the command line wins",
+		run(&["--secret-env", "FROM_THE_LINE"]),
+		"set FROM_THE_LINE",
+	);
+	std::fs::write(&config, "no_such_flag = 1\n").expect("write the config");
+	let (code, lines) = run(&[]);
+	assert_eq!(code, Some(2), "clap refuses the unknown key: {lines:?}");
+	assert!(lines.iter().any(|l| l.contains("--no-such-flag")), "{lines:?}");
+	let _ = std::fs::remove_dir_all(&dir);
+}

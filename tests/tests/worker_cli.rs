@@ -156,9 +156,12 @@ fn worker(
 	secret: Option<&str>,
 	dir: &Path,
 ) -> (Option<i32>, Vec<String>) {
-	let out = worker_command(role, url, run, secret, dir)
-		.output()
-		.expect("run offchain-gpu (build the workspace first: `make build`)");
+	stderr_of(&mut worker_command(role, url, run, secret, dir))
+}
+
+/// Runs `command` to its end and returns its status code and non-empty stderr lines.
+fn stderr_of(command: &mut Command) -> (Option<i32>, Vec<String>) {
+	let out = command.output().expect("run offchain-gpu (build the workspace first: `make build`)");
 	let lines = String::from_utf8_lossy(&out.stderr)
 		.lines()
 		.filter(|l| !l.trim().is_empty())
@@ -289,17 +292,7 @@ fn secrets_come_from_the_environment_or_a_private_file_only() {
 	std::fs::write(&key, "//Alice\n").expect("write the key file");
 	std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o644)).expect("chmod");
 	let run = |args: &[&str]| {
-		let out = Command::new(offchain_gpu_bin())
-			.args(args)
-			.env_remove("SIGNER_SECRET")
-			.output()
-			.expect("run offchain-gpu");
-		let lines: Vec<String> = String::from_utf8_lossy(&out.stderr)
-			.lines()
-			.filter(|l| !l.trim().is_empty())
-			.map(str::to_owned)
-			.collect();
-		(out.status.code(), lines)
+		stderr_of(Command::new(offchain_gpu_bin()).args(args).env_remove("SIGNER_SECRET"))
 	};
 	// Nothing is contacted: the key is read before the URL is even parsed (and this one is
 	// malformed, so a command that gets past the key fails at once).
@@ -334,19 +327,13 @@ fn a_config_file_sets_flags_and_the_command_line_wins() {
 	std::fs::write(&config, "secret_env = \"FROM_THE_FILE\"\nurl = \"http://127.0.0.1:1\"\n")
 		.expect("write the config");
 	let run = |extra: &[&str]| {
-		let out = Command::new(offchain_gpu_bin())
-			.args(["miner", "--config", config.to_str().expect("utf-8 path")])
-			.args(extra)
-			.env_remove("FROM_THE_FILE")
-			.env_remove("FROM_THE_LINE")
-			.output()
-			.expect("run offchain-gpu");
-		let lines: Vec<String> = String::from_utf8_lossy(&out.stderr)
-			.lines()
-			.filter(|l| !l.trim().is_empty())
-			.map(str::to_owned)
-			.collect();
-		(out.status.code(), lines)
+		stderr_of(
+			Command::new(offchain_gpu_bin())
+				.args(["miner", "--config", config.to_str().expect("utf-8 path")])
+				.args(extra)
+				.env_remove("FROM_THE_FILE")
+				.env_remove("FROM_THE_LINE"),
+		)
 	};
 	assert_one_line_error("secret variable from the file", run(&[]), "set FROM_THE_FILE");
 	assert_one_line_error(

@@ -97,60 +97,62 @@ impl Metrics {
 	/// The text exposition format (version 0.0.4).
 	pub fn render(&self) -> String {
 		let mut out = String::new();
-		let mut one = |name: &str, kind: &str, help: &str, value: String| {
-			let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} {kind}\n{name} {value}");
-		};
-		one("worker_round", "gauge", "Latest round trained or scored.", self.round.to_string());
-		one(
-			"worker_rounds_trained_total",
-			"counter",
-			"Rounds this miner trained.",
-			self.rounds_trained.to_string(),
-		);
-		one(
-			"worker_rounds_scored_total",
-			"counter",
-			"Rounds this validator scored.",
-			self.rounds_scored.to_string(),
-		);
-		one(
-			"worker_bytes_fetched_total",
-			"counter",
-			"Bytes of peers' blobs fetched and checked.",
-			self.bytes_fetched.to_string(),
-		);
-		one(
-			"worker_bytes_published_total",
-			"counter",
-			"Bytes of gradient blobs published.",
-			self.bytes_published.to_string(),
-		);
-		one(
-			"worker_reconnects_total",
-			"counter",
-			"Reconnections to the node after it stopped answering.",
-			self.reconnects.to_string(),
-		);
-		one("worker_warnings_total", "counter", "Warnings reported.", self.warnings.to_string());
 		let optional = |v: Option<f64>| v.map_or("NaN".to_owned(), |v| v.to_string());
-		one(
-			"worker_heldout_loss",
-			"gauge",
-			"Held-out loss of the synced model (validators).",
-			optional(self.heldout_loss),
-		);
-		one(
-			"worker_rating_ordinal",
-			"gauge",
-			"The chain's OpenSkill ordinal of this miner.",
-			optional(self.rating_ordinal),
-		);
-		one(
-			"worker_weight_ppb",
-			"gauge",
-			"The chain's emission weight of this miner (parts per billion).",
-			optional(self.weight_ppb.map(f64::from)),
-		);
+		let unlabelled = [
+			("worker_round", "gauge", "Latest round trained or scored.", self.round.to_string()),
+			(
+				"worker_rounds_trained_total",
+				"counter",
+				"Rounds this miner trained.",
+				self.rounds_trained.to_string(),
+			),
+			(
+				"worker_rounds_scored_total",
+				"counter",
+				"Rounds this validator scored.",
+				self.rounds_scored.to_string(),
+			),
+			(
+				"worker_bytes_fetched_total",
+				"counter",
+				"Bytes of peers' blobs fetched and checked.",
+				self.bytes_fetched.to_string(),
+			),
+			(
+				"worker_bytes_published_total",
+				"counter",
+				"Bytes of gradient blobs published.",
+				self.bytes_published.to_string(),
+			),
+			(
+				"worker_reconnects_total",
+				"counter",
+				"Reconnections to the node after it stopped answering.",
+				self.reconnects.to_string(),
+			),
+			("worker_warnings_total", "counter", "Warnings reported.", self.warnings.to_string()),
+			(
+				"worker_heldout_loss",
+				"gauge",
+				"Held-out loss of the synced model (validators).",
+				optional(self.heldout_loss),
+			),
+			(
+				"worker_rating_ordinal",
+				"gauge",
+				"The chain's OpenSkill ordinal of this miner.",
+				optional(self.rating_ordinal),
+			),
+			(
+				"worker_weight_ppb",
+				"gauge",
+				"The chain's emission weight of this miner (parts per billion).",
+				optional(self.weight_ppb.map(f64::from)),
+			),
+		];
+		for (name, kind, help, value) in unlabelled {
+			let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} {kind}\n{name} {value}");
+		}
 		let _ = writeln!(
 			out,
 			"# HELP worker_blob_faults_total Miners' gradients found faulty, by kind.\n\

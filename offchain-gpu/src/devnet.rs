@@ -29,7 +29,6 @@ use std::io::Write;
 use std::net::TcpListener;
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -37,10 +36,11 @@ use anyhow::{bail, Context, Result};
 use pallet_training::{Role, RunParams};
 use training_protocol::{Fixed, IncentiveParams, OpenSkillParams, Round, ScoreFlags, Uid};
 
-use crate::chain::{account_of, api, keypair, AccountId, Balance, Chain, UNIT};
+use crate::chain::{account_of, keypair, AccountId, Balance, Chain, UNIT};
 use crate::device::Device;
 use crate::roles::{self, miner, validator, Report, Reporter, RunCtx};
 use crate::store::BlobStore;
+use tokio_util::sync::CancellationToken;
 
 // Alice (sudo) and the council members Bob and Charlie come last, so that a devnet of up to
 // ten miners and one validator leaves their keys free for governance (a second process
@@ -458,6 +458,8 @@ fn ordinal_f64(x: Fixed) -> f64 {
 
 /// Runs the devnet to completion (or Ctrl-C) and returns what happened.
 pub fn run(cfg: DevnetConfig) -> Result<DevnetSummary> {
+	// The devnet's console is its log: the text one, unless the caller installed another.
+	crate::log::init(crate::log::LogFormat::Text);
 	let total_miners =
 		cfg.miners + cfg.adversaries.len() + cfg.hostile_stores.len() + cfg.late_miners;
 	let total_validators = cfg.validators + cfg.validator_adversaries.len();
@@ -484,14 +486,18 @@ pub fn run(cfg: DevnetConfig) -> Result<DevnetSummary> {
 			let log = out.join("node.log");
 			let mut node = start_node(&cfg.node_bin, &log)?;
 			let url = format!("ws://127.0.0.1:{}", node.rpc_port);
-			eprintln!("devnet: node {} on {url} (log {})", cfg.node_bin.display(), log.display());
+			tracing::info!(
+				"devnet: node {} on {url} (log {})",
+				cfg.node_bin.display(),
+				log.display()
+			);
 			if let Ok(Some(status)) = node.child.try_wait() {
 				bail!("node exited at once with {status}; see {}", log.display());
 			}
 			(Some(node), url)
 		}
 	};
-	let stop = Arc::new(AtomicBool::new(false));
+	let stop = CancellationToken::new();
 	let role_threads = Mutex::new(Vec::new());
 	let result = rt.block_on(async {
 		tokio::select! {
@@ -501,12 +507,12 @@ pub fn run(cfg: DevnetConfig) -> Result<DevnetSummary> {
 	});
 	// Roles see `stop` between steps; one in the middle of a training step gets a few
 	// seconds, and a second Ctrl-C stops waiting for it.
-	stop.store(true, Ordering::Relaxed);
+	stop.cancel();
 	let role_threads = role_threads.into_inner().unwrap_or_else(|e| e.into_inner());
 	rt.block_on(async {
 		tokio::select! {
 			_ = join_within(role_threads, Duration::from_secs(15)) => {}
-			_ = roles::shutdown_signal() => eprintln!("devnet: not waiting for the workers"),
+			_ = roles::shutdown_signal() => tracing::warn!("devnet: not waiting for the workers"),
 		}
 	});
 	rt.shutdown_timeout(Duration::from_secs(2));
@@ -531,7 +537,7 @@ async fn drive(
 	cfg: &DevnetConfig,
 	out: &std::path::Path,
 	url: &str,
-	stop: &Arc<AtomicBool>,
+	stop: &CancellationToken,
 	threads: &Mutex<Vec<std::thread::JoinHandle<()>>>,
 ) -> Result<DevnetSummary> {
 	let chain = Chain::connect(url, Duration::from_secs(120)).await?;
@@ -540,7 +546,7 @@ async fn drive(
 	let params = cfg.run_params(model.config_hash())?;
 	let sudo = keypair("//Alice")?;
 	let (run, start) = chain.create_run(&sudo, &params).await?;
-	eprintln!(
+	tracing::info!(
 		"devnet: run {run} created, round 0 at block {start}; L={} C={} S={} H={} k={}/4096, model {} ({} params)",
 		params.round_length,
 		params.commit_window,
@@ -557,40 +563,40 @@ async fn drive(
 		let verbose = cfg.verbose;
 		Arc::new(move |r: Report| {
 			match &r {
-				Report::Trained { uid, round, first_loss, last_loss, blob_len, secs } => eprintln!(
+				Report::Trained { uid, round, first_loss, last_loss, blob_len, secs } => tracing::info!(
 					"  round {round:>3} miner {uid}: trained, loss {first_loss:.3} -> {last_loss:.3}, blob {blob_len} B, {secs:.1}s"
 				),
 				Report::Scored { validator, round, heldout_loss, scores, details, eval_secs, fetch_secs } => {
-					eprintln!(
+					tracing::info!(
 						"  round {round:>3} validator {validator}: held-out loss {heldout_loss:.4}, fetch {fetch_secs:.1}s, eval {eval_secs:.1}s, scores {}",
 						scores.iter().map(fmt_score).collect::<Vec<_>>().join(" ")
 					);
 					if verbose {
 						for d in details {
-							eprintln!(
+							tracing::info!(
 								"      uid {}: random {:+.5} own {:+.5} advantage {:+.5} direction {:+.3} overlap {:.3}",
 								d.uid, d.rand_rel, d.own_rel, d.advantage, d.direction, d.overlap
 							);
 						}
 					}
 				}
-				Report::Warning { who, message } => eprintln!("  warning ({who}): {message}"),
-				Report::Started { who, device } => eprintln!("  {who}: started on {device}"),
-				Report::Settled { who, round, params_hash, replayed: true } => eprintln!(
+				Report::Warning { who, message } => tracing::warn!(who, "{message}"),
+				Report::Started { who, device } => tracing::info!("  {who}: started on {device}"),
+				Report::Settled { who, round, params_hash, replayed: true } => tracing::info!(
 					"  round {round:>3} {who}: the settled applied set differed from its view; redid the round (params {})",
 					hex::encode(&params_hash[..4])
 				),
-				Report::Checkpointed { who, round, params_hash, url } => eprintln!(
+				Report::Checkpointed { who, round, params_hash, url } => tracing::info!(
 					"  {who}: recorded the checkpoint of round {round} (params {}) at {url}",
 					hex::encode(&params_hash[..4])
 				),
 				Report::Joined { who, round, url, failed } => {
-					eprintln!("  {who}: joined from the checkpoint of round {round} ({url})");
+					tracing::info!("  {who}: joined from the checkpoint of round {round} ({url})");
 					for f in failed {
-						eprintln!("    could not use {f}");
+						tracing::warn!("    could not use {f}");
 					}
 				}
-				other if verbose => eprintln!("  {other:?}"),
+				other if verbose => roles::log_report(other),
 				_ => {}
 			}
 			reports.lock().unwrap().push(r);
@@ -756,7 +762,7 @@ fn spawn_role(
 	cfg: &DevnetConfig,
 	device: Device,
 	corpus: &Arc<training_model::Corpus>,
-	stop: &Arc<AtomicBool>,
+	stop: &CancellationToken,
 	reporter: &Reporter,
 	body: impl FnOnce(RunCtx) -> RoleFuture + Send + 'static,
 ) -> std::thread::JoinHandle<()> {
@@ -781,7 +787,7 @@ fn spawn_role(
 			body(ctx).await
 		});
 		if let Err(e) = result {
-			if !stop.load(Ordering::Relaxed) {
+			if !stop.is_cancelled() {
 				reporter(Report::Warning { who: name, message: format!("stopped: {e:#}") });
 			}
 		}
@@ -833,7 +839,7 @@ async fn monitor(
 			validators.insert(p.uid, summary);
 		}
 	}
-	eprintln!(
+	tracing::info!(
 		"devnet: {} miners, {} validators registered; training rounds {first_round}..={last_round}, last settlement at block {}",
 		uid_of.len(),
 		expected - uid_of.len(),
@@ -871,7 +877,7 @@ async fn monitor(
 						chain.url()
 					)));
 				}
-				eprintln!("  warning (devnet): reading block {next}: {e:#}; reconnecting");
+				tracing::warn!("devnet: reading block {next}: {e:#}; reconnecting");
 				tokio::time::sleep(Duration::from_secs(1)).await;
 				let _ = chain.recover(Duration::from_secs(10)).await;
 				continue;
@@ -938,7 +944,7 @@ async fn monitor(
 				row.weights.iter().map(|(u, w)| (*u, format!("{:.3}", *w as f64 / 1e9))).collect();
 			let ords: BTreeMap<Uid, String> =
 				row.ordinals.iter().map(|(u, o)| (*u, format!("{o:.2}"))).collect();
-			eprintln!(
+			tracing::info!(
 				"devnet: round {round} settled (block {}): held-out loss {}, train loss {}, scored {scored}, minted {:.3} burned {:.3} UNIT\n         paid {{{}}} validators {:.3}; weights {{{}}}; ordinals {{{}}}",
 				block.number,
 				row.heldout_loss.map_or("-".into(), |l| format!("{l:.4}")),
@@ -998,13 +1004,13 @@ async fn monitor(
 						})
 					})
 					.collect::<Vec<_>>();
-				eprintln!(
+				tracing::info!(
 					"devnet: done after {} settled rounds; wrote {}",
 					rows.len(),
 					csv.display()
 				);
 				for m in &miners {
-					eprintln!(
+					tracing::info!(
 						"  miner uid {} {} ({}): paid {:.3} UNIT, final weight {:.3}, ordinal {:.2}",
 						m.uid,
 						m.key,
@@ -1014,9 +1020,12 @@ async fn monitor(
 						m.final_ordinal
 					);
 				}
-				eprintln!("  validators paid {:.3} UNIT", validators_paid as f64 / UNIT as f64);
+				tracing::info!(
+					"  validators paid {:.3} UNIT",
+					validators_paid as f64 / UNIT as f64
+				);
 				for (uid, v) in &validators {
-					eprintln!(
+					tracing::info!(
 						"  validator uid {uid} {} ({:?}, stake {} UNIT): paid {:.3} UNIT",
 						v.key,
 						v.behaviour,
@@ -1026,7 +1035,7 @@ async fn monitor(
 				}
 				let overhead =
 					Overhead::from_reports(&reports.lock().unwrap(), params.round_length);
-				eprintln!(
+				tracing::info!(
 					"  per round ({:.0} s): train {:.2} s, commit {:.2} s, reveal {:.3} s, fetch {:.2} s, aggregate {:.3} s: overhead {:.1} % of the round",
 					overhead.round_secs,
 					overhead.train_secs,
@@ -1036,7 +1045,7 @@ async fn monitor(
 					overhead.apply_secs,
 					100.0 * overhead.share()
 				);
-				eprintln!(
+				tracing::info!(
 					"  validator evaluation {:.3} s per miner; bytes per round: {:.0} down per node, {:.0} up per miner",
 					overhead.eval_secs_per_miner, overhead.bytes_down_per_node, overhead.bytes_up_per_miner
 				);
@@ -1057,7 +1066,7 @@ async fn monitor(
 					.values()
 					.filter(|models| models.iter().any(|m| m.params_hash != models[0].params_hash))
 					.count();
-				eprintln!(
+				tracing::info!(
 					"  settled models: {} rounds, {split} with nodes that disagree, {replays} rounds redone by a node whose view differed",
 					settled.len()
 				);
@@ -1096,44 +1105,28 @@ struct BlockFacts {
 	settled: Vec<Settlement>,
 }
 
-/// Reads finalized block `number` (None: not finalized yet). Everything is read before
-/// anything is counted, so a failure midway leaves the block to be read again.
+/// Reads finalized block `number` (None: not finalized yet), with the weights and ratings
+/// after each settlement in it.
 async fn read_block(chain: &Chain, run: u32, number: u64) -> Result<Option<BlockFacts>> {
-	let client = chain.api();
-	if client.at_current_block().await?.block_number() < number {
-		return Ok(None);
-	}
-	let at = client.at_block(number).await?;
-	let events = at.events().fetch().await?;
-	let mut facts = BlockFacts { number, paid: Vec::new(), settled: Vec::new() };
-	for ev in events.iter() {
-		let ev = ev?;
-		let (pallet, name, fields) = (ev.pallet_name(), ev.event_name(), ev.field_bytes());
-		if let Some(paid) = api::PAID.decode(pallet, name, fields) {
-			let (r, round, _who, role, uid, amount) = paid?;
-			if r == run {
-				facts.paid.push((round, role, uid, amount));
-			}
-		} else if let Some(settled) = api::SETTLED.decode(pallet, name, fields) {
-			let (r, round, scored, _accrued, minted, burned, _agg) = settled?;
-			if r == run {
-				let (_burn, weights) = chain.run_weights(run).await?;
-				let ordinals = chain
-					.miner_states(run)
-					.await?
-					.into_iter()
-					.map(|(uid, rec)| (uid, ordinal_f64(rec.state.rating.ordinal())))
-					.collect();
-				facts.settled.push(Settlement {
-					round,
-					scored,
-					minted,
-					burned,
-					weights: weights.into_iter().collect(),
-					ordinals,
-				});
-			}
-		}
+	let Some(events) = chain.run_events(run, number).await? else { return Ok(None) };
+	let paid = events.paid.into_iter().map(|p| (p.round, p.role, p.uid, p.amount)).collect();
+	let mut facts = BlockFacts { number, paid, settled: Vec::new() };
+	for s in events.settled {
+		let (_burn, weights) = chain.run_weights(run).await?;
+		let ordinals = chain
+			.miner_states(run)
+			.await?
+			.into_iter()
+			.map(|(uid, rec)| (uid, ordinal_f64(rec.state.rating.ordinal())))
+			.collect();
+		facts.settled.push(Settlement {
+			round: s.round,
+			scored: s.scored,
+			minted: s.minted,
+			burned: s.burned,
+			weights: weights.into_iter().collect(),
+			ordinals,
+		});
 	}
 	Ok(Some(facts))
 }

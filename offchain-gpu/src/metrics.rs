@@ -8,6 +8,7 @@ use std::sync::{Arc, Mutex};
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
 use training_protocol::ScoreFlags;
 
 use crate::roles::{Report, Reporter};
@@ -36,6 +37,10 @@ pub struct Metrics {
 	pub rating_ordinal: Option<f64>,
 	/// Emission weight in parts per billion.
 	pub weight_ppb: Option<u32>,
+	/// Emission paid to this worker since it started, in the chain's smallest unit.
+	pub paid: u128,
+	/// Settlements that paid this worker.
+	pub payouts: u64,
 	/// The size of the blob trained last, published when the reveal succeeds.
 	last_blob_len: u64,
 }
@@ -77,6 +82,10 @@ impl Metrics {
 			Report::Standing { ordinal, weight_ppb, .. } => {
 				self.rating_ordinal = Some(*ordinal);
 				self.weight_ppb = Some(*weight_ppb);
+			}
+			Report::Paid { amount, .. } => {
+				self.paid = self.paid.saturating_add(*amount);
+				self.payouts += 1;
 			}
 			Report::Warning { .. } => self.warnings += 1,
 			Report::Started { .. }
@@ -149,6 +158,18 @@ impl Metrics {
 				"The chain's emission weight of this miner (parts per billion).",
 				optional(self.weight_ppb.map(f64::from)),
 			),
+			(
+				"worker_paid_total",
+				"counter",
+				"Emission paid to this worker since it started, in the chain's smallest unit.",
+				self.paid.to_string(),
+			),
+			(
+				"worker_payouts_total",
+				"counter",
+				"Settlements that paid this worker since it started.",
+				self.payouts.to_string(),
+			),
 		];
 		for (name, kind, help, value) in unlabelled {
 			let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} {kind}\n{name} {value}");
@@ -188,14 +209,18 @@ pub fn observing(metrics: Arc<Mutex<Metrics>>, next: Reporter) -> Reporter {
 	})
 }
 
-/// Answers `GET /metrics` on `listener` until the task is dropped; anything else gets 404.
+/// Answers `GET /metrics` on `listener` until `stop` is cancelled; anything else gets 404.
 /// A request head over 8 KiB or slower than 5 s is dropped.
-pub async fn serve(listener: TcpListener, metrics: Arc<Mutex<Metrics>>) {
+pub async fn serve(listener: TcpListener, metrics: Arc<Mutex<Metrics>>, stop: CancellationToken) {
 	if let Ok(addr) = listener.local_addr() {
-		eprintln!("prometheus: serving http://{addr}/metrics");
+		tracing::info!(%addr, "serving Prometheus metrics at http://{addr}/metrics");
 	}
 	loop {
-		let Ok((mut socket, _)) = listener.accept().await else { continue };
+		let accepted = tokio::select! {
+			accepted = listener.accept() => accepted,
+			_ = stop.cancelled() => return,
+		};
+		let Ok((mut socket, _)) = accepted else { continue };
 		let metrics = metrics.clone();
 		tokio::spawn(async move {
 			let mut head = Vec::with_capacity(512);
@@ -253,6 +278,8 @@ mod tests {
 		m.observe(&Report::Revealed { uid: 0, round: 4, published: true, secs: 0.5 });
 		m.observe(&Report::Reconnected { who: "worker".into() });
 		m.observe(&Report::Standing { who: "miner 0".into(), ordinal: 18.5, weight_ppb: 250 });
+		m.observe(&Report::Paid { who: "miner 0".into(), round: 3, amount: 1_500 });
+		m.observe(&Report::Paid { who: "miner 0".into(), round: 4, amount: 2_500 });
 		m.observe(&Report::Scored {
 			validator: 0,
 			round: 5,
@@ -283,6 +310,8 @@ mod tests {
 			"worker_heldout_loss 4.25",
 			"worker_weight_ppb 250",
 			"worker_phase{phase=\"score\"} 1",
+			"worker_paid_total 4000",
+			"worker_payouts_total 2",
 		] {
 			assert!(text.lines().any(|l| l == line), "{line:?} missing from:\n{text}");
 		}
@@ -293,7 +322,8 @@ mod tests {
 		let metrics = Arc::new(Mutex::new(Metrics { round: 7, ..Default::default() }));
 		let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
 		let addr = listener.local_addr().unwrap();
-		let server = tokio::spawn(serve(listener, metrics));
+		let stop = CancellationToken::new();
+		let server = tokio::spawn(serve(listener, metrics, stop.clone()));
 		let get = |path: &'static str| async move {
 			for _ in 0..50 {
 				if let Ok(mut s) = tokio::net::TcpStream::connect(addr).await {
@@ -311,6 +341,10 @@ mod tests {
 		let ok = get("/metrics").await;
 		assert!(ok.starts_with("HTTP/1.1 200 OK") && ok.contains("\nworker_round 7\n"), "{ok}");
 		assert!(get("/").await.starts_with("HTTP/1.1 404"));
-		server.abort();
+		stop.cancel();
+		tokio::time::timeout(std::time::Duration::from_secs(5), server)
+			.await
+			.expect("the endpoint stops when cancelled")
+			.unwrap();
 	}
 }

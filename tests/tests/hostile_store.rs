@@ -130,7 +130,11 @@ async fn hostile_bodies_are_cut_off_without_allocating() {
 			cap: CAP,
 		})
 		.collect();
-	let limits = FetchLimits { patience: Duration::ZERO, transfer: DEADLINE };
+	let limits = FetchLimits {
+		patience: Duration::ZERO,
+		transfer: DEADLINE,
+		concurrency: offchain_gpu::roles::FETCH_CONCURRENCY,
+	};
 	let t = Instant::now();
 	let got =
 		fetch_blobs(&PeerStores::default(), EndpointPolicy::ALLOW_LOCAL, &requests, limits).await;
@@ -166,7 +170,11 @@ async fn peer_reads_carry_no_credentials() {
 	}
 	let request =
 		BlobRequest { url: format!("{endpoint}/grads/miner-a"), key: KEY.into(), cap: CAP };
-	let limits = FetchLimits { patience: Duration::ZERO, transfer: DEADLINE };
+	let limits = FetchLimits {
+		patience: Duration::ZERO,
+		transfer: DEADLINE,
+		concurrency: offchain_gpu::roles::FETCH_CONCURRENCY,
+	};
 	let got =
 		fetch_blobs(&PeerStores::default(), EndpointPolicy::ALLOW_LOCAL, &[request], limits).await;
 	assert_eq!(got, vec![Err(BlobFault::Missing)]);
@@ -214,7 +222,11 @@ async fn refused_stores_and_redirects_see_no_request() {
 	assert!(matches!(err, StoreError::NonPublicEndpoint { kind: "loopback", .. }), "{err}");
 	println!("{err}");
 	let request = BlobRequest { url, key: KEY.into(), cap: CAP };
-	let limits = FetchLimits { patience: Duration::from_secs(1), transfer: DEADLINE };
+	let limits = FetchLimits {
+		patience: Duration::from_secs(1),
+		transfer: DEADLINE,
+		concurrency: offchain_gpu::roles::FETCH_CONCURRENCY,
+	};
 	let t = Instant::now();
 	let got = fetch_blobs(&PeerStores::default(), EndpointPolicy::PUBLIC, &[request], limits).await;
 	assert_eq!(got, vec![Err(BlobFault::Missing)]);
@@ -262,7 +274,11 @@ async fn stalling_stores_cost_a_round_one_deadline() {
 		},
 	);
 
-	let limits = FetchLimits { patience: Duration::ZERO, transfer: DEADLINE };
+	let limits = FetchLimits {
+		patience: Duration::ZERO,
+		transfer: DEADLINE,
+		concurrency: offchain_gpu::roles::FETCH_CONCURRENCY,
+	};
 	let t = Instant::now();
 	let got =
 		fetch_blobs(&PeerStores::default(), EndpointPolicy::ALLOW_LOCAL, &requests, limits).await;
@@ -279,7 +295,11 @@ async fn stalling_stores_cost_a_round_one_deadline() {
 	// end at patience + transfer.
 	let patience = Duration::from_secs(1);
 	let t = Instant::now();
-	let limits = FetchLimits { patience, transfer: DEADLINE };
+	let limits = FetchLimits {
+		patience,
+		transfer: DEADLINE,
+		concurrency: offchain_gpu::roles::FETCH_CONCURRENCY,
+	};
 	let got =
 		fetch_blobs(&PeerStores::default(), EndpointPolicy::ALLOW_LOCAL, &requests, limits).await;
 	let took = t.elapsed();

@@ -40,6 +40,7 @@ fn worker_command(role: &str, url: &str, run: u32, secret: Option<&str>, dir: &P
 		.arg(dir.join("state"))
 		// Peers' stores are local directories on this machine.
 		.arg("--allow-local-stores")
+		.args(["--log-format", "json"])
 		.env_remove("WORKER_SECRET");
 	if let Some(secret) = secret {
 		command.env("WORKER_SECRET", secret);
@@ -63,10 +64,10 @@ fn start_miner(url: &str, run: u32, dir: &Path) -> (Child, StderrLines) {
 	spawn_offchain_gpu(&mut worker_command("miner", url, run, Some(MINER_KEY), dir))
 }
 
-/// The value of `field` in a report printed as `Name { field: value, ... }`.
-fn field<'a>(line: &'a str, field: &str) -> Option<&'a str> {
-	let rest = line.split_once(&format!("{field}: "))?.1;
-	Some(rest.split([',', ' ', '}']).next().unwrap_or(rest))
+/// The fields of a JSON log line whose message is `message`.
+fn event(line: &str, message: &str) -> Option<serde_json::Value> {
+	let line: serde_json::Value = serde_json::from_str(line).ok()?;
+	(line["fields"]["message"] == message).then(|| line["fields"].clone())
 }
 
 #[test]
@@ -82,7 +83,7 @@ fn a_miner_killed_after_committing_reveals_the_same_blob_when_restarted() {
 	// deadline, a few blocks later).
 	let (mut miner, mut lines) = start_miner(&url, run, &dir);
 	let committed = lines.wait_for(Duration::from_secs(180), |l| {
-		l.starts_with("Committed {").then(|| field(l, "round")?.parse::<u64>().ok()).flatten()
+		event(l, "committed").and_then(|f| f["round"].as_u64())
 	});
 	miner.kill().expect("SIGKILL the miner");
 	miner.wait().expect("reap the miner");
@@ -90,8 +91,14 @@ fn a_miner_killed_after_committing_reveals_the_same_blob_when_restarted() {
 	let round = committed.unwrap_or_else(|| {
 		panic!("the miner never committed:\n{}\nnode log:\n{}", lines.text(), node.log())
 	});
+	// The operator's log: every line one JSON object with a time and a level.
+	for line in &lines.seen {
+		let v: serde_json::Value = serde_json::from_str(line)
+			.unwrap_or_else(|e| panic!("not a JSON log line ({e}): {line}"));
+		assert!(v["timestamp"].is_string() && v["level"].is_string(), "{line}");
+	}
 	assert!(
-		!lines.seen.iter().any(|l| l.starts_with("Revealed {")),
+		!lines.seen.iter().any(|l| event(l, "revealed").is_some()),
 		"the miner revealed before it was killed; the test must kill it earlier:\n{}",
 		lines.text()
 	);
@@ -101,8 +108,9 @@ fn a_miner_killed_after_committing_reveals_the_same_blob_when_restarted() {
 	// Second life: same key, same state directory.
 	let (mut miner, mut lines) = start_miner(&url, run, &dir);
 	let revealed = lines.wait_for(Duration::from_secs(180), |l| {
-		(l.starts_with("Revealed {") && field(l, "round") == Some(&round.to_string()))
-			.then(|| field(l, "published") == Some("true"))
+		event(l, "revealed")
+			.filter(|f| f["round"].as_u64() == Some(round))
+			.map(|f| f["published"] == true)
 	});
 	let _ = miner.kill();
 	let _ = miner.wait();

@@ -31,7 +31,7 @@ pub enum ConfigError {
 	BadFloat { field: &'static str, got: f64 },
 	#[error("the model would have more than {} parameters", limits::MAX_PARAMS)]
 	TooManyParams,
-	#[error("unknown preset {0:?} (known: tiny, small)")]
+	#[error("unknown preset {0:?} (known: tiny, small, medium, gpt2-124m)")]
 	UnknownPreset(String),
 	#[error("cannot read or write config file: {0}")]
 	Io(#[from] std::io::Error),
@@ -90,11 +90,48 @@ impl ModelConfig {
 		}
 	}
 
-	/// Looks a preset up by name (`tiny`, `small`).
+	/// About 25M parameters, 512 tokens of context, the byte vocabulary: a model one
+	/// consumer GPU trains at a useful rate.
+	pub fn medium() -> Self {
+		Self {
+			vocab_size: crate::data::tokenizer::VOCAB_SIZE,
+			d_model: 512,
+			n_layers: 8,
+			n_heads: 8,
+			d_ff: 1376,
+			seq_len: 512,
+			rope_theta: 10_000.0,
+			norm_eps: 1e-5,
+		}
+	}
+
+	/// The GPT-2-small scale (123,587,328 parameters): 12 layers of width 768 with 12 heads, 1024
+	/// tokens of context, a SwiGLU block of 2048 (the parameters of GPT-2's 3072-wide MLP)
+	/// and GPT-2's 50,257-token vocabulary padded to 50,304 (a multiple of 128), so that
+	/// shards tokenized with GPT-2's tokenizer train it as they are.
+	pub fn gpt2_124m() -> Self {
+		Self {
+			vocab_size: 50_304,
+			d_model: 768,
+			n_layers: 12,
+			n_heads: 12,
+			d_ff: 2048,
+			seq_len: 1024,
+			rope_theta: 10_000.0,
+			norm_eps: 1e-5,
+		}
+	}
+
+	/// The presets' names, smallest first.
+	pub const PRESETS: [&'static str; 4] = ["tiny", "small", "medium", "gpt2-124m"];
+
+	/// Looks a preset up by name (one of [`Self::PRESETS`]).
 	pub fn preset(name: &str) -> Result<Self, ConfigError> {
 		match name {
 			"tiny" => Ok(Self::tiny()),
 			"small" => Ok(Self::small()),
+			"medium" => Ok(Self::medium()),
+			"gpt2-124m" => Ok(Self::gpt2_124m()),
 			other => Err(ConfigError::UnknownPreset(other.to_owned())),
 		}
 	}
@@ -216,6 +253,19 @@ mod tests {
 		let small = ModelConfig::small();
 		small.validate().unwrap();
 		assert!((1_000_000..3_000_000).contains(&small.num_params()), "{}", small.num_params());
+		let medium = ModelConfig::medium();
+		medium.validate().unwrap();
+		assert!((20_000_000..30_000_000).contains(&medium.num_params()), "{}", medium.num_params());
+		let gpt2 = ModelConfig::gpt2_124m();
+		gpt2.validate().unwrap();
+		assert_eq!(gpt2.num_params(), 123_587_328);
+		let mut hashes: Vec<_> = ModelConfig::PRESETS
+			.iter()
+			.map(|name| ModelConfig::preset(name).unwrap().config_hash())
+			.collect();
+		hashes.sort();
+		hashes.dedup();
+		assert_eq!(hashes.len(), ModelConfig::PRESETS.len(), "every preset has its own hash");
 	}
 
 	#[test]

@@ -543,6 +543,39 @@ impl Chain {
 		self.view_of(&api::ROUND_SEED, (run, round)).await
 	}
 
+	/// The number of the newest finalized block.
+	pub async fn finalized_block_number(&self) -> Result<u64> {
+		Ok(self.api().at_current_block().await?.block_number())
+	}
+
+	/// The `Paid` and `Settled` events of `run` in finalized block `number` (None: not
+	/// finalized yet). Everything is decoded before anything is returned, so a failure midway
+	/// leaves the block to be read again.
+	pub async fn run_events(&self, run: RunId, number: u64) -> Result<Option<RunEvents>> {
+		let client = self.api();
+		if self.finalized_block_number().await? < number {
+			return Ok(None);
+		}
+		let events = client.at_block(number).await?.events().fetch().await?;
+		let mut out = RunEvents::default();
+		for ev in events.iter() {
+			let ev = ev?;
+			let (pallet, name, fields) = (ev.pallet_name(), ev.event_name(), ev.field_bytes());
+			if let Some(paid) = api::PAID.decode(pallet, name, fields) {
+				let (r, round, who, role, uid, amount) = paid?;
+				if r == run {
+					out.paid.push(PaidEvent { round, who, role, uid, amount });
+				}
+			} else if let Some(settled) = api::SETTLED.decode(pallet, name, fields) {
+				let (r, round, scored, _accrued, minted, burned, _agg) = settled?;
+				if r == run {
+					out.settled.push(SettledEvent { round, scored, minted, burned });
+				}
+			}
+		}
+		Ok(Some(out))
+	}
+
 	/// Whether `who` is registered in `run` (and with which role / uid).
 	pub async fn peer(
 		&self,
@@ -551,4 +584,30 @@ impl Chain {
 	) -> Result<Option<PeerView<AccountId, Balance>>> {
 		Ok(self.peers(run).await?.into_iter().find(|p| &p.who == who))
 	}
+}
+
+/// What one finalized block says about a run's payouts.
+#[derive(Clone, Debug, Default)]
+pub struct RunEvents {
+	pub paid: Vec<PaidEvent>,
+	pub settled: Vec<SettledEvent>,
+}
+
+/// Emission paid to a peer when `round` settled.
+#[derive(Clone, Debug)]
+pub struct PaidEvent {
+	pub round: Round,
+	pub who: AccountId,
+	pub role: pallet_training::Role,
+	pub uid: Uid,
+	pub amount: Balance,
+}
+
+/// A round settled: `scored` miners, `minted` paid out, `burned` not.
+#[derive(Clone, Debug)]
+pub struct SettledEvent {
+	pub round: Round,
+	pub scored: u32,
+	pub minted: Balance,
+	pub burned: Balance,
 }

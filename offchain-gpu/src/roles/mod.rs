@@ -30,10 +30,11 @@ pub mod copies;
 pub mod gauntlet;
 pub mod join;
 pub mod miner;
+pub mod payouts;
+mod report;
 pub mod validator;
 
 use std::collections::BTreeMap;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -41,12 +42,15 @@ use anyhow::{bail, Context, Result};
 use futures::StreamExt;
 use pallet_training::{RunId, RunParams, RunStatus};
 use sparseloco::{ChunkParams, Layout, Plan, SparseGradient};
+use tokio_util::sync::CancellationToken;
 use training_model::data::{shakespeare, ByteTokenizer};
 use training_model::{BatchShape, Corpus, ModelConfig, ParamLayout};
 use training_protocol::{Round, Uid};
 
 use crate::chain::{AccountId, Balance, Chain};
 use crate::store::{gradient_key, EndpointPolicy, PeerStores, StoreError};
+
+pub use report::{log as log_report, log_reporter, Report, Reporter};
 
 /// The model presets a run can name (its hash goes on chain as `model_hash`) and the batch
 /// shape every worker of the run uses with it.
@@ -67,7 +71,11 @@ pub fn model_preset(name: &str) -> Result<(ModelConfig, BatchShape)> {
 		),
 		"tiny" => (ModelConfig::tiny(), BatchShape { batch_size: 4, seq_len: 16 }),
 		"small" => (ModelConfig::small(), BatchShape { batch_size: 4, seq_len: 128 }),
-		other => bail!("unknown model preset {other:?} (devnet, tiny, small)"),
+		// For GPUs: 8 x 512 tokens a step (about 3 GB to train, see docs/benchmarks.md).
+		"medium" => (ModelConfig::medium(), BatchShape { batch_size: 8, seq_len: 512 }),
+		// GPT-2-small scale: 8 x 1024 tokens a step fits a 24 GB GPU.
+		"gpt2-124m" => (ModelConfig::gpt2_124m(), BatchShape { batch_size: 8, seq_len: 1024 }),
+		other => bail!("unknown model preset {other:?} (devnet, tiny, small, medium, gpt2-124m)"),
 	};
 	cfg.validate().map_err(|e| anyhow::anyhow!("model preset {name}: {e}"))?;
 	Ok((cfg, shape))
@@ -99,65 +107,6 @@ pub fn plan_for(model: &ModelConfig, params: &RunParams<Balance>) -> Result<Plan
 		.collect();
 	let chunk = ChunkParams { edge: edge as u16, k: u16::try_from(params.topk_per_chunk)? };
 	Ok(Plan::new(Layout::new(specs)?, chunk)?)
-}
-
-/// A progress report from a role, for the devnet's console and CSV.
-#[derive(Clone, Debug)]
-pub enum Report {
-	/// A worker registered (or found its registration) and starts its rounds on `device`.
-	Started { who: String, device: String },
-	/// A miner trained a round.
-	Trained { uid: Uid, round: Round, first_loss: f32, last_loss: f32, blob_len: usize, secs: f32 },
-	/// A miner committed its hash (`secs`: until the node accepted the transaction).
-	Committed { uid: Uid, round: Round, secs: f32 },
-	/// A miner published its blob (or deliberately did not); `secs` uploading it.
-	Revealed { uid: Uid, round: Round, published: bool, secs: f32 },
-	/// A node applied a round's aggregate: `fetch_secs` fetching and checking `bytes` of
-	/// blobs, `apply_secs` aggregating and stepping.
-	Applied {
-		who: String,
-		round: Round,
-		used: usize,
-		dropped: usize,
-		bytes: u64,
-		fetch_secs: f32,
-		apply_secs: f32,
-	},
-	/// A validator scored a round; `heldout_loss` is the loss of `theta_round` on the
-	/// held-out set, `eval_secs` the evaluation time of all its miners (compute only) and
-	/// `fetch_secs` the time spent fetching their blobs (waiting for a missing one included).
-	Scored {
-		validator: Uid,
-		round: Round,
-		heldout_loss: f32,
-		scores: Vec<training_protocol::MinerScore>,
-		details: Vec<gauntlet::ScoreDetail>,
-		eval_secs: f32,
-		fetch_secs: f32,
-	},
-	/// A round's applied set is settled on chain and this node's model follows it:
-	/// `params_hash` is the hash of the model after the round (the same on every honest
-	/// node); `replayed` when its own view differed and it redid the round.
-	Settled { who: String, round: Round, params_hash: [u8; 32], replayed: bool },
-	/// A validator recorded a checkpoint of the model before `round` (hash and where it is).
-	Checkpointed { who: String, round: Round, params_hash: [u8; 32], url: String },
-	/// A node started from an agreed checkpoint (after `failed` copies it could not use).
-	Joined { who: String, round: Round, url: String, failed: Vec<String> },
-	/// The node had stopped answering and the worker connected to it again.
-	Reconnected { who: String },
-	/// The chain's view of this worker: OpenSkill ordinal and emission weight (parts per
-	/// billion) of a miner, polled once a round.
-	Standing { who: String, ordinal: f64, weight_ppb: u32 },
-	/// Something went wrong but the role carries on.
-	Warning { who: String, message: String },
-}
-
-/// Where reports go.
-pub type Reporter = Arc<dyn Fn(Report) + Send + Sync>;
-
-/// A reporter that prints to stderr.
-pub fn stderr_reporter() -> Reporter {
-	Arc::new(|r| eprintln!("{r:?}"))
 }
 
 /// Resolves when the process is asked to stop: Ctrl-C (SIGINT) or, on Unix, SIGTERM (what
@@ -194,10 +143,14 @@ pub struct RunCtx {
 	pub shape: BatchShape,
 	pub plan: Arc<Plan>,
 	pub corpus: Arc<Corpus>,
-	pub stop: Arc<AtomicBool>,
+	/// Cancelled when the worker is asked to stop: roles finish their step and return,
+	/// sleeps end at once.
+	pub stop: CancellationToken,
 	pub report: Reporter,
 	/// How long to keep polling for a blob that is not in its store yet after the deadline.
 	pub fetch_patience: Duration,
+	/// Peer reads in flight at once ([`FETCH_CONCURRENCY`] unless set).
+	pub fetch_concurrency: usize,
 	/// Also read peer stores that are local directories or at loopback, private or
 	/// link-local addresses (`--allow-local-stores`; the devnet sets it). Off by default:
 	/// peer store URLs come from chain data.
@@ -215,7 +168,7 @@ impl RunCtx {
 		run: RunId,
 		model_name: &str,
 		corpus: Arc<Corpus>,
-		stop: Arc<AtomicBool>,
+		stop: CancellationToken,
 		report: Reporter,
 	) -> Result<Self> {
 		let status =
@@ -245,6 +198,7 @@ impl RunCtx {
 			stop,
 			report,
 			fetch_patience: Duration::from_secs(6),
+			fetch_concurrency: FETCH_CONCURRENCY,
 			allow_local_stores: false,
 			device: crate::device::Device::Cpu,
 			peer_stores: PeerStores::default(),
@@ -257,7 +211,7 @@ impl RunCtx {
 	}
 
 	pub fn stopped(&self) -> bool {
-		self.stop.load(Ordering::Relaxed)
+		self.stop.is_cancelled()
 	}
 
 	pub async fn status(&self) -> Result<RunStatus<Balance>> {
@@ -303,8 +257,12 @@ impl RunCtx {
 		training_model::init_params(&self.model, self.params.run_seed)
 	}
 
+	/// Sleeps `d`, or less if the worker is asked to stop.
 	pub async fn sleep(&self, d: Duration) {
-		tokio::time::sleep(d).await
+		tokio::select! {
+			_ = tokio::time::sleep(d) => {}
+			_ = self.stop.cancelled() => {}
+		}
 	}
 }
 
@@ -383,7 +341,8 @@ pub async fn fetch_round_within(
 		};
 		wanted.push((uid, *account, c, fetch));
 	}
-	let limits = FetchLimits { patience, transfer: TRANSFER_ALLOWANCE };
+	let limits =
+		FetchLimits { patience, transfer: TRANSFER_ALLOWANCE, concurrency: ctx.fetch_concurrency };
 	let mut blobs =
 		fetch_blobs(&ctx.peer_stores, ctx.store_policy(), &requests, limits).await.into_iter();
 	let mut out = Vec::with_capacity(wanted.len());
@@ -471,8 +430,9 @@ fn check_blob(
 /// the patience (with zero patience: the only read) still has this long to download.
 pub const TRANSFER_ALLOWANCE: Duration = Duration::from_secs(5);
 
-/// Reads of a round in flight at once. More stalling stores than this delay the others'
-/// start, but not the common deadline.
+/// Reads of a round in flight at once unless the operator says otherwise
+/// (`--fetch-concurrency`). More stalling stores than this delay the others' start, but not
+/// the common deadline.
 pub const FETCH_CONCURRENCY: usize = 16;
 
 /// Between two reads of a blob that is not there yet.
@@ -492,6 +452,8 @@ const POLL_INTERVAL: Duration = Duration::from_millis(300);
 pub struct FetchLimits {
 	pub patience: Duration,
 	pub transfer: Duration,
+	/// Reads in flight at once (at least one).
+	pub concurrency: usize,
 }
 
 /// One blob to read from a peer's store: `key` in the store at `url`, at most `cap` bytes.
@@ -502,7 +464,7 @@ pub struct BlobRequest {
 	pub cap: u64,
 }
 
-/// Reads `requests` from their peers' stores under `policy`, [`FETCH_CONCURRENCY`] at a
+/// Reads `requests` from their peers' stores under `policy`, `limits.concurrency` at a
 /// time, within `limits`; the results are in the order of `requests`. A blob is
 /// [`BlobFault::Missing`] if it is not there in time, its store is refused, unreachable or
 /// too slow, and [`BlobFault::Invalid`] if it is larger than its `cap`.
@@ -525,7 +487,7 @@ pub async fn fetch_blobs(
 		})
 		.collect();
 	let mut done: Vec<(usize, Result<Vec<u8>, BlobFault>)> =
-		futures::stream::iter(reads).buffer_unordered(FETCH_CONCURRENCY).collect().await;
+		futures::stream::iter(reads).buffer_unordered(limits.concurrency.max(1)).collect().await;
 	done.sort_by_key(|(i, _)| *i);
 	done.into_iter().map(|(_, r)| r).collect()
 }
@@ -663,7 +625,11 @@ pub async fn fetch_applied(ctx: &RunCtx, round: Round, uids: &[Uid]) -> Result<V
 			}
 		}
 	}
-	let limits = FetchLimits { patience: Duration::ZERO, transfer: TRANSFER_ALLOWANCE };
+	let limits = FetchLimits {
+		patience: Duration::ZERO,
+		transfer: TRANSFER_ALLOWANCE,
+		concurrency: ctx.fetch_concurrency,
+	};
 	let copies = fetch_blobs(&ctx.peer_stores, ctx.store_policy(), &requests, limits).await;
 	for ((i, c), copy) in asked.into_iter().zip(copies) {
 		let f = &mut got[i];
@@ -958,7 +924,11 @@ mod tests {
 		let url = format!("file://{}", dir.display());
 		let request = |key: &str, cap| BlobRequest { url: url.clone(), key: key.into(), cap };
 		let requests = [request("run/0/a", 5), request("run/0/absent", 5), request("run/0/a", 4)];
-		let limits = FetchLimits { patience: Duration::ZERO, transfer: Duration::from_secs(5) };
+		let limits = FetchLimits {
+			patience: Duration::ZERO,
+			transfer: Duration::from_secs(5),
+			concurrency: FETCH_CONCURRENCY,
+		};
 		let stores = PeerStores::default();
 		let started = Instant::now();
 		let got = fetch_blobs(&stores, EndpointPolicy::ALLOW_LOCAL, &requests, limits).await;

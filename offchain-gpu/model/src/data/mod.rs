@@ -5,6 +5,7 @@ pub mod bpe;
 pub mod corpus;
 pub mod sampler;
 pub mod shakespeare;
+pub mod shards;
 pub mod tokenizer;
 
 pub use bpe::{Bpe, BpeError};

@@ -118,6 +118,9 @@ pub struct DevnetConfig {
 	/// How many of the honest miners (the first ones) run on the simulated GPU instead, so
 	/// that the CUDA backend's whole path trains alongside the others.
 	pub sim_miners: usize,
+	/// A pre-tokenized dataset (`offchain-gpu data prepare`) the run trains on instead of
+	/// the built-in corpus; the run records its manifest's hash.
+	pub data: Option<PathBuf>,
 }
 
 impl Default for DevnetConfig {
@@ -149,6 +152,7 @@ impl Default for DevnetConfig {
 			verbose: false,
 			device: Device::Cpu,
 			sim_miners: 0,
+			data: None,
 		}
 	}
 }
@@ -183,7 +187,7 @@ impl DevnetConfig {
 			skill,
 			emission_per_block: UNIT,
 			model_hash,
-			dataset_id: 1,
+			dataset_hash: training_model::data::shakespeare::builtin_dataset_hash(),
 			run_seed: 42,
 			blob_len: 0,
 			quorum_ppb: training_protocol::PPB / 2,
@@ -541,9 +545,12 @@ async fn drive(
 	threads: &Mutex<Vec<std::thread::JoinHandle<()>>>,
 ) -> Result<DevnetSummary> {
 	let chain = Chain::connect(url, Duration::from_secs(120)).await?;
-	let corpus = Arc::new(tokio::task::block_in_place(roles::load_corpus)?);
 	let (model, _) = roles::model_preset(&cfg.model)?;
-	let params = cfg.run_params(model.config_hash())?;
+	let data = tokio::task::block_in_place(|| {
+		roles::Dataset::open(cfg.data.as_deref(), model.vocab_size)
+	})?;
+	let mut params = cfg.run_params(model.config_hash())?;
+	params.dataset_hash = data.hash;
 	let sudo = keypair("//Alice")?;
 	let (run, start) = chain.create_run(&sudo, &params).await?;
 	tracing::info!(
@@ -640,7 +647,7 @@ async fn drive(
 			run,
 			cfg,
 			device,
-			&corpus,
+			&data,
 			stop,
 			&reporter,
 			move |ctx| {
@@ -669,7 +676,7 @@ async fn drive(
 			run,
 			cfg,
 			cfg.device.clone(),
-			&corpus,
+			&data,
 			stop,
 			&reporter,
 			move |ctx| Box::pin(validator::run(ctx, key, store, vcfg)),
@@ -761,13 +768,13 @@ fn spawn_role(
 	run: u32,
 	cfg: &DevnetConfig,
 	device: Device,
-	corpus: &Arc<training_model::Corpus>,
+	data: &roles::Dataset,
 	stop: &CancellationToken,
 	reporter: &Reporter,
 	body: impl FnOnce(RunCtx) -> RoleFuture + Send + 'static,
 ) -> std::thread::JoinHandle<()> {
-	let (url, model, corpus, stop, reporter) =
-		(url.to_string(), cfg.model.clone(), corpus.clone(), stop.clone(), reporter.clone());
+	let (url, model, data, stop, reporter) =
+		(url.to_string(), cfg.model.clone(), data.clone(), stop.clone(), reporter.clone());
 	std::thread::spawn(move || {
 		let rt = match tokio::runtime::Builder::new_multi_thread()
 			.worker_threads(2)
@@ -780,7 +787,7 @@ fn spawn_role(
 		let result = rt.block_on(async {
 			let chain = Chain::connect(&url, Duration::from_secs(60)).await?;
 			let mut ctx =
-				RunCtx::new(chain, run, &model, corpus, stop.clone(), reporter.clone()).await?;
+				RunCtx::new(chain, run, &model, &data, stop.clone(), reporter.clone()).await?;
 			// The devnet's stores are local directories or a bucket on loopback.
 			ctx.allow_local_stores = true;
 			ctx.device = device;
@@ -806,7 +813,13 @@ async fn monitor(
 	reports: &Arc<Mutex<Vec<Report>>>,
 	out: &std::path::Path,
 ) -> Result<DevnetSummary> {
-	let l = u64::from(params.round_length);
+	let clock = training_protocol::RoundClock::new(
+		start,
+		u64::from(params.round_length),
+		u64::from(params.commit_window),
+		u64::from(params.score_window),
+	)
+	.map_err(|e| anyhow::anyhow!("the run's round clock is inconsistent: {e:?}"))?;
 	// Wait for every registration; the first training round starts after the last one.
 	// Everyone but the late miners and a just-in-time whale, who register after the start.
 	let expected = cfg.miners
@@ -826,7 +839,7 @@ async fn monitor(
 		tokio::time::sleep(Duration::from_secs(1)).await;
 	};
 	let last_reg = peers.iter().map(|p| p.registered_at).max().unwrap_or(start);
-	let first_round = last_reg.saturating_sub(start).div_ceil(l);
+	let first_round = clock.first_round_from(last_reg).unwrap_or(0);
 	let last_round = first_round + cfg.rounds - 1;
 	let uid_of: BTreeMap<AccountId, Uid> =
 		peers.iter().filter(|p| p.role == Role::Miner).map(|p| (p.who, p.uid)).collect();
@@ -843,7 +856,7 @@ async fn monitor(
 		"devnet: {} miners, {} validators registered; training rounds {first_round}..={last_round}, last settlement at block {}",
 		uid_of.len(),
 		expected - uid_of.len(),
-		start + (last_round + 2) * l + u64::from(params.score_window)
+		clock.settlement_block(last_round).unwrap_or(u64::MAX)
 	);
 
 	let csv = out.join("rounds.csv");

@@ -173,6 +173,7 @@ type Migrations = (
 	pallet_training::migrations::v1::MigrateV0ToV1<Runtime>,
 	pallet_training::migrations::v2::MigrateV1ToV2<Runtime>,
 	pallet_training::migrations::v3::MigrateV2ToV3<Runtime>,
+	pallet_training::migrations::v4::MigrateV3ToV4<Runtime>,
 );
 
 pub type Executive = frame_executive::Executive<

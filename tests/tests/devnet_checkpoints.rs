@@ -12,8 +12,9 @@
 //! from is the honest validator's (sync score in full in every round it was scored), and
 //! that every honest miner, the late one included, is paid.
 
+use offchain_gpu::adversaries::validator::DEAD_CHECKPOINT_URL;
 use offchain_gpu::devnet::{run, DevnetConfig};
-use offchain_gpu::roles::validator::{adversary::DEAD_CHECKPOINT_URL, Behaviour};
+use offchain_gpu::roles::validator::Behaviour;
 use system_tests::DevNode;
 
 #[test]

@@ -42,7 +42,7 @@ fn fitting_the_old_evaluation_batches_gains_nothing() -> anyhow::Result<()> {
 			let mut batches = |step: u64| -> Result<Batch, training_model::ModelError> {
 				Ok(if fit {
 					// As the adversary does: every step on the old loss batch.
-					miner::adversary::old_evaluation_batch(
+					offchain_gpu::adversaries::miner::old_evaluation_batch(
 						&corpus,
 						params.run_seed,
 						round,
@@ -69,8 +69,13 @@ fn fitting_the_old_evaluation_batches_gains_nothing() -> anyhow::Result<()> {
 			let before = eval_loss(&model, &theta, batch)?;
 			Ok(f64::from((before - eval_loss(&model, &after, batch)?) / before))
 		};
-		let old_batch =
-			miner::adversary::old_evaluation_batch(&corpus, params.run_seed, round, 0, shape)?;
+		let old_batch = offchain_gpu::adversaries::miner::old_evaluation_batch(
+			&corpus,
+			params.run_seed,
+			round,
+			0,
+			shape,
+		)?;
 		let (o_h, o_f) = (score(&honest, &old_batch)?, score(&fitter, &old_batch)?);
 		old.0 += o_h;
 		old.1 += o_f;

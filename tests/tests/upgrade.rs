@@ -6,9 +6,10 @@
 //! 2. Alice proposes the motion `Governance.authorize_upgrade(hash)`, Bob and Charlie vote aye,
 //!    Alice closes it and submits `System.apply_authorized_upgrade(code)` (all through
 //!    `offchain_gpu::upgrade`, the code behind `offchain-gpu propose-upgrade`);
-//! 3. the new `spec_version` is live, the v1 -> v2 -> v3 migrations ran (storage version 3,
-//!    the run decodes with its `created_at` restored and version 3's rules at their defaults,
-//!    and keeps being driven), and accounts that took no part are untouched.
+//! 3. the new `spec_version` is live, the v1 -> v2 -> v3 -> v4 migrations ran (storage
+//!    version 4, the run decodes with its `created_at` restored, version 3's rules at their
+//!    defaults and no dataset hash, and keeps being driven), and accounts that took no part
+//!    are untouched.
 //!
 //! A second test upgrades the same way while a devnet (three miners and a validator) trains
 //! on the node: the workers carry on across the upgrade without a restart, and ratings,
@@ -61,8 +62,9 @@ async fn council_upgrade_runs_the_migration_and_keeps_balances() {
 	}
 }
 
-/// `info` encoded as storage version 1 kept runs: parameters without version 3's validator
-/// and blob rules, and no trailing `created_at`.
+/// `info` encoded as storage version 1 kept runs: parameters with a dataset id instead of
+/// version 4's dataset hash and without version 3's validator and blob rules, and no
+/// trailing `created_at`.
 fn as_version_1(info: &RunInfo<u128>) -> Vec<u8> {
 	pallet_training::migrations::v2::OldRunInfo::downgrade(info.clone()).encode()
 }
@@ -152,14 +154,17 @@ async fn scenario(
 	);
 	assert_eq!(
 		chain.pallet_storage_version("Training").await?,
-		3,
-		"migrations v1 -> v2 -> v3 did not run"
+		4,
+		"migrations v1 -> v2 -> v3 -> v4 did not run"
 	);
 	// Settlements since the upgrade may have moved the bookkeeping fields; the rest is as
 	// created, `created_at` is recovered from the clock, and the new rules take their
 	// defaults (the devnet's, but for the blob length, which the chain cannot know: unchecked).
 	let migrated = RunInfo::<u128>::decode(&mut &raw(&chain, runs_key(run)).await?[..])?;
-	assert_eq!(migrated.params, pallet_training::RunParams { blob_len: 0, ..info.params });
+	assert_eq!(
+		migrated.params,
+		pallet_training::RunParams { blob_len: 0, dataset_hash: [0; 32], ..info.params }
+	);
 	assert_eq!(migrated.clock, info.clock);
 	assert_eq!((migrated.created_at, migrated.closed), (info.created_at, false));
 	let status = chain.run_status(run).await?.ok_or("run_status after the upgrade")?;
@@ -317,12 +322,13 @@ async fn live_upgrade(
 	assert_eq!(chain.runtime_version().await?.spec_version, wasm.version.spec_version);
 	assert_eq!(
 		chain.pallet_storage_version("Training").await?,
-		3,
-		"migrations v1 -> v2 -> v3 did not run"
+		4,
+		"migrations v1 -> v2 -> v3 -> v4 did not run"
 	);
 	let migrated = RunInfo::<u128>::decode(&mut &raw(&chain, runs_key(run)).await?[..])?;
-	// The blob length is unknown to the migration (unchecked from here on); the rest is kept.
-	let expected = pallet_training::RunParams { blob_len: 0, ..info.params };
+	// The blob length and the dataset are unknown to the migrations (unchecked from here on);
+	// the rest is kept.
+	let expected = pallet_training::RunParams { blob_len: 0, dataset_hash: [0; 32], ..info.params };
 	assert_eq!(
 		(migrated.params, migrated.clock, migrated.created_at),
 		(expected, info.clock, info.created_at)

@@ -24,6 +24,8 @@ use offchain_gpu::{
 	store::{gradient_key, BlobStore},
 };
 use system_tests::{free_port, offchain_gpu_bin, spawn_offchain_gpu, DevNode, StderrLines};
+use training_model::data::shards::{self, PrepareConfig};
+use training_model::data::ByteTokenizer;
 
 const MINER_KEY: &str = "//Dave";
 
@@ -216,6 +218,20 @@ fn operator_mistakes_are_one_line_errors() {
 		"unfunded validator key",
 		worker("validator", &url, run, Some("//NobodyFundedThis"), &dir),
 		"is the key funded",
+	);
+	// Data the run does not record: shards of other text.
+	let other = dir.join("other-data");
+	let _ = std::fs::remove_dir_all(&other);
+	let cfg = PrepareConfig { shard_tokens: 1000, heldout_fraction: 0.3 };
+	let text = "not the run's data\u{c}another document\u{c}held out";
+	shards::prepare(&[text], &ByteTokenizer, "byte", &other, &cfg, &mut |_, _| {})
+		.expect("preparing shards");
+	assert_one_line_error(
+		"another dataset",
+		stderr_of(
+			worker_command("miner", &url, run, Some("//Dave"), &dir).arg("--data").arg(&other),
+		),
+		"with the run's dataset",
 	);
 	let _ = std::fs::remove_dir_all(&dir);
 }

@@ -103,7 +103,7 @@ impl ProgressBar {
 	}
 
 	fn show(&mut self, done: u64, total: u64) {
-		let percent = if total == 0 { 100 } else { done * 100 / total };
+		let percent = (done * 100).checked_div(total).unwrap_or(100);
 		if !self.terminal {
 			if percent / 10 > self.last_decile {
 				self.last_decile = percent / 10;

@@ -49,7 +49,11 @@ pub struct DevnetArgs {
 	node_bin: Option<PathBuf>,
 	#[arg(long, default_value = "devnet-out")]
 	out: PathBuf,
-	/// Model preset (devnet, tiny, small).
+	/// A pre-tokenized dataset directory (`offchain-gpu data prepare`) to train on instead
+	/// of the built-in Shakespeare corpus; the run records its manifest's hash.
+	#[arg(long)]
+	data: Option<PathBuf>,
+	/// Model preset (devnet, tiny, small, medium, gpt2-124m).
 	#[arg(long, default_value = "devnet")]
 	model: String,
 	#[arg(long, default_value_t = 10)]
@@ -99,6 +103,7 @@ pub fn run(a: DevnetArgs) -> Result<()> {
 		verbose: a.verbose,
 		device: resolve_device(a.device)?,
 		sim_miners: a.sim_miners,
+		data: a.data,
 		..Default::default()
 	};
 	let (miners, inner_steps, model, out) =

@@ -39,6 +39,10 @@ pub struct RoleArgs {
 	/// Model preset; must match the run's model hash.
 	#[arg(long, default_value = "devnet")]
 	model: String,
+	/// A pre-tokenized dataset directory (`offchain-gpu data prepare`); it must be the one
+	/// the run records [default: the built-in Shakespeare corpus].
+	#[arg(long)]
+	data: Option<PathBuf>,
 	/// Validator stake in UNIT.
 	#[arg(long, default_value_t = 100)]
 	stake: u128,
@@ -126,7 +130,8 @@ pub fn run(a: RoleArgs, role: Role) -> Result<()> {
 			on_signal.cancel();
 		});
 		let chain = chain::Chain::connect(&a.url, Duration::from_secs(30)).await?;
-		let corpus = std::sync::Arc::new(roles::load_corpus()?);
+		let (model, _) = roles::model_preset(&a.model)?;
+		let data = roles::Dataset::open(a.data.as_deref(), model.vocab_size)?;
 		let metrics = std::sync::Arc::new(std::sync::Mutex::new(metrics::Metrics::default()));
 		if let Some(port) = a.prometheus_port {
 			let ip = if a.prometheus_external { [0, 0, 0, 0] } else { [127, 0, 0, 1] };
@@ -139,7 +144,7 @@ pub fn run(a: RoleArgs, role: Role) -> Result<()> {
 		}
 		let reporter = metrics::observing(metrics, roles::log_reporter());
 		let mut ctx =
-			roles::RunCtx::new(chain, a.run, &a.model, corpus, stop.clone(), reporter).await?;
+			roles::RunCtx::new(chain, a.run, &a.model, &data, stop.clone(), reporter).await?;
 		ctx.allow_local_stores = a.allow_local_stores;
 		ctx.device = device;
 		ctx.fetch_concurrency = a.fetch_concurrency;

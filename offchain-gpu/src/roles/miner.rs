@@ -69,7 +69,7 @@ pub enum Behaviour {
 	#[cfg(feature = "adversaries")]
 	/// Trains every inner step on the batch validators computed the loss score on before
 	/// evaluation batches were drawn from the round's seed
-	/// ([`adversary::old_evaluation_batch`]): a miner fitting the judge's data. Not caught as
+	/// ([`crate::adversaries::miner::old_evaluation_batch`]): a miner fitting the judge's data. Not caught as
 	/// such; it must gain nothing over an honest miner.
 	EvalFit,
 	#[cfg(feature = "adversaries")]
@@ -77,7 +77,7 @@ pub enum Behaviour {
 	/// that lies about sizes, drips or never ends: readers must cut it off and go on.
 	HostileStore,
 	#[cfg(feature = "adversaries")]
-	/// Trains honestly and publishes its blob [`adversary::LATE_BY`] after the commit
+	/// Trains honestly and publishes its blob [`crate::adversaries::miner::LATE_BY`] after the commit
 	/// deadline, when some readers have given up on it and others have not: honest nodes
 	/// must still end each round with the same model.
 	Late,
@@ -231,7 +231,7 @@ impl Default for MinerConfig {
 
 /// A blob committed and not yet published.
 #[derive(codec::Encode, codec::Decode)]
-struct Pending {
+pub(crate) struct Pending {
 	round: Round,
 	/// The committed hash (the store key).
 	hash: [u8; 32],
@@ -240,20 +240,20 @@ struct Pending {
 }
 
 /// Everything a miner keeps between rounds.
-struct Miner {
-	uid: training_protocol::Uid,
-	me: AccountId,
-	key: Keypair,
-	store: BlobStore,
-	cfg: MinerConfig,
-	trainer: Trainer<DynBackend>,
-	feedback: Compressor,
-	synced: Synced,
-	trained: Option<Round>,
-	pending: Option<Pending>,
+pub(crate) struct Miner {
+	pub(crate) uid: training_protocol::Uid,
+	pub(crate) me: AccountId,
+	pub(crate) key: Keypair,
+	pub(crate) store: BlobStore,
+	pub(crate) cfg: MinerConfig,
+	pub(crate) trainer: Trainer<DynBackend>,
+	pub(crate) feedback: Compressor,
+	pub(crate) synced: Synced,
+	pub(crate) trained: Option<Round>,
+	pub(crate) pending: Option<Pending>,
 	/// The last gradient trained (kept by the stale adversary only).
 	#[cfg(feature = "adversaries")]
-	previous: Option<Vec<SparseTensor>>,
+	pub(crate) previous: Option<Vec<SparseTensor>>,
 }
 
 /// Registers (if needed) and runs a miner until `ctx.stop` is set (or `cfg.last_round` is
@@ -329,7 +329,7 @@ impl Miner {
 		let now = status.now;
 		// Reveal once the commit deadline of the pending round has passed.
 		if let Some(p) = &self.pending {
-			if now >= ctx.commit_deadline(&status, p.round) {
+			if now >= ctx.commit_deadline(p.round) {
 				let round = p.round;
 				let mut published = !self.cfg.behaviour.withholds();
 				let uploading = Instant::now();
@@ -342,7 +342,7 @@ impl Miner {
 					if let Err(e) = self.store.put(&key, &p.published).await {
 						// Retried on the next step until the round is settled; then it no longer
 						// matters and training goes on.
-						if now < ctx.settlement(&status, round) {
+						if now < ctx.settlement(round) {
 							return Err(e.into());
 						}
 						(ctx.report)(Report::Warning {
@@ -376,9 +376,9 @@ impl Miner {
 			}
 		}
 		let Some(round) = status.round else { return Ok(Step::Wait) };
-		let eligible = registered_at <= ctx.round_start(&status, round);
+		let eligible = registered_at <= ctx.round_start(round);
 		// theta_round needs round-1's blobs: readable from its commit deadline (+1 block grace).
-		let sync_ready = round == 0 || now > ctx.commit_deadline(&status, round - 1);
+		let sync_ready = round == 0 || now > ctx.commit_deadline(round - 1);
 		if !(eligible
 			&& self.trained.is_none_or(|t| t < round)
 			&& sync_ready
@@ -414,7 +414,7 @@ impl Miner {
 		});
 		self.report_standing(ctx).await;
 		let now = ctx.status().await?.now;
-		let deadline = ctx.commit_deadline(&status, round);
+		let deadline = ctx.commit_deadline(round);
 		if now + 1 >= deadline {
 			(ctx.report)(Report::Warning {
 				who: format!("miner {}", self.uid),
@@ -522,7 +522,7 @@ impl Miner {
 
 	/// H inner steps from the synced model on `batches`, then error feedback and compression:
 	/// the compressed pseudo-gradient and the first and last inner-step losses.
-	fn train(
+	pub(crate) fn train(
 		&mut self,
 		ctx: &RunCtx,
 		mut batches: impl FnMut(u64) -> Result<Batch, ModelError>,
@@ -542,7 +542,7 @@ impl Miner {
 }
 
 #[cfg(feature = "adversaries")]
-pub mod adversary;
+use crate::adversaries::miner as adversary;
 
 /// `shape` windows of uniformly random token ids below `vocab`, a pure function of `seed`
 /// (what the random-data adversary trains on, and what tests use as data with no signal).

@@ -45,7 +45,7 @@ use sparseloco::{ChunkParams, Layout, Plan, SparseGradient};
 use tokio_util::sync::CancellationToken;
 use training_model::data::{shakespeare, ByteTokenizer};
 use training_model::{BatchShape, Corpus, ModelConfig, ParamLayout};
-use training_protocol::{Round, Uid};
+use training_protocol::{Round, RoundClock, Uid};
 
 use crate::chain::{AccountId, Balance, Chain};
 use crate::store::{gradient_key, EndpointPolicy, PeerStores, StoreError};
@@ -79,6 +79,46 @@ pub fn model_preset(name: &str) -> Result<(ModelConfig, BatchShape)> {
 	};
 	cfg.validate().map_err(|e| anyhow::anyhow!("model preset {name}: {e}"))?;
 	Ok((cfg, shape))
+}
+
+/// The data a worker trains and evaluates on, and the hash a run records for it.
+#[derive(Clone, Debug)]
+pub struct Dataset {
+	pub corpus: Arc<Corpus>,
+	pub hash: [u8; 32],
+	/// What it is, for messages: the built-in corpus or a shard directory.
+	pub name: String,
+}
+
+impl Dataset {
+	/// The built-in data: the pinned Shakespeare corpus with the byte tokenizer.
+	pub fn builtin() -> Result<Self> {
+		Ok(Self {
+			corpus: Arc::new(load_corpus()?),
+			hash: shakespeare::builtin_dataset_hash(),
+			name: "the built-in Shakespeare corpus".into(),
+		})
+	}
+
+	/// A pre-tokenized dataset (`offchain-gpu data prepare`) for a model with `vocab` token
+	/// ids; every shard is checked against the manifest.
+	pub fn shards(dir: &std::path::Path, vocab: usize) -> Result<Self> {
+		let set = training_model::data::shards::load(dir, None, vocab)
+			.with_context(|| format!("loading the dataset in {}", dir.display()))?;
+		Ok(Self {
+			corpus: Arc::new(set.corpus),
+			hash: set.hash,
+			name: format!("the dataset in {}", dir.display()),
+		})
+	}
+
+	/// [`Self::shards`] if `dir` is given, else [`Self::builtin`].
+	pub fn open(dir: Option<&std::path::Path>, vocab: usize) -> Result<Self> {
+		match dir {
+			Some(dir) => Self::shards(dir, vocab),
+			None => Self::builtin(),
+		}
+	}
 }
 
 /// Loads the pinned Shakespeare corpus with the byte tokenizer.
@@ -159,15 +199,19 @@ pub struct RunCtx {
 	pub device: crate::device::Device,
 	/// The peer stores read so far, one client per URL, shared by clones of this context.
 	pub peer_stores: PeerStores,
+	/// The run's round clock: the chain's rule for every round's blocks and deadlines
+	/// (fixed when the run was created; governance cannot change its windows).
+	pub clock: RoundClock,
 }
 
 impl RunCtx {
-	/// Reads the run's parameters and checks the model preset against its `model_hash`.
+	/// Reads the run's parameters and checks the model preset against its `model_hash` and
+	/// the data against its `dataset_hash`.
 	pub async fn new(
 		chain: Chain,
 		run: RunId,
 		model_name: &str,
-		corpus: Arc<Corpus>,
+		data: &Dataset,
 		stop: CancellationToken,
 		report: Reporter,
 	) -> Result<Self> {
@@ -177,6 +221,32 @@ impl RunCtx {
 		if status.params.model_hash != model.config_hash() {
 			bail!("model preset {model_name} does not match run {run}'s model hash");
 		}
+		match status.params.dataset_hash {
+			// Runs created before storage version 4 name no dataset: unchecked.
+			hash if hash == [0; 32] => report(Report::Warning {
+				who: "worker".into(),
+				message: format!(
+					"run {run} names no dataset (created before storage version 4): training on {} unchecked",
+					data.name
+				),
+			}),
+			hash if hash != data.hash => bail!(
+				"run {run} trains on the dataset {}, but this worker has {} ({}): pass --data DIR \
+				 with the run's dataset (see `offchain-gpu data prepare`)",
+				hex::encode(hash),
+				data.name,
+				hex::encode(data.hash)
+			),
+			_ => {}
+		}
+		let p = &status.params;
+		let clock = RoundClock::new(
+			status.start,
+			u64::from(p.round_length),
+			u64::from(p.commit_window),
+			u64::from(p.score_window),
+		)
+		.map_err(|e| anyhow::anyhow!("run {run}'s round clock is inconsistent: {e:?}"))?;
 		let plan = Arc::new(plan_for(&model, &status.params)?);
 		// Runs created before storage version 3 have no blob length (zero): unchecked.
 		let expected = status.params.blob_len;
@@ -194,7 +264,7 @@ impl RunCtx {
 			model,
 			shape,
 			plan,
-			corpus,
+			corpus: data.corpus.clone(),
 			stop,
 			report,
 			fetch_patience: Duration::from_secs(6),
@@ -202,6 +272,7 @@ impl RunCtx {
 			allow_local_stores: false,
 			device: crate::device::Device::Cpu,
 			peer_stores: PeerStores::default(),
+			clock,
 		})
 	}
 
@@ -222,34 +293,25 @@ impl RunCtx {
 		self.params.outer_lr_ppb as f32 / 1e9
 	}
 
-	/// First block of round `r`.
-	pub fn round_start(&self, status: &RunStatus<Balance>, r: Round) -> u64 {
-		status.start + r * u64::from(self.params.round_length)
+	/// First block of round `r` (the protocol's clock, as the chain reads it; the deadlines
+	/// below are "never" past the end of `u64`).
+	pub fn round_start(&self, r: Round) -> u64 {
+		self.clock.round_start(r).unwrap_or(u64::MAX)
 	}
 
 	/// First block at which commits for round `r` are refused (blobs readable from here).
-	pub fn commit_deadline(&self, status: &RunStatus<Balance>, r: Round) -> u64 {
-		self.round_start(status, r + 1) + u64::from(self.params.commit_window)
+	pub fn commit_deadline(&self, r: Round) -> u64 {
+		self.clock.commit_deadline(r).unwrap_or(u64::MAX)
 	}
 
-	/// First block at which scores of round `r` are revealed (the chain's rule:
-	/// [`training_protocol::RoundClock::score_reveal_start`]); commitments come before it.
-	pub fn score_reveal_start(&self, status: &RunStatus<Balance>, r: Round) -> u64 {
-		let p = &self.params;
-		training_protocol::RoundClock::new(
-			status.start,
-			u64::from(p.round_length),
-			u64::from(p.commit_window),
-			u64::from(p.score_window),
-		)
-		.ok()
-		.and_then(|clock| clock.score_reveal_start(r))
-		.unwrap_or_else(|| self.settlement(status, r).saturating_sub(1))
+	/// First block at which scores of round `r` are revealed; commitments come before it.
+	pub fn score_reveal_start(&self, r: Round) -> u64 {
+		self.clock.score_reveal_start(r).unwrap_or(u64::MAX)
 	}
 
 	/// Settlement block of round `r` (end of its score window).
-	pub fn settlement(&self, status: &RunStatus<Balance>, r: Round) -> u64 {
-		self.round_start(status, r + 2) + u64::from(self.params.score_window)
+	pub fn settlement(&self, r: Round) -> u64 {
+		self.clock.settlement_block(r).unwrap_or(u64::MAX)
 	}
 
 	/// The initial model every node starts from: seeded by the run seed.

@@ -215,9 +215,9 @@ pub async fn run(ctx: RunCtx, key: Keypair, store: BlobStore, cfg: ValidatorConf
 				return Ok(false);
 			}
 			let s = round - 1;
-			let open = status.now > ctx.commit_deadline(&status, s);
+			let open = status.now > ctx.commit_deadline(s);
 			// Scores are committed before the round's reveal phase and revealed in it.
-			let reveal_at = ctx.score_reveal_start(&status, s);
+			let reveal_at = ctx.score_reveal_start(s);
 			if !(open && scored.is_none_or(|t| t < s) && status.now + 1 < reveal_at) {
 				return Ok(false);
 			}
@@ -229,8 +229,7 @@ pub async fn run(ctx: RunCtx, key: Keypair, store: BlobStore, cfg: ValidatorConf
 			#[cfg(feature = "adversaries")]
 			if cfg.behaviour == Behaviour::Copycat {
 				scored = Some(s);
-				adversary::copy_scores(&ctx, &key, s, reveal_at, ctx.settlement(&status, s))
-					.await?;
+				adversary::copy_scores(&ctx, &key, s, reveal_at, ctx.settlement(s)).await?;
 				return Ok(true);
 			}
 			// Round s-1's blobs were read when it was scored: the model steps with those reads.
@@ -281,7 +280,6 @@ pub async fn run(ctx: RunCtx, key: Keypair, store: BlobStore, cfg: ValidatorConf
 			let (mut scores, details) = score_round(
 				&ctx,
 				&synced,
-				&status,
 				(s, &round_seed, vuid),
 				eval_seed,
 				&cfg,
@@ -330,7 +328,7 @@ pub async fn run(ctx: RunCtx, key: Keypair, store: BlobStore, cfg: ValidatorConf
 /// Commits to `scores` for round `s` (hash of the scores and a fresh random salt), waits
 /// for the round's reveal phase (block `reveal_at`) and reveals them. One extra transaction
 /// per round; the salt never leaves this function before the reveal.
-async fn commit_and_reveal(
+pub(crate) async fn commit_and_reveal(
 	ctx: &RunCtx,
 	key: &Keypair,
 	s: Round,
@@ -357,7 +355,7 @@ async fn commit_and_reveal(
 
 /// 32 bytes from the operating system's random source: the salt must be unguessable, or
 /// anyone could test likely score lists against a commitment.
-fn fresh_salt() -> Result<[u8; 32]> {
+pub(crate) fn fresh_salt() -> Result<[u8; 32]> {
 	use std::io::Read;
 	let mut salt = [0u8; 32];
 	std::fs::File::open("/dev/urandom")
@@ -431,14 +429,13 @@ async fn mirror(ctx: &RunCtx, store: &BlobStore, s: Round, fetched: &[Fetched]) 
 async fn score_round(
 	ctx: &RunCtx,
 	synced: &Synced,
-	status: &pallet_training::RunStatus<Balance>,
 	(s, round_seed, vuid): (Round, &[u8; 32], Uid),
 	eval_seed: u64,
 	cfg: &ValidatorConfig,
 	fetched: &[Fetched],
 	earlier: &[Fetched],
 ) -> Result<(Vec<MinerScore>, Vec<ScoreDetail>)> {
-	let start = ctx.round_start(status, s);
+	let start = ctx.round_start(s);
 	let eligible: Vec<(Uid, AccountId)> = ctx
 		.chain
 		.peers(ctx.run)
@@ -533,4 +530,4 @@ fn merge_fetched(fresh: &mut Vec<Fetched>, kept: &[Fetched]) {
 }
 
 #[cfg(feature = "adversaries")]
-pub mod adversary;
+use crate::adversaries::validator as adversary;

@@ -159,6 +159,15 @@ impl RoundClock {
 		block.checked_sub(self.start)?.checked_div(self.round_length)
 	}
 
+	/// The first round that starts at or after `block` (round 0 for every block up to the
+	/// run's start): the first round a peer registered at `block` takes part in.
+	pub fn first_round_from(&self, block: Block) -> Option<Round> {
+		if self.round_length == 0 {
+			return None;
+		}
+		Some(block.saturating_sub(self.start).div_ceil(self.round_length))
+	}
+
 	/// The round, offset and phase at `block`, `None` before the run starts.
 	pub fn position(&self, block: Block) -> Option<Position> {
 		let elapsed = block.checked_sub(self.start)?;
@@ -230,6 +239,17 @@ impl RoundClock {
 #[cfg(test)]
 mod tests {
 	use super::*;
+
+	#[test]
+	fn first_round_from_is_the_first_round_starting_at_or_after_a_block() {
+		let clock = RoundClock::new(100, 10, 3, 7).unwrap();
+		for (block, round) in [(0, 0), (100, 0), (101, 1), (110, 1), (111, 2), (125, 3)] {
+			assert_eq!(clock.first_round_from(block), Some(round), "block {block}");
+			let r = clock.first_round_from(block).unwrap();
+			assert!(clock.round_start(r).unwrap() >= block.max(100));
+			assert!(r == 0 || clock.round_start(r - 1).unwrap() < block);
+		}
+	}
 
 	#[test]
 	fn rejects_inconsistent_windows() {

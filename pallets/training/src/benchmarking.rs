@@ -29,7 +29,7 @@ fn params<T: Config>() -> RunParams<BalanceOf<T>> {
 		skill: OpenSkillParams::default(),
 		emission_per_block: T::MaxEmissionPerBlock::get(),
 		model_hash: [1; 32],
-		dataset_id: 1,
+		dataset_hash: [3; 32],
 		run_seed: 7,
 		blob_len: 1_000,
 		quorum_ppb: 500_000_000,

@@ -80,7 +80,7 @@ pub mod pallet {
 	use frame_system::pallet_prelude::*;
 
 	/// The in-code storage version.
-	pub const STORAGE_VERSION: StorageVersion = StorageVersion::new(3);
+	pub const STORAGE_VERSION: StorageVersion = StorageVersion::new(4);
 
 	#[pallet::pallet]
 	#[pallet::storage_version(STORAGE_VERSION)]
@@ -470,6 +470,8 @@ pub mod pallet {
 		RunNotClosed,
 		/// A reap step's `limit` must be from 1 to `MaxPeers`.
 		InvalidReapLimit,
+		/// `dataset_hash` is zero: a run must name the data its workers train on.
+		NoDataset,
 	}
 
 	#[pallet::hooks]
@@ -1032,6 +1034,7 @@ impl<T: Config> From<ParamsCheck> for Error<T> {
 			ParamsCheck::AggregationSetSize => Error::InvalidAggregationSetSize,
 			ParamsCheck::InvalidBlobLen => Error::InvalidBlobLen,
 			ParamsCheck::InvalidValidatorRules => Error::InvalidValidatorRules,
+			ParamsCheck::NoDataset => Error::NoDataset,
 		}
 	}
 }

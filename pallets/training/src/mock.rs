@@ -90,7 +90,7 @@ pub fn test_params() -> RunParams<u64> {
 		skill: OpenSkillParams::default(),
 		emission_per_block: 1_000,
 		model_hash: [7; 32],
-		dataset_id: 1,
+		dataset_hash: [3; 32],
 		run_seed: 42,
 		blob_len: 1_000,
 		quorum_ppb: 500_000_000,

@@ -68,8 +68,10 @@ pub struct RunParams<Balance> {
 	pub emission_per_block: Balance,
 	/// Hash of the model configuration every worker must use.
 	pub model_hash: Hash32,
-	/// Identifier of the tokenized dataset.
-	pub dataset_id: u32,
+	/// blake2b-256 of the dataset every worker trains on: the manifest of its pre-tokenized
+	/// shards (`offchain-gpu data prepare`) or the identity of a built-in corpus. Workers
+	/// refuse other data. Zero only on runs created before storage version 4 (not checked).
+	pub dataset_hash: Hash32,
 	/// Seed of the deterministic data sampler.
 	pub run_seed: u64,
 	/// Length in bytes of every gradient blob of the run, fixed by the model and the
@@ -309,6 +311,7 @@ pub(crate) enum ParamsCheck {
 	AggregationSetSize,
 	InvalidBlobLen,
 	InvalidValidatorRules,
+	NoDataset,
 }
 
 impl<Balance> RunParams<Balance> {
@@ -346,6 +349,9 @@ impl<Balance> RunParams<Balance> {
 		}
 		if !(1..=MAX_BLOB_LEN).contains(&self.blob_len) {
 			return Err(ParamsCheck::InvalidBlobLen);
+		}
+		if self.dataset_hash == [0; 32] {
+			return Err(ParamsCheck::NoDataset);
 		}
 		let validator_rules_ok = (1..=training_protocol::PPB).contains(&self.quorum_ppb)
 			&& u32::from(self.eval_sample) <= limits.max_peers

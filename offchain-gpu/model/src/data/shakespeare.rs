@@ -32,6 +32,15 @@ pub const HELDOUT_FRACTION: f64 = 0.1;
 pub const CORPUS_BLAKE2B: &str = "a0dc416a5da22e524d266d0d09e652bbc10af4893aa2e3b1450bdad98e469e93";
 /// Larger files are refused before hashing (the pinned corpus is about 5 MB).
 pub const MAX_CORPUS_BYTES: u64 = 64 << 20;
+/// What a run records as its dataset when its workers train on this corpus with the byte
+/// tokenizer (the worker's built-in data): blake2b-256 of a tag and [`CORPUS_BLAKE2B`].
+pub fn builtin_dataset_hash() -> [u8; 32] {
+	let mut h = Blake2b::<U32>::new();
+	h.update(b"training-model/dataset/shakespeare/byte/v1:");
+	h.update(CORPUS_BLAKE2B.as_bytes());
+	h.finalize().into()
+}
+
 /// Environment variable naming the corpus file, overriding the cache location.
 pub const CORPUS_ENV: &str = "SHAKESPEARE_CORPUS";
 

@@ -843,7 +843,7 @@ fn hooks_integrity_and_storage_version() {
 	new_test_ext().execute_with(|| {
 		<Training as Hooks<u64>>::integrity_test();
 		use frame_support::traits::GetStorageVersion;
-		assert_eq!(Training::in_code_storage_version(), 3);
+		assert_eq!(Training::in_code_storage_version(), 4);
 		// The v0 -> v1 shell stamps version 1 exactly once.
 		use frame_support::traits::OnRuntimeUpgrade;
 		frame_support::traits::StorageVersion::new(0).put::<Training>();
@@ -856,7 +856,7 @@ fn hooks_integrity_and_storage_version() {
 /// blob length is unknown to the chain (zero, unchecked); the other new fields have the
 /// defaults `test_params` uses too.
 fn migrated(info: RunInfo<u64>) -> RunInfo<u64> {
-	RunInfo { params: RunParams { blob_len: 0, ..info.params }, ..info }
+	RunInfo { params: RunParams { blob_len: 0, dataset_hash: [0; 32], ..info.params }, ..info }
 }
 
 /// Writes `run` in the v1 layout (without `created_at`), as a chain at version 1 holds it.
@@ -904,13 +904,15 @@ fn migration_v1_to_v2_adds_created_at_on_populated_state() {
 			>>::get()
 			.reads(1)
 		);
-		// Then v2 -> v3, as the runtime's migration tuple runs them.
+		// Then v2 -> v3 -> v4, as the runtime's migration tuple runs them.
 		migrations::v3::MigrateV2ToV3::<Test>::on_runtime_upgrade();
 		assert_eq!(Training::on_chain_storage_version(), 3);
+		migrations::v4::MigrateV3ToV4::<Test>::on_runtime_upgrade();
+		assert_eq!(Training::on_chain_storage_version(), 4);
 		assert_eq!(Runs::<Test>::get(0).unwrap(), migrated(r0.clone()));
 		assert_eq!(Runs::<Test>::get(1).unwrap(), migrated(r1.clone()));
-		assert_eq!(old0.upgrade().upgrade(), migrated(r0.clone()));
-		assert_eq!(old1.upgrade().upgrade(), migrated(r1));
+		assert_eq!(old0.upgrade().upgrade().upgrade(), migrated(r0.clone()));
+		assert_eq!(old1.upgrade().upgrade().upgrade(), migrated(r1));
 		Training::do_try_state().unwrap();
 
 		// The hooks keep driving the migrated run: it settles further rounds.
@@ -928,6 +930,8 @@ fn migration_v1_to_v2_on_empty_state_only_bumps_the_version() {
 		assert_eq!(Training::on_chain_storage_version(), 2);
 		migrations::v3::MigrateV2ToV3::<Test>::on_runtime_upgrade();
 		assert_eq!(Training::on_chain_storage_version(), 3);
+		migrations::v4::MigrateV3ToV4::<Test>::on_runtime_upgrade();
+		assert_eq!(Training::on_chain_storage_version(), 4);
 		assert_eq!(Runs::<Test>::iter().count(), 0);
 	});
 }
@@ -949,6 +953,63 @@ fn migration_v1_to_v2_try_runtime_checks_pass() {
 		migrations::v3::MigrateV2ToV3::<Test>::on_runtime_upgrade();
 		migrations::v3::MigrateV2ToV3::<Test>::post_upgrade(state).unwrap();
 		assert_eq!(Training::on_chain_storage_version(), 3);
+		let state = migrations::v4::MigrateV3ToV4::<Test>::pre_upgrade().unwrap();
+		migrations::v4::MigrateV3ToV4::<Test>::on_runtime_upgrade();
+		migrations::v4::MigrateV3ToV4::<Test>::post_upgrade(state).unwrap();
+		assert_eq!(Training::on_chain_storage_version(), 4);
+	});
+}
+
+/// Writes `run` in the v3 layout (a dataset id instead of the dataset hash).
+fn store_as_v3(run: RunId) -> migrations::v4::OldRunInfo<u64> {
+	let old = migrations::v4::OldRunInfo::downgrade(Runs::<Test>::get(run).unwrap());
+	frame_support::storage::unhashed::put_raw(
+		&Runs::<Test>::hashed_key_for(run),
+		&codec::Encode::encode(&old),
+	);
+	old
+}
+
+#[test]
+fn migration_v3_to_v4_leaves_old_runs_unchecked_and_keeps_them_running() {
+	use frame_support::traits::{GetStorageVersion, OnRuntimeUpgrade, StorageVersion};
+	new_test_ext().execute_with(|| {
+		assert_ok!(Training::create_run(RuntimeOrigin::root(), test_params()));
+		for who in 1..=3 {
+			assert_ok!(Training::register_miner(RuntimeOrigin::signed(who), 0, url("file:///m")));
+		}
+		run_to_block(25);
+		let before = Runs::<Test>::get(0).unwrap();
+		let old = store_as_v3(0);
+		StorageVersion::new(3).put::<Training>();
+		assert!(Runs::<Test>::get(0).is_none(), "the v3 layout does not decode as v4");
+
+		migrations::v4::MigrateV3ToV4::<Test>::on_runtime_upgrade();
+		assert_eq!(Training::on_chain_storage_version(), 4);
+		let after = Runs::<Test>::get(0).unwrap();
+		assert_eq!(after.params.dataset_hash, [0; 32]);
+		assert_eq!(
+			after,
+			RunInfo {
+				params: RunParams { dataset_hash: [0; 32], ..before.params.clone() },
+				..before.clone()
+			}
+		);
+		assert_eq!(old.upgrade(), after);
+		// Once is enough: at version 4 it does nothing.
+		migrations::v4::MigrateV3ToV4::<Test>::on_runtime_upgrade();
+		assert_eq!(Runs::<Test>::get(0).unwrap(), after);
+		Training::do_try_state().unwrap();
+		run_to_block(60);
+		assert!(Runs::<Test>::get(0).unwrap().next_settle > before.next_settle);
+	});
+}
+
+#[test]
+fn a_new_run_must_name_its_dataset() {
+	new_test_ext().execute_with(|| {
+		let params = RunParams { dataset_hash: [0; 32], ..test_params() };
+		assert_noop!(Training::create_run(RuntimeOrigin::root(), params), Error::<Test>::NoDataset);
 	});
 }
 

@@ -10,7 +10,7 @@ use anyhow::Result;
 use subxt_signer::sr25519::Keypair;
 use training_protocol::{MinerScore, Round, ScoreFlags, Uid};
 
-use super::{fresh_salt, Behaviour};
+use crate::roles::validator::{commit_and_reveal, fresh_salt, Behaviour};
 use crate::roles::{Fetched, Report, RunCtx, Synced};
 use crate::store::{checkpoint_key, BlobStore};
 
@@ -21,7 +21,7 @@ pub const DEAD_CHECKPOINT_URL: &str = "http://127.0.0.1:9/checkpoints";
 /// The just-in-time whale's one round: waits for the commit phase of a score window (round
 /// `s >= 1`, after its commit deadline), registers with `stake`, commits to scores that flag
 /// every committed miner MISSING, reveals them and deregisters (its stake then unbonds).
-pub(super) async fn just_in_time(
+pub(crate) async fn just_in_time(
 	ctx: &RunCtx,
 	key: &Keypair,
 	store: &BlobStore,
@@ -34,8 +34,8 @@ pub(super) async fn just_in_time(
 		let status = ctx.status().await?;
 		if let Some(round) = status.round.filter(|r| *r >= 2) {
 			let s = round - 1;
-			let reveal_at = ctx.score_reveal_start(&status, s);
-			if status.now > ctx.commit_deadline(&status, s) && status.now + 4 < reveal_at {
+			let reveal_at = ctx.score_reveal_start(s);
+			if status.now > ctx.commit_deadline(s) && status.now + 4 < reveal_at {
 				break (s, reveal_at);
 			}
 		}
@@ -55,7 +55,7 @@ pub(super) async fn just_in_time(
 			flags: ScoreFlags::MISSING,
 		})
 		.collect();
-	super::commit_and_reveal(ctx, key, s, &scores, reveal_at).await?;
+	commit_and_reveal(ctx, key, s, &scores, reveal_at).await?;
 	ctx.chain.deregister(key, ctx.run).await?;
 	(ctx.report)(Report::Warning {
 		who: "just-in-time whale".into(),
@@ -68,7 +68,7 @@ pub(super) async fn just_in_time(
 }
 
 /// What a lazy validator looks at: one miner's gradient.
-pub(super) fn narrow(behaviour: Behaviour, fetched: &mut Vec<Fetched>) {
+pub(crate) fn narrow(behaviour: Behaviour, fetched: &mut Vec<Fetched>) {
 	if behaviour == Behaviour::Lazy {
 		fetched.truncate(1);
 	}
@@ -76,7 +76,7 @@ pub(super) fn narrow(behaviour: Behaviour, fetched: &mut Vec<Fetched>) {
 
 /// What a cheating validator posts instead of its honest scores: random ones, or (lazy)
 /// only the one miner it looked at, without MISSING flags for the others.
-pub(super) fn tamper(
+pub(crate) fn tamper(
 	behaviour: Behaviour,
 	scores: &mut Vec<MinerScore>,
 	fetched: &[Fetched],
@@ -94,7 +94,7 @@ pub(super) fn tamper(
 /// in the last block of the reveal phase, the median of every score revealed so far, sent
 /// with that commitment's salt. The chain refuses it (the hash binds the empty list), so
 /// the copycat is paid nothing; the refusal is reported, not an error.
-pub(super) async fn copy_scores(
+pub(crate) async fn copy_scores(
 	ctx: &RunCtx,
 	key: &Keypair,
 	s: Round,
@@ -153,7 +153,7 @@ fn median_scores<'a>(lists: impl Iterator<Item = &'a [MinerScore]>) -> Vec<Miner
 
 /// The poisoning validator's checkpoint for round `s` (see [`Behaviour::PoisonCheckpoints`]):
 /// recorded before it scores, so before any honest validator records the round.
-pub(super) async fn poison_checkpoint(
+pub(crate) async fn poison_checkpoint(
 	ctx: &RunCtx,
 	key: &Keypair,
 	store: &BlobStore,

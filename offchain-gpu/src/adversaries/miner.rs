@@ -11,12 +11,12 @@ use sparseloco::{Header, SparseGradient, SparseTensor};
 use training_model::{Assignment, Batch, BatchShape, ModelError};
 use training_protocol::Round;
 
-use super::{noise_batch, Behaviour, Miner};
+use crate::roles::miner::{noise_batch, Behaviour, Miner};
 use crate::roles::RunCtx;
 
 /// The adversary's gradient for `round` under `header` (see [`Behaviour`]); `None` for a
 /// copier that finds nothing to copy.
-pub(super) async fn produce(
+pub(crate) async fn produce(
 	m: &mut Miner,
 	ctx: &RunCtx,
 	round: Round,
@@ -83,14 +83,14 @@ async fn copy_previous(m: &Miner, ctx: &RunCtx, prev: Round) -> Result<Option<Ve
 pub const LATE_BY: Duration = Duration::from_secs(6);
 
 /// What an adversary does between the commit deadline and publishing its blob.
-pub(super) async fn before_publishing(behaviour: Behaviour) {
+pub(crate) async fn before_publishing(behaviour: Behaviour) {
 	if behaviour == Behaviour::Late {
 		tokio::time::sleep(LATE_BY).await;
 	}
 }
 
 /// The blob to commit and the blob to publish.
-pub(super) fn disguise(behaviour: Behaviour, blob: Vec<u8>, round: Round) -> (Vec<u8>, Vec<u8>) {
+pub(crate) fn disguise(behaviour: Behaviour, blob: Vec<u8>, round: Round) -> (Vec<u8>, Vec<u8>) {
 	match behaviour {
 		Behaviour::Garbage => {
 			// The first tensor's table starts right after the header.

@@ -107,7 +107,7 @@ async fn scenario(
 	upgrade::check_upgrade(&live, &wasm.version)?;
 	assert_eq!(
 		chain.pallet_storage_version("Training").await?,
-		3,
+		4,
 		"genesis writes the in-code version"
 	);
 

@@ -39,6 +39,24 @@ pub enum ConfigError {
 	Json(#[from] serde_json::Error),
 }
 
+/// What training a model holds in memory, by part (see [`ModelConfig::training_memory`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct TrainingMemory {
+	/// Parameters, gradients and AdamW's first and second moments.
+	pub state_bytes: usize,
+	/// The CPU backend's forward/backward buffers.
+	pub cpu_workspace_bytes: usize,
+	/// The CUDA backend's.
+	pub gpu_workspace_bytes: usize,
+}
+
+impl TrainingMemory {
+	/// Everything a GPU holds for training (without the CUDA context and cuBLAS workspace).
+	pub fn gpu_total(&self) -> usize {
+		self.state_bytes + self.gpu_workspace_bytes
+	}
+}
+
 /// Shape of a LLaMA-style decoder. Two configs with the same [`ModelConfig::config_hash`]
 /// produce identical parameter layouts and identical math.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -191,6 +209,26 @@ impl ModelConfig {
 	/// Number of f32 parameters. Call on a validated config.
 	pub fn num_params(&self) -> usize {
 		self.checked_num_params().unwrap_or(usize::MAX)
+	}
+
+	/// Bytes a training step of `batch` sequences of `seq` tokens holds (f32 everywhere):
+	/// parameters, gradients and AdamW's two moments, plus the forward/backward workspace of
+	/// each backend. Counted from the buffers the backends allocate (a test checks the CPU
+	/// count against the workspace itself); the CUDA backend's workspace adds the attention
+	/// probabilities' gradient, per-token losses and the token ids.
+	pub fn training_memory(&self, batch: usize, seq: usize) -> TrainingMemory {
+		let (l, d, f, v) = (self.n_layers, self.d_model, self.d_ff, self.vocab_size);
+		let n = batch * seq;
+		let probs = batch * self.n_heads * seq * seq;
+		let per_layer = 7 * n * d + 2 * n + probs + 3 * n * f;
+		let gradients = 6 * n * d + 3 * n * f;
+		let cpu = (l + 1) * n * d + l * per_layer + n * d + n + n * v + gradients;
+		let gpu = cpu + probs + n + 2 * n;
+		TrainingMemory {
+			state_bytes: 4 * 4 * self.num_params(),
+			cpu_workspace_bytes: 4 * cpu,
+			gpu_workspace_bytes: 4 * gpu,
+		}
 	}
 
 	/// blake2b-256 over a canonical binary encoding: a domain tag, then every field in

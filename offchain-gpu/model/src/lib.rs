@@ -33,7 +33,7 @@ pub use backend::{Backend, DynBackend, StepStats};
 pub use batch::Batch;
 pub use bench::{run_bench, run_bench_on, BenchReport};
 pub use checkpoint::{params_hash, CheckpointError};
-pub use config::{ConfigError, ModelConfig};
+pub use config::{ConfigError, ModelConfig, TrainingMemory};
 pub use cpu::CpuBackend;
 pub use data::{
 	AssignedBatches, Assignment, BatchShape, BatchSource, Bpe, BpeError, ByteTokenizer, Corpus,

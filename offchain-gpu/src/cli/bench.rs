@@ -275,6 +275,18 @@ fn speed(a: &SpeedArgs) -> Result<()> {
 	let report = training_model::run_bench_on(backend, a.batch, a.steps)
 		.context("the speed benchmark failed")?;
 	println!("{report}");
+	let mib = |bytes: usize| bytes as f64 / (1u64 << 20) as f64;
+	let memory = cfg.training_memory(a.batch, cfg.seq_len);
+	println!(
+		"training memory at {} x {} tokens: {:.0} MiB of parameters, gradients and AdamW state, \
+		 workspace {:.0} MiB on the CPU, {:.0} MiB on a GPU ({:.0} MiB in all there)",
+		a.batch,
+		cfg.seq_len,
+		mib(memory.state_bytes),
+		mib(memory.cpu_workspace_bytes),
+		mib(memory.gpu_workspace_bytes),
+		mib(memory.gpu_total())
+	);
 	if let Some(peak) = peak_resident_bytes() {
 		println!(
 			"peak resident memory: {:.0} MiB (this process: parameters, optimizer state, activations)",

@@ -21,6 +21,39 @@
 use codec::{Decode, Encode};
 use frame_support::{pallet_prelude::*, traits::UncheckedOnRuntimeUpgrade};
 
+/// Run `run` as stored, decoded in layout `L` (`None` if missing or not in that layout).
+/// Raw bytes, because during a migration `Runs`' own type may be another layout.
+fn run_as<T: crate::Config, L: Decode>(run: crate::RunId) -> Option<L> {
+	let raw = frame_support::storage::unhashed::get_raw(&crate::Runs::<T>::hashed_key_for(run))?;
+	L::decode(&mut &raw[..]).ok()
+}
+
+/// Rewrites every run stored in layout `Old` as `upgrade` of it, in raw bytes (what the
+/// migrations before the last one do: their output is not `Runs`' current type). Runs in
+/// another layout are left alone. Returns how many were rewritten.
+fn rewrite_runs<T: crate::Config, Old: Decode, New: Encode>(upgrade: impl Fn(Old) -> New) -> u64 {
+	let mut rewritten: u64 = 0;
+	// `iter_keys` decodes only the keys, so it works on values in any layout.
+	for run in crate::Runs::<T>::iter_keys().collect::<alloc::vec::Vec<_>>() {
+		let Some(old) = run_as::<T, Old>(run) else { continue };
+		frame_support::storage::unhashed::put_raw(
+			&crate::Runs::<T>::hashed_key_for(run),
+			&upgrade(old).encode(),
+		);
+		rewritten = rewritten.saturating_add(1);
+	}
+	rewritten
+}
+
+/// Every stored run decoded in layout `L`, or `error` if one is not in it: what a
+/// migration's `pre_upgrade` records.
+#[cfg(feature = "try-runtime")]
+fn runs_as<T: crate::Config, L: Decode>(
+	error: &'static str,
+) -> Result<alloc::vec::Vec<(crate::RunId, L)>, sp_runtime::TryRuntimeError> {
+	crate::Runs::<T>::iter_keys().map(|run| Ok((run, run_as::<T, L>(run).ok_or(error)?))).collect()
+}
+
 /// From storage version 0 to 1.
 pub mod v1 {
 	use super::*;
@@ -124,14 +157,8 @@ pub mod v2 {
 
 	impl<T: Config> UncheckedOnRuntimeUpgrade for InnerMigrateV1ToV2<T> {
 		fn on_runtime_upgrade() -> Weight {
-			let mut translated: u64 = 0;
-			for run in crate::Runs::<T>::iter_keys().collect::<alloc::vec::Vec<_>>() {
-				let key = crate::Runs::<T>::hashed_key_for(run);
-				let Some(raw) = frame_support::storage::unhashed::get_raw(&key) else { continue };
-				let Ok(old) = OldRunInfo::<BalanceOf<T>>::decode(&mut &raw[..]) else { continue };
-				frame_support::storage::unhashed::put_raw(&key, &old.upgrade().encode());
-				translated = translated.saturating_add(1);
-			}
+			let translated =
+				super::rewrite_runs::<T, OldRunInfo<BalanceOf<T>>, _>(OldRunInfo::upgrade);
 			log_migration(translated);
 			T::DbWeight::get().reads_writes(translated, translated)
 		}
@@ -139,19 +166,10 @@ pub mod v2 {
 		/// Records every run, decoded in the old layout.
 		#[cfg(feature = "try-runtime")]
 		fn pre_upgrade() -> Result<alloc::vec::Vec<u8>, sp_runtime::TryRuntimeError> {
-			use codec::Encode;
-			let mut old = alloc::vec::Vec::new();
-			// `iter_keys` decodes only the keys, so it works on values in either layout.
-			for run in crate::Runs::<T>::iter_keys() {
-				let raw = frame_support::storage::unhashed::get_raw(
-					&crate::Runs::<T>::hashed_key_for(run),
-				)
-				.ok_or("run listed but missing")?;
-				let info = OldRunInfo::<BalanceOf<T>>::decode(&mut &raw[..])
-					.map_err(|_| "a run does not decode in the v1 layout")?;
-				old.push((run, info));
-			}
-			Ok(old.encode())
+			Ok(super::runs_as::<T, OldRunInfo<BalanceOf<T>>>(
+				"a run does not decode in the v1 layout",
+			)?
+			.encode())
 		}
 
 		/// Every run kept its fields, gained a `created_at` just before its first round, and
@@ -164,12 +182,8 @@ pub mod v2 {
 			.map_err(|_| "cannot decode pre_upgrade state")?;
 			ensure!(crate::Runs::<T>::iter_keys().count() == old.len(), "runs lost in migration");
 			for (run, before) in old {
-				let raw = frame_support::storage::unhashed::get_raw(
-					&crate::Runs::<T>::hashed_key_for(run),
-				)
-				.ok_or("run lost in migration")?;
-				let after = RunInfo::<BalanceOf<T>>::decode(&mut &raw[..])
-					.map_err(|_| "run does not decode in the v2 layout")?;
+				let after = super::run_as::<T, RunInfo<BalanceOf<T>>>(run)
+					.ok_or("run does not decode in the v2 layout")?;
 				ensure!(after == before.upgrade(), "run fields changed in migration");
 				ensure!(after.created_at < after.clock.start(), "created_at not before round 0");
 			}
@@ -315,14 +329,8 @@ pub mod v3 {
 
 	impl<T: Config> UncheckedOnRuntimeUpgrade for InnerMigrateV2ToV3<T> {
 		fn on_runtime_upgrade() -> Weight {
-			let mut translated: u64 = 0;
-			for run in crate::Runs::<T>::iter_keys().collect::<alloc::vec::Vec<_>>() {
-				let key = crate::Runs::<T>::hashed_key_for(run);
-				let Some(raw) = frame_support::storage::unhashed::get_raw(&key) else { continue };
-				let Ok(old) = OldRunInfo::<BalanceOf<T>>::decode(&mut &raw[..]) else { continue };
-				frame_support::storage::unhashed::put_raw(&key, &old.upgrade().encode());
-				translated = translated.saturating_add(1);
-			}
+			let translated =
+				super::rewrite_runs::<T, OldRunInfo<BalanceOf<T>>, _>(OldRunInfo::upgrade);
 			frame_support::__private::log::info!(
 				target: "runtime::training",
 				"migrated {translated} runs to storage version 3 (validator and blob rules)"
@@ -333,17 +341,10 @@ pub mod v3 {
 		/// Records every run, decoded in the v2 layout.
 		#[cfg(feature = "try-runtime")]
 		fn pre_upgrade() -> Result<alloc::vec::Vec<u8>, sp_runtime::TryRuntimeError> {
-			let mut old = alloc::vec::Vec::new();
-			for run in crate::Runs::<T>::iter_keys() {
-				let raw = frame_support::storage::unhashed::get_raw(
-					&crate::Runs::<T>::hashed_key_for(run),
-				)
-				.ok_or("run listed but missing")?;
-				let info = OldRunInfo::<BalanceOf<T>>::decode(&mut &raw[..])
-					.map_err(|_| "a run does not decode in the v2 layout")?;
-				old.push((run, info));
-			}
-			Ok(old.encode())
+			Ok(super::runs_as::<T, OldRunInfo<BalanceOf<T>>>(
+				"a run does not decode in the v2 layout",
+			)?
+			.encode())
 		}
 
 		/// Every run kept its fields, gained the new rules, and the pallet's invariants hold.
@@ -355,12 +356,8 @@ pub mod v3 {
 			.map_err(|_| "cannot decode pre_upgrade state")?;
 			ensure!(crate::Runs::<T>::iter_keys().count() == old.len(), "runs lost in migration");
 			for (run, before) in old {
-				let raw = frame_support::storage::unhashed::get_raw(
-					&crate::Runs::<T>::hashed_key_for(run),
-				)
-				.ok_or("run lost in migration")?;
-				let after = RunInfo::<BalanceOf<T>>::decode(&mut &raw[..])
-					.map_err(|_| "run does not decode in the v3 layout")?;
+				let after = super::run_as::<T, RunInfo<BalanceOf<T>>>(run)
+					.ok_or("run does not decode in the v3 layout")?;
 				ensure!(after == before.upgrade(), "run fields changed in migration");
 			}
 			// The pallet's invariants are checked after the last migration (v4), in the
@@ -527,17 +524,10 @@ pub mod v4 {
 		/// Records every run, decoded in the v3 layout.
 		#[cfg(feature = "try-runtime")]
 		fn pre_upgrade() -> Result<alloc::vec::Vec<u8>, sp_runtime::TryRuntimeError> {
-			let mut old = alloc::vec::Vec::new();
-			for run in crate::Runs::<T>::iter_keys() {
-				let raw = frame_support::storage::unhashed::get_raw(
-					&crate::Runs::<T>::hashed_key_for(run),
-				)
-				.ok_or("run listed but missing")?;
-				let info = OldRunInfo::<BalanceOf<T>>::decode(&mut &raw[..])
-					.map_err(|_| "a run does not decode in the v3 layout")?;
-				old.push((run, info));
-			}
-			Ok(old.encode())
+			Ok(super::runs_as::<T, OldRunInfo<BalanceOf<T>>>(
+				"a run does not decode in the v3 layout",
+			)?
+			.encode())
 		}
 
 		/// Every run kept its fields, its dataset hash is zero (unchecked), and the pallet's

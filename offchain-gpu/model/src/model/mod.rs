@@ -159,6 +159,28 @@ impl<T: Float> Workspace<T> {
 		self.timings = Timings::default();
 	}
 
+	/// Values allocated for the current batch shape (zero before the first batch).
+	pub fn allocated(&self) -> usize {
+		let layers: usize = self
+			.layers
+			.iter()
+			.map(|l| {
+				[&l.h1, &l.rstd1, &l.q, &l.k, &l.v, &l.probs, &l.att, &l.x_mid, &l.h2]
+					.iter()
+					.chain([&l.rstd2, &l.gate, &l.up, &l.act].iter())
+					.map(|b| b.len())
+					.sum::<usize>()
+			})
+			.sum();
+		let g = &self.grad;
+		let grad: usize = [&g.dres, &g.dh, &g.dq, &g.dk, &g.dv, &g.datt, &g.dgate, &g.dup, &g.dact]
+			.iter()
+			.map(|b| b.len())
+			.sum();
+		let resid: usize = self.resid.iter().map(Vec::len).sum();
+		resid + layers + self.xf.len() + self.rstd_f.len() + self.logits.len() + grad
+	}
+
 	/// Mean cross-entropy of `batch` (forward only).
 	pub fn loss(&mut self, params: &[T], batch: &Batch) -> Result<T, ModelError> {
 		self.check(params.len(), batch)?;

@@ -94,3 +94,23 @@ fn rejects_bad_inputs() {
 	let ok = test_batch(&cfg, 1, 4, 1);
 	assert!(matches!(ws.loss(&params[1..], &ok), Err(ModelError::ParamLength { .. })));
 }
+
+#[test]
+fn the_memory_model_counts_what_the_workspace_allocates() {
+	for (cfg, batch, seq) in
+		[(ModelConfig::tiny(), 3, 16), (ModelConfig::small(), 2, 128), (ModelConfig::small(), 1, 7)]
+	{
+		let mut ws = Workspace::<f32>::new(&cfg).unwrap();
+		assert_eq!(ws.allocated(), 0);
+		let params: Vec<f32> = crate::init::init_params(&cfg, 1);
+		let b = Batch {
+			batch_size: batch,
+			seq_len: seq,
+			inputs: vec![1; batch * seq],
+			targets: vec![2; batch * seq],
+		};
+		ws.loss(&params, &b).unwrap();
+		let model = cfg.training_memory(batch, seq);
+		assert_eq!(ws.allocated() * 4, model.cpu_workspace_bytes, "{cfg:?} at {batch} x {seq}");
+	}
+}

@@ -19,6 +19,9 @@ pub enum Bench {
 	Compress(CompressArgs),
 	/// Training speed of the CPU backend: tokens/s and matmul share vs the matmul crate's peak.
 	Speed(SpeedArgs),
+	/// Memory a training step holds for each run preset at its batch shape: parameters,
+	/// gradients and AdamW state, and the CPU and GPU backends' workspaces.
+	Memory,
 	/// Training quality: held-out loss and bytes sent of AdamW (data-parallel), DiLoCo and
 	/// SparseLoCo at the same token budget; writes a CSV, an SVG chart and a Markdown table.
 	Train(TrainArgs),
@@ -245,6 +248,10 @@ pub fn run(bench: Bench) -> Result<()> {
 	match bench {
 		Bench::Compress(a) => compress(&a),
 		Bench::Speed(a) => speed(&a),
+		Bench::Memory => {
+			print!("{}", memory_table()?);
+			Ok(())
+		}
 		Bench::Train(a) => bench_train(&a),
 	}
 }
@@ -294,6 +301,31 @@ fn speed(a: &SpeedArgs) -> Result<()> {
 		);
 	}
 	Ok(())
+}
+
+/// The run presets' training memory as a Markdown table.
+fn memory_table() -> Result<String> {
+	use std::fmt::Write;
+	let mib = |bytes: usize| bytes as f64 / (1u64 << 20) as f64;
+	let mut out = String::from(
+		"| preset | parameters | batch | state MiB | CPU workspace MiB | GPU workspace MiB | GPU total MiB |\n|---|---|---|---|---|---|---|\n",
+	);
+	for name in offchain_gpu::roles::MODEL_PRESETS {
+		let (cfg, shape) = offchain_gpu::roles::model_preset(name)?;
+		let m = cfg.training_memory(shape.batch_size, shape.seq_len);
+		writeln!(
+			out,
+			"| {name} | {} | {} x {} | {:.0} | {:.0} | {:.0} | {:.0} |",
+			cfg.num_params(),
+			shape.batch_size,
+			shape.seq_len,
+			mib(m.state_bytes),
+			mib(m.cpu_workspace_bytes),
+			mib(m.gpu_workspace_bytes),
+			mib(m.gpu_total())
+		)?;
+	}
+	Ok(out)
 }
 
 /// The process's peak resident set (`VmHWM`), where the system reports it (Linux).

@@ -76,7 +76,7 @@ fn prepare(a: &PrepareArgs) -> Result<()> {
 	bar.finish();
 	let count = |e: &[shards::ShardEntry]| e.iter().map(|s| s.tokens).sum::<u64>();
 	println!(
-		"{}: {} training tokens in {} shards, {} held-out tokens in {} shards, tokenizer {} (vocabulary {})",
+		"{}: {} training tokens (shard files: {}), {} held-out tokens (shard files: {}), tokenizer {} (vocabulary {})",
 		a.out.display(),
 		count(&manifest.train),
 		manifest.train.len(),

@@ -52,6 +52,9 @@ use crate::store::{gradient_key, EndpointPolicy, PeerStores, StoreError};
 
 pub use report::{log as log_report, log_reporter, Report, Reporter};
 
+/// The names [`model_preset`] knows, smallest first.
+pub const MODEL_PRESETS: [&str; 5] = ["devnet", "tiny", "small", "medium", "gpt2-124m"];
+
 /// The model presets a run can name (its hash goes on chain as `model_hash`) and the batch
 /// shape every worker of the run uses with it.
 pub fn model_preset(name: &str) -> Result<(ModelConfig, BatchShape)> {
@@ -961,6 +964,18 @@ impl Synced {
 #[cfg(test)]
 mod tests {
 	use super::*;
+
+	/// Every run preset resolves, and each trains within a 24 GB GPU at its batch shape
+	/// (the CUDA context and cuBLAS workspace take well under the 2 GiB left over).
+	#[test]
+	fn run_presets_resolve_and_fit_a_24_gb_gpu() {
+		for name in MODEL_PRESETS {
+			let (cfg, shape) = model_preset(name).unwrap();
+			let total = cfg.training_memory(shape.batch_size, shape.seq_len).gpu_total();
+			assert!(total < 22 << 30, "{name}: {total} bytes");
+		}
+		assert!(model_preset("gpt2-xl").is_err());
+	}
 
 	/// A committed length other than the run's is invalid before any request; the cap of a
 	/// read is the run's length, not the committed one.

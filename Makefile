@@ -20,7 +20,8 @@ BIN := $(CARGO_TARGET_DIR)/release
 # Every cargo call sees the same environment (the toolchain's, written by the setup script, and
 # NVRTC's library directory for the kernel compile checks), so no build script reruns merely
 # because the environment differs between `build` and `test`.
-CARGO := set -a; . "$(ENV_FILE)"; set +a; export NVRTC_LIB_DIR="$$(cat "$(CACHE_DIR)/nvrtc.dir")"; export WEED_BIN="$$(cat "$(CACHE_DIR)/weed.path")"; cargo
+CARGO_ENV := set -a; . "$(ENV_FILE)"; set +a; export NVRTC_LIB_DIR="$$(cat "$(CACHE_DIR)/nvrtc.dir")"; export WEED_BIN="$$(cat "$(CACHE_DIR)/weed.path")";
+CARGO := $(CARGO_ENV) cargo
 CARGO_FLAGS := --release --workspace --locked
 
 # The runtime's build script also builds the runtime with the `upgrade-test` feature
@@ -54,11 +55,12 @@ lint: setup
 	cargo fmt --all --check
 	$(CARGO) clippy $(CARGO_FLAGS) --all-targets -- -D warnings
 
-# Every crate's tests, then the pallet's benchmarks (run as tests) and try-runtime checks,
-# which need their feature flags (both in one build of the FRAME stack).
+# Every crate's tests (scripts/run-tests.sh: what `cargo test` runs, the end-to-end binaries
+# three at a time), then the pallet's benchmarks (run as tests) and try-runtime checks, which
+# need their feature flags (both in one build of the FRAME stack).
 test: build lint
 	@test -f "$(UPGRADE_WASM)" || { echo "missing $(UPGRADE_WASM)"; exit 1; }
-	$(CARGO) test $(CARGO_FLAGS)
+	$(CARGO_ENV) bash scripts/run-tests.sh $(CARGO_FLAGS)
 	$(CARGO) test --release --locked -p pallet-training --features runtime-benchmarks,try-runtime
 
 # The local devnet: `node --dev --tmp`, a local-directory store, 3 miners and a validator

@@ -100,6 +100,6 @@ fn version_and_storage_version() {
 	use frame_support::traits::GetStorageVersion;
 	let v = training_runtime::VERSION;
 	assert_eq!(v.spec_name, "training-chain");
-	assert!(v.spec_version >= 103);
-	assert_eq!(training_runtime::Training::in_code_storage_version(), 3);
+	assert!(v.spec_version >= 106);
+	assert_eq!(training_runtime::Training::in_code_storage_version(), 4);
 }

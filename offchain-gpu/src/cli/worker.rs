@@ -71,8 +71,9 @@ pub struct RoleArgs {
 	/// slow, for checking the GPU path without a GPU).
 	#[arg(long, default_value = "auto")]
 	device: DeviceChoice,
-	/// Peer blobs read at once when a round is fetched (each read is bounded in size and
-	/// time however many run).
+	/// Peer blobs read at once when a round is fetched. Each read is bounded in size and
+	/// time however many run, but all of a round's reads share one deadline: with fewer
+	/// lanes than there are stalling stores, honest blobs queued behind them can miss it.
 	#[arg(long, default_value_t = offchain_gpu::roles::FETCH_CONCURRENCY)]
 	fetch_concurrency: usize,
 }

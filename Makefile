@@ -56,12 +56,13 @@ lint: setup
 	$(CARGO) clippy $(CARGO_FLAGS) --all-targets -- -D warnings
 
 # Every crate's tests (scripts/run-tests.sh: what `cargo test` runs, the end-to-end binaries
-# three at a time), then the pallet's benchmarks (run as tests) and try-runtime checks, which
-# need their feature flags (both in one build of the FRAME stack).
+# three at a time), then the pallets' benchmarks (run as tests) and try-runtime checks, which
+# need their feature flags (both in one build of the FRAME stack). `scripts/bench-weights.sh`
+# turns the same benchmarks into weights.rs with the benchmark CLI.
 test: build lint
 	@test -f "$(UPGRADE_WASM)" || { echo "missing $(UPGRADE_WASM)"; exit 1; }
 	$(CARGO_ENV) bash scripts/run-tests.sh $(CARGO_FLAGS)
-	$(CARGO) test --release --locked -p pallet-training --features runtime-benchmarks,try-runtime
+	$(CARGO) test --release --locked -p pallet-training -p pallet-governance --features runtime-benchmarks,try-runtime
 
 # The local devnet: `node --dev --tmp`, a local-directory store, 3 miners and a validator
 # training on the Shakespeare corpus on the CPU. Ctrl-C stops every process it started.

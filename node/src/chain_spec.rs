@@ -43,3 +43,28 @@ pub fn local_testnet() -> Result<ChainSpec, String> {
 		.with_properties(properties())
 		.build())
 }
+
+/// `--chain production:FILE`: the authorities, council and balances of the operator's
+/// genesis file (see [`crate::genesis_file`]) over the runtime's `production` preset, which
+/// has no sudo key: the council is the only path to root, and runtime upgrades go through
+/// its motions.
+pub fn production(path: &str) -> Result<ChainSpec, String> {
+	let file = crate::genesis_file::GenesisFile::read(std::path::Path::new(path))?;
+	let authorities = file
+		.authorities
+		.iter()
+		.map(|(aura, grandpa)| ((*aura).into(), (*grandpa).into()))
+		.collect();
+	let patch = training_runtime::genesis::production(authorities, file.balances, file.council);
+	let mut builder = ChainSpec::builder(wasm()?, None)
+		.with_name(&file.name)
+		.with_id(&file.id)
+		.with_chain_type(ChainType::Live)
+		.with_genesis_config_patch(patch)
+		.with_boot_nodes(file.boot_nodes)
+		.with_properties(properties());
+	if let Some(protocol) = &file.protocol_id {
+		builder = builder.with_protocol_id(protocol);
+	}
+	Ok(builder.build())
+}

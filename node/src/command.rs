@@ -42,7 +42,17 @@ impl SubstrateCli for Cli {
 	fn load_spec(&self, id: &str) -> Result<Box<dyn sc_service::ChainSpec>, String> {
 		Ok(match id {
 			"dev" => Box::new(chain_spec::development()?),
-			"" | "local" => Box::new(chain_spec::local_testnet()?),
+			"local" => Box::new(chain_spec::local_testnet()?),
+			"" => return Err(NO_CHAIN.into()),
+			"production" => {
+				return Err("the production chain is built from its operator's genesis file: \
+				            pass `--chain production:FILE` (docs/production.md says what it \
+				            holds)"
+					.into())
+			}
+			id if id.starts_with("production:") => {
+				Box::new(chain_spec::production(&id["production:".len()..])?)
+			}
 			path => Box::new(
 				chain_spec::ChainSpec::from_json_file(std::path::PathBuf::from(path))
 					.map_err(|e| format!("cannot load chain spec `{path}`: {e}"))?,
@@ -51,11 +61,24 @@ impl SubstrateCli for Cli {
 	}
 }
 
+/// What `node` without `--dev` or `--chain` says: it would otherwise start a test network
+/// under a name an operator did not choose.
+const NO_CHAIN: &str = "which chain? `--dev` (one node, dev keys, sudo), `--chain local` (two \
+                        dev authorities), `--chain production:FILE` (the operator's genesis \
+                        file, no sudo) or `--chain SPEC.json`";
+
 /// Parses the command line and runs what it asks for.
 pub fn run() -> sc_cli::Result<()> {
 	let cli = Cli::from_args();
 
 	match &cli.subcommand {
+		// A node key printed or written to a file belongs to no chain; one written under a
+		// base path goes into a chain's directory, so that needs `--chain`.
+		Some(Subcommand::Key(sc_cli::KeySubcommand::GenerateNodeKey(cmd)))
+			if cmd.chain.is_none() && !names_a_base_path() =>
+		{
+			cmd.common.run()
+		}
 		Some(Subcommand::Key(cmd)) => cmd.run(&cli),
 		Some(Subcommand::BuildSpec(cmd)) => {
 			let runner = cli.create_runner(cmd)?;
@@ -132,6 +155,13 @@ pub fn run() -> sc_cli::Result<()> {
 			})
 		}
 	}
+}
+
+/// Whether the command line has `--base-path` or `--default-base-path` (which
+/// `generate-node-key` keeps to itself).
+fn names_a_base_path() -> bool {
+	std::env::args()
+		.any(|a| a == "--base-path" || a.starts_with("--base-path=") || a == "--default-base-path")
 }
 
 /// Refuses to start when an RPC address is already taken. Upstream would silently move the

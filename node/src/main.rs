@@ -1,7 +1,9 @@
 //! `node`: the full node of the decentralized-training chain.
 //!
 //! `node --dev` runs a single-authority development chain (Alice) with RPC on 127.0.0.1:9944;
-//! `node --chain local` a two-authority local testnet. Errors are printed as one line.
+//! `node --chain local` a two-authority local testnet; `node --chain production:FILE` a chain
+//! of the operator's authorities and council, without sudo. Without `--dev` or `--chain` it
+//! asks which. Errors are printed as one line.
 
 // `sc_cli::Error` and `sc_service::Error`, which every command returns, are large enums of
 // another crate's; boxing them here would only move the allocation.
@@ -10,6 +12,7 @@
 mod chain_spec;
 mod cli;
 mod command;
+mod genesis_file;
 mod rpc;
 mod service;
 

@@ -93,6 +93,9 @@ pub struct DevnetConfig {
 	pub node_bin: PathBuf,
 	/// Attach to this node (`ws://...`) instead of starting `node_bin`.
 	pub node_url: Option<String>,
+	/// Validators connect to this node instead (another node of the same chain), so that
+	/// miners and validators talk to the chain through different nodes.
+	pub validator_url: Option<String>,
 	/// Output directory: store root, node log, rounds.csv.
 	pub out: PathBuf,
 	pub model: String,
@@ -139,6 +142,7 @@ impl Default for DevnetConfig {
 			rounds: 3,
 			node_bin: PathBuf::from("node"),
 			node_url: None,
+			validator_url: None,
 			out: PathBuf::from("devnet-out"),
 			model: "devnet".into(),
 			round_length: 10,
@@ -672,7 +676,7 @@ async fn drive(
 		};
 		let role = spawn_role(
 			format!("validator {key_uri}"),
-			url,
+			cfg.validator_url.as_deref().unwrap_or(url),
 			run,
 			cfg,
 			cfg.device.clone(),

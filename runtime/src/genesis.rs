@@ -1,6 +1,10 @@
-//! Named genesis presets: `development` (one authority, Alice) and `local_testnet` (Alice and
-//! Bob). Both fund the well-known dev accounts, make Alice sudo and seat Alice, Bob and Charlie
-//! on the council.
+//! Named genesis presets:
+//!
+//! - `development` (one authority, Alice) and `local_testnet` (Alice and Bob) fund the
+//!   well-known dev accounts, make Alice sudo and seat Alice, Bob and Charlie on the council;
+//! - `production` has no sudo key, no dev account and, by itself, no authority or council:
+//!   the node fills those in from the operator's genesis file through [`production`]
+//!   (`node --chain production:FILE`), so the council is the chain's only path to root.
 
 use alloc::{vec, vec::Vec};
 use frame_support::build_struct_json_patch;
@@ -18,23 +22,24 @@ use crate::{
 /// Balance given to each endowed dev account.
 pub const ENDOWMENT: crate::Balance = 1_000_000 * UNIT;
 
+/// The name of the production preset.
+pub const PRODUCTION_PRESET: &str = "production";
+
 fn genesis(
 	authorities: Vec<(AuraId, GrandpaId)>,
-	endowed: Vec<AccountId>,
+	balances: Vec<(AccountId, crate::Balance)>,
 	council: Vec<AccountId>,
-	root: AccountId,
+	root: Option<AccountId>,
 ) -> Value {
 	build_struct_json_patch!(RuntimeGenesisConfig {
-		balances: BalancesConfig {
-			balances: endowed.into_iter().map(|a| (a, ENDOWMENT)).collect::<Vec<_>>(),
-		},
+		balances: BalancesConfig { balances },
 		aura: AuraConfig {
 			authorities: authorities.iter().map(|x| x.0.clone()).collect::<Vec<_>>()
 		},
 		grandpa: GrandpaConfig {
 			authorities: authorities.into_iter().map(|x| (x.1, 1)).collect::<Vec<_>>(),
 		},
-		sudo: SudoConfig { key: Some(root) },
+		sudo: SudoConfig { key: root },
 		council: CouncilConfig { members: council },
 	})
 }
@@ -44,8 +49,19 @@ fn authority(aura: Sr25519Keyring, grandpa: Ed25519Keyring) -> (AuraId, GrandpaI
 	(aura.public().into(), grandpa.public().into())
 }
 
-fn dev_accounts() -> Vec<AccountId> {
-	Sr25519Keyring::iter().map(|k| k.to_account_id()).collect()
+/// The genesis of a production chain: these authorities (Aura and GRANDPA keys), balances
+/// and council, and no sudo key. Root is then reachable only through the council's motions
+/// (runtime upgrades, council membership, training runs).
+pub fn production(
+	authorities: Vec<(AuraId, GrandpaId)>,
+	balances: Vec<(AccountId, crate::Balance)>,
+	council: Vec<AccountId>,
+) -> Value {
+	genesis(authorities, balances, council, None)
+}
+
+fn dev_accounts() -> Vec<(AccountId, crate::Balance)> {
+	Sr25519Keyring::iter().map(|k| (k.to_account_id(), ENDOWMENT)).collect()
 }
 
 fn council() -> Vec<AccountId> {
@@ -62,7 +78,7 @@ pub fn preset(id: &PresetId) -> Option<Vec<u8>> {
 			vec![authority(Sr25519Keyring::Alice, Ed25519Keyring::Alice)],
 			dev_accounts(),
 			council(),
-			Sr25519Keyring::Alice.to_account_id(),
+			Some(Sr25519Keyring::Alice.to_account_id()),
 		),
 		LOCAL_TESTNET_RUNTIME_PRESET => genesis(
 			vec![
@@ -71,8 +87,9 @@ pub fn preset(id: &PresetId) -> Option<Vec<u8>> {
 			],
 			dev_accounts(),
 			council(),
-			Sr25519Keyring::Alice.to_account_id(),
+			Some(Sr25519Keyring::Alice.to_account_id()),
 		),
+		PRODUCTION_PRESET => production(vec![], vec![], vec![]),
 		_ => return None,
 	};
 	serde_json::to_vec(&patch).ok()
@@ -80,5 +97,9 @@ pub fn preset(id: &PresetId) -> Option<Vec<u8>> {
 
 /// The names `preset` knows.
 pub fn preset_names() -> Vec<PresetId> {
-	vec![PresetId::from(DEV_RUNTIME_PRESET), PresetId::from(LOCAL_TESTNET_RUNTIME_PRESET)]
+	vec![
+		PresetId::from(DEV_RUNTIME_PRESET),
+		PresetId::from(LOCAL_TESTNET_RUNTIME_PRESET),
+		PresetId::from(PRODUCTION_PRESET),
+	]
 }

@@ -34,6 +34,17 @@ use sp_version::RuntimeVersion;
 
 pub use configs::{CouncilMotionDuration, COUNCIL_MAX_MEMBERS};
 
+/// The pallets whose benchmarks the runtime exposes (`Benchmark` runtime API, built with
+/// `--features runtime-benchmarks`); `scripts/bench-weights.sh` runs them with
+/// `frame-omni-bencher` and writes each pallet's `weights.rs`.
+#[cfg(feature = "runtime-benchmarks")]
+mod benches {
+	frame_benchmarking::define_benchmarks!(
+		[pallet_training, Training]
+		[pallet_governance, Governance]
+	);
+}
+
 /// The runtime's identity. `spec_version` must grow with every upgrade that changes behaviour
 /// (see docs/runtime-upgrades.md for the release checklist).
 ///
@@ -48,7 +59,7 @@ pub const VERSION: RuntimeVersion = RuntimeVersion {
 	spec_name: alloc::borrow::Cow::Borrowed("training-chain"),
 	impl_name: alloc::borrow::Cow::Borrowed("training-chain"),
 	authoring_version: 1,
-	spec_version: 106,
+	spec_version: 107,
 	impl_version: 1,
 	apis: apis::RUNTIME_API_VERSIONS,
 	transaction_version: 2,
@@ -62,7 +73,7 @@ pub const VERSION: RuntimeVersion = RuntimeVersion {
 	spec_name: alloc::borrow::Cow::Borrowed("training-chain"),
 	impl_name: alloc::borrow::Cow::Borrowed("training-chain"),
 	authoring_version: 1,
-	spec_version: 107,
+	spec_version: 108,
 	impl_version: 1,
 	apis: apis::RUNTIME_API_VERSIONS,
 	transaction_version: 2,

@@ -148,6 +148,7 @@ pub fn node_bin() -> PathBuf {
 pub struct DevNode {
 	child: Child,
 	pub rpc_port: u16,
+	pub p2p_port: u16,
 	log: PathBuf,
 	/// Everything after the binary, to start it again.
 	args: Vec<String>,
@@ -165,21 +166,22 @@ impl DevNode {
 	/// Like [`DevNode::start`] but with its database in a fresh directory that is kept across
 	/// [`DevNode::restart`]: the chain goes on where it stopped.
 	pub fn start_persistent() -> Self {
-		let dir = std::env::temp_dir().join(format!(
-			"dev-node-db-{}-{}",
-			std::process::id(),
-			free_port()
-		));
-		let _ = std::fs::remove_dir_all(&dir);
-		Self::launch(Some(dir))
+		Self::launch(Some(Self::fresh_base_path("dev")))
 	}
 
 	fn launch(base_path: Option<PathBuf>) -> Self {
+		Self::launch_with(&["--dev".to_string()], base_path)
+	}
+
+	/// Starts `node CHAIN_ARGS` (e.g. `--chain local --alice --node-key ...`) on free loopback
+	/// ports, with its database in `base_path` (kept across [`DevNode::restart`] and removed
+	/// on drop) or `--tmp`; returns once its RPC port accepts connections.
+	pub fn launch_with(chain_args: &[String], base_path: Option<PathBuf>) -> Self {
 		let rpc_port = free_port();
 		let p2p_port = free_port();
 		let log = std::env::temp_dir().join(format!("dev-node-{rpc_port}.log"));
-		let mut args: Vec<String> =
-			["--dev", "--no-prometheus", "--no-telemetry", "--no-mdns"].map(String::from).to_vec();
+		let mut args = chain_args.to_vec();
+		args.extend(["--no-prometheus", "--no-telemetry", "--no-mdns"].map(String::from));
 		match &base_path {
 			Some(dir) => args.extend(["--base-path".to_string(), dir.display().to_string()]),
 			None => args.push("--tmp".into()),
@@ -187,9 +189,20 @@ impl DevNode {
 		args.extend(["--rpc-port".into(), rpc_port.to_string()]);
 		args.extend(["--listen-addr".into(), format!("/ip4/127.0.0.1/tcp/{p2p_port}")]);
 		let child = Self::spawn(&args, &log, false);
-		let mut node = DevNode { child, rpc_port, log, args, base_path };
+		let mut node = DevNode { child, rpc_port, p2p_port, log, args, base_path };
 		node.wait_for_rpc(Duration::from_secs(120));
 		node
+	}
+
+	/// A fresh directory for [`DevNode::launch_with`]'s database.
+	pub fn fresh_base_path(name: &str) -> PathBuf {
+		let dir = std::env::temp_dir().join(format!(
+			"node-db-{name}-{}-{}",
+			std::process::id(),
+			free_port()
+		));
+		let _ = std::fs::remove_dir_all(&dir);
+		dir
 	}
 
 	fn spawn(args: &[String], log: &PathBuf, append: bool) -> Child {
@@ -209,14 +222,19 @@ impl DevNode {
 	}
 
 	/// Kills the node (as a crash would), waits `down`, and starts it again on the same ports
-	/// and database; returns once its RPC port answers. Only meaningful for
-	/// [`DevNode::start_persistent`] (a `--tmp` node comes back as a new chain).
+	/// and database; returns once its RPC port answers. Only meaningful for a node with a
+	/// kept database (a `--tmp` node comes back as a new chain).
 	pub fn restart(&mut self, down: Duration) {
-		let _ = self.child.kill();
-		let _ = self.child.wait();
+		self.kill();
 		std::thread::sleep(down);
 		self.child = Self::spawn(&self.args, &self.log, true);
 		self.wait_for_rpc(Duration::from_secs(120));
+	}
+
+	/// Kills the node, as a crash would (see [`DevNode::restart`]).
+	pub fn kill(&mut self) {
+		let _ = self.child.kill();
+		let _ = self.child.wait();
 	}
 
 	pub fn ws_url(&self) -> String {
@@ -412,4 +430,61 @@ impl Drop for S3Server {
 		self.stop();
 		let _ = std::fs::remove_dir_all(&self.dir);
 	}
+}
+
+/// The SS58 address of a secret URI's public key, as `node key inspect` prints it (what an
+/// operator runs to fill in a genesis file).
+pub fn ss58_of(scheme: &str, secret_uri: &str) -> String {
+	let out = Command::new(node_bin())
+		.args(["key", "inspect", "--scheme", scheme, "--output-type", "json", secret_uri])
+		.output()
+		.expect("run node key inspect");
+	assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+	let key: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON key");
+	key["ss58Address"].as_str().expect("ss58Address").to_string()
+}
+
+/// Writes an operator's genesis file for `node --chain production:FILE` into `dir`: the dev
+/// seeds `authorities` author and finalize, Alice, Bob and Charlie form the council, and the
+/// six dev accounts hold 1,000,000 TRAIN each. Returns its path.
+pub fn production_genesis_file(dir: &std::path::Path, authorities: &[&str]) -> PathBuf {
+	let accounts = ["//Alice", "//Bob", "//Charlie", "//Dave", "//Eve", "//Ferdie"];
+	let file = serde_json::json!({
+		"name": "Training Test Network",
+		"id": "training_test",
+		"protocolId": "trtest",
+		"authorities": authorities.iter().map(|seed| serde_json::json!({
+			"aura": ss58_of("sr25519", seed),
+			"grandpa": ss58_of("ed25519", seed),
+		})).collect::<Vec<_>>(),
+		"council": accounts[..3].iter().map(|s| ss58_of("sr25519", s)).collect::<Vec<_>>(),
+		"balances": accounts.iter().map(|s| serde_json::json!({
+			"account": ss58_of("sr25519", s),
+			"balance": "1000000 TRAIN",
+		})).collect::<Vec<_>>(),
+	});
+	std::fs::create_dir_all(dir).expect("create the genesis file's directory");
+	let path = dir.join("genesis.json");
+	std::fs::write(&path, serde_json::to_vec_pretty(&file).expect("JSON")).expect("write");
+	path
+}
+
+/// A fixed libp2p secret key for a test node (`--node-key`), so that its peer id is known
+/// before it starts: validators on a chain that is not `--dev` need one.
+pub fn node_key(n: u8) -> String {
+	format!("{:064x}", u64::from(n) + 1)
+}
+
+/// The peer id of [`node_key`]`(n)`, from `node key inspect-node-key`.
+pub fn peer_id(n: u8) -> String {
+	let file = std::env::temp_dir().join(format!("node-key-{}-{n}", std::process::id()));
+	std::fs::write(&file, node_key(n)).expect("write the node key");
+	let out = Command::new(node_bin())
+		.args(["key", "inspect-node-key", "--file"])
+		.arg(&file)
+		.output()
+		.expect("run node key inspect-node-key");
+	let _ = std::fs::remove_file(&file);
+	assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+	String::from_utf8_lossy(&out.stdout).trim().to_string()
 }

@@ -1,5 +1,6 @@
-//! The `node` binary's command line as a user meets it: chain-spec and key subcommands, and
-//! one-line errors for a bad chain spec and an RPC port that is already taken.
+//! The `node` binary's command line as a user meets it: chain-spec and key subcommands, the
+//! production chain spec built from an operator's genesis file, and one-line errors for a
+//! missing chain, a bad chain spec or genesis file and an RPC port that is already taken.
 
 use std::{
 	net::TcpListener,
@@ -7,7 +8,7 @@ use std::{
 	time::Duration,
 };
 
-use system_tests::{free_port, node_bin};
+use system_tests::{free_port, node_bin, production_genesis_file, ss58_of};
 
 fn node(args: &[&str]) -> Output {
 	Command::new(node_bin()).args(args).output().expect("run node")
@@ -33,6 +34,63 @@ fn export_chain_spec_prints_the_dev_and_local_specs() {
 }
 
 #[test]
+fn the_production_spec_has_the_operators_authorities_and_council_and_no_sudo() {
+	let dir = std::env::temp_dir().join(format!("production-spec-{}", std::process::id()));
+	let file = production_genesis_file(&dir, &["//Alice", "//Bob"]);
+	let chain = format!("production:{}", file.display());
+	let out = node(&["export-chain-spec", "--chain", &chain]);
+	assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+	let spec: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON spec");
+	assert_eq!((&spec["id"], &spec["chainType"]), (&"training_test".into(), &"Live".into()));
+	assert_eq!(spec["protocolId"], "trtest");
+	let patch = &spec["genesis"]["runtimeGenesis"]["patch"];
+	assert!(patch["sudo"]["key"].is_null(), "a production chain has no sudo key: {patch:#}");
+	let council: Vec<String> =
+		["//Alice", "//Bob", "//Charlie"].map(|s| ss58_of("sr25519", s)).into();
+	let members: Vec<String> = patch["council"]["members"]
+		.as_array()
+		.expect("council members")
+		.iter()
+		.map(|m| m.as_str().expect("an address").to_string())
+		.collect();
+	assert_eq!(members, council);
+	let aura = patch["aura"]["authorities"].as_array().expect("aura authorities");
+	assert_eq!(aura.len(), 2);
+	assert_eq!(aura[1], ss58_of("sr25519", "//Bob").as_str());
+	assert_eq!(patch["grandpa"]["authorities"][0][0], ss58_of("ed25519", "//Alice").as_str());
+	assert_eq!(patch["balances"]["balances"].as_array().map(Vec::len), Some(6));
+
+	// The raw spec builds (the runtime accepts the genesis).
+	let out = node(&["build-spec", "--chain", &chain, "--raw", "--disable-default-bootnode"]);
+	assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+
+	// Mistakes in the file are one line that names the file and the field.
+	let text = std::fs::read_to_string(&file).unwrap();
+	let broken = text.replace(&ss58_of("sr25519", "//Charlie"), "5NotAnAddress");
+	std::fs::write(&file, broken).unwrap();
+	let out = node(&["export-chain-spec", "--chain", &chain]);
+	assert_eq!(out.status.code(), Some(1));
+	let lines = stderr_lines(&out);
+	assert_eq!(lines.len(), 1, "{lines:#?}");
+	assert!(
+		lines[0].contains("genesis.json") && lines[0].contains("balances[2].account"),
+		"{lines:?}"
+	);
+	let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn the_node_asks_which_chain_to_start() {
+	for args in [&["--tmp"][..], &["--chain", "production", "--tmp"]] {
+		let out = node(args);
+		assert_eq!(out.status.code(), Some(1), "{args:?}");
+		let lines = stderr_lines(&out);
+		assert_eq!(lines.len(), 1, "{args:?}: {lines:#?}");
+		assert!(lines[0].contains("production:FILE"), "{args:?}: {lines:?}");
+	}
+}
+
+#[test]
 fn build_spec_raw_contains_the_runtime_code() {
 	let out = node(&["build-spec", "--chain", "dev", "--raw", "--disable-default-bootnode"]);
 	assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
@@ -52,6 +110,10 @@ fn key_generate_and_inspect_agree() {
 	assert!(out.status.success());
 	let inspected: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON key");
 	assert_eq!(inspected["ss58Address"], key["ss58Address"]);
+	// A node key needs no chain unless it goes under a base path.
+	let out = node(&["key", "generate-node-key"]);
+	assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+	assert_eq!(String::from_utf8_lossy(&out.stdout).trim().len(), 64, "a hex ed25519 secret");
 }
 
 #[test]

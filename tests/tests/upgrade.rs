@@ -15,6 +15,9 @@
 //! on the node: the workers carry on across the upgrade without a restart, and ratings,
 //! commitments and balances come through it unchanged.
 //!
+//! A third test starts a production chain (`node --chain production:FILE`, no sudo key):
+//! sudo is refused there, and the council's motion is the path that upgrades it.
+//!
 //! The upgraded wasm is the same runtime built with the `upgrade-test` feature
 //! (`spec_version` + 1), which the runtime's build script builds beside the node's runtime;
 //! the test reads its path from `UPGRADE_WASM` (set by `make test`) or looks beside the
@@ -30,7 +33,7 @@ use offchain_gpu::{
 };
 use pallet_training::RunInfo;
 use sp_crypto_hashing::{blake2_128, twox_128, twox_64};
-use system_tests::{bin_dir, Deadline, DevNode};
+use system_tests::{bin_dir, node_key, production_genesis_file, Deadline, DevNode};
 
 const WASM_NAME: &str = "training_runtime_upgrade.compact.compressed.wasm";
 
@@ -60,6 +63,72 @@ async fn council_upgrade_runs_the_migration_and_keeps_balances() {
 		Ok(Err(e)) => panic!("{e:#}\nnode log:\n{}", node.log()),
 		Err(_) => panic!("timed out\nnode log:\n{}", node.log()),
 	}
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_production_chain_upgrades_through_its_council_only() {
+	let Some(wasm) = upgrade_wasm() else {
+		eprintln!(
+			"skipped: no upgrade wasm (build the runtime with `make build` or set UPGRADE_WASM)"
+		);
+		return;
+	};
+	let dir = std::env::temp_dir().join(format!("production-upgrade-{}", std::process::id()));
+	let file = production_genesis_file(&dir, &["//Alice"]);
+	let args = ["--chain".to_string(), format!("production:{}", file.display())]
+		.into_iter()
+		.chain(["--alice", "--node-key", &node_key(0)].map(String::from))
+		.collect::<Vec<_>>();
+	let node = DevNode::launch_with(&args, None);
+	let outcome =
+		tokio::time::timeout(Duration::from_secs(300), council_only(&node.ws_url(), &wasm)).await;
+	let _ = std::fs::remove_dir_all(&dir);
+	match outcome {
+		Ok(Ok(())) => {}
+		Ok(Err(e)) => panic!("{e:#}\nnode log:\n{}", node.log()),
+		Err(_) => panic!("timed out\nnode log:\n{}", node.log()),
+	}
+}
+
+async fn council_only(
+	url: &str,
+	wasm_path: &std::path::Path,
+) -> Result<(), Box<dyn std::error::Error>> {
+	let chain = Chain::connect(url, Duration::from_secs(60)).await?;
+	let (alice, bob, charlie) = (keypair("//Alice")?, keypair("//Bob")?, keypair("//Charlie")?);
+	let wasm = Wasm::read(wasm_path)?;
+	let live = chain.runtime_version().await?;
+
+	// No account holds sudo: not Alice, who holds it on the dev chains.
+	let remark = RawCall::new("System", "remark", (b"root?".to_vec(),));
+	let err = chain.sudo(&alice, &remark).await.expect_err("sudo on a production chain");
+	assert!(format!("{err:#}").contains("RequireSudo"), "{err:#}");
+	let by_sudo = ProposeUpgrade {
+		wasm: &wasm,
+		key: &alice,
+		sudo: true,
+		approve_with: &[],
+		timeout: Duration::from_secs(60),
+	};
+	let err = upgrade::propose_upgrade(&chain, by_sudo, &mut |line| println!("{line}"))
+		.await
+		.expect_err("a sudo upgrade of a production chain");
+	println!("sudo upgrade refused: {err:#}");
+	assert_eq!(chain.runtime_version().await?.spec_version, live.spec_version);
+
+	// The council's motion upgrades it.
+	let by_council = ProposeUpgrade {
+		wasm: &wasm,
+		key: &alice,
+		sudo: false,
+		approve_with: &[bob, charlie],
+		timeout: Duration::from_secs(120),
+	};
+	let outcome =
+		upgrade::propose_upgrade(&chain, by_council, &mut |line| println!("{line}")).await?;
+	assert_eq!(outcome, upgrade::Outcome::Upgraded { spec_version: wasm.version.spec_version });
+	assert_eq!(chain.runtime_version().await?.spec_version, wasm.version.spec_version);
+	Ok(())
 }
 
 /// `info` encoded as storage version 1 kept runs: parameters with a dataset id instead of

@@ -51,6 +51,25 @@ pub const UNIT: Balance = 1_000_000_000_000;
 /// Name of the training pallet in the runtime.
 pub const PALLET: &str = "Training";
 
+/// Blocks a signed transaction stays valid for, counted from the finalized block it is
+/// signed at. A node places that block by its number within the current period of the
+/// era, which goes wrong once its best block is a whole period ahead of the finalized one:
+/// subxt's default of 32 blocks (96 s here) is shorter than finality can stall while an
+/// authority restarts; 256 blocks are 12.8 minutes.
+const MORTALITY: u64 = 256;
+
+/// Whether a refusal says that the node checked the transaction against other blocks than
+/// the ones it was signed at (`BadProof`, `AncientBirthBlock`): a node that has just synced
+/// validates against the state it had before, until its pool catches up.
+fn is_stale_signing(e: &anyhow::Error) -> bool {
+	let text = format!("{e:#}");
+	text.contains("bad signature") || text.contains("ancient birth block")
+}
+
+/// How often, and how far apart, [`Chain::submit_with`] signs again after such a refusal.
+const RESIGN_ATTEMPTS: u32 = 5;
+const RESIGN_PAUSE: Duration = Duration::from_secs(6);
+
 /// Pre-encoded call arguments: written verbatim after the pallet and call indices.
 #[derive(Clone, Debug)]
 pub struct RawArgs(pub Vec<u8>);
@@ -234,7 +253,39 @@ impl Chain {
 			.context("reading the account's next nonce")
 	}
 
+	/// [`Self::submit_with_once`], signing again (a few times, two blocks apart) when the
+	/// node checked the transaction against other blocks than it was signed at (see
+	/// [`is_stale_signing`]).
 	async fn submit_with(
+		&self,
+		signer: &Keypair,
+		call: &RawCall,
+		finalized: bool,
+	) -> Result<Vec<RawEvent>> {
+		let mut attempt = 0;
+		loop {
+			match self.submit_with_once(signer, call, finalized).await {
+				Err(e) if attempt < RESIGN_ATTEMPTS && is_stale_signing(&e) => {
+					attempt += 1;
+					let (final_n, best) = (
+						self.finalized_block_number().await.unwrap_or(0),
+						self.best_block_number().await.unwrap_or(0),
+					);
+					tracing::warn!(
+						finalized = final_n,
+						best,
+						"{}.{}: the node checked it against other blocks ({e:#}); signing again",
+						call.pallet,
+						call.call
+					);
+					tokio::time::sleep(RESIGN_PAUSE).await;
+				}
+				other => return other,
+			}
+		}
+	}
+
+	async fn submit_with_once(
 		&self,
 		signer: &Keypair,
 		call: &RawCall,
@@ -247,6 +298,7 @@ impl Chain {
 			let params =
 				subxt::config::substrate::SubstrateExtrinsicParamsBuilder::<SubstrateConfig>::new()
 					.nonce(nonce)
+					.mortal(MORTALITY)
 					.build();
 			at.transactions()
 				.sign_and_submit_then_watch(call, signer, params)
@@ -450,6 +502,7 @@ impl Chain {
 		let params =
 			subxt::config::substrate::SubstrateExtrinsicParamsBuilder::<SubstrateConfig>::new()
 				.nonce(nonce)
+				.mortal(MORTALITY)
 				.build();
 		at.transactions()
 			.sign_and_submit(call, signer, params)

@@ -163,17 +163,30 @@ mod benchmarks {
 		Ok(())
 	}
 
+	/// A free uid, the dearest such case: every uid but the last is taken, so finding the
+	/// lowest free one and inserting it walks the whole list.
+	#[benchmark]
+	fn register_miner() -> Result<(), BenchmarkError> {
+		let run = new_run::<T>()?;
+		add_miners::<T>(run, T::MaxPeers::get() - 1)?;
+		let caller = funded::<T>("newcomer", 0);
+		#[extrinsic_call]
+		_(RawOrigin::Signed(caller.clone()), run, url::<T>());
+		assert_eq!(MinerUids::<T>::get(run).len() as u32, T::MaxPeers::get());
+		Ok(())
+	}
+
 	/// Worst case: the run is full and every miner is past immunity, so the registration
 	/// scans all miners and replaces one.
 	#[benchmark]
-	fn register_miner() -> Result<(), BenchmarkError> {
+	fn register_miner_replacing() -> Result<(), BenchmarkError> {
 		let run = new_run::<T>()?;
 		add_miners::<T>(run, T::MaxPeers::get())?;
 		let immunity: u64 = T::ImmunityPeriod::get().saturated_into();
 		set_block::<T>(Training::<T>::now() + immunity + 1);
 		let caller = funded::<T>("newcomer", 0);
 		#[extrinsic_call]
-		_(RawOrigin::Signed(caller.clone()), run, url::<T>());
+		register_miner(RawOrigin::Signed(caller.clone()), run, url::<T>());
 		assert!(Peers::<T>::contains_key(run, &caller));
 		Ok(())
 	}
@@ -194,9 +207,21 @@ mod benchmarks {
 		Ok(())
 	}
 
+	/// A miner of a full run leaves (its uid, state and deposit go).
+	#[benchmark]
+	fn deregister_miner() -> Result<(), BenchmarkError> {
+		let run = new_run::<T>()?;
+		add_miners::<T>(run, T::MaxPeers::get())?;
+		let who: T::AccountId = account("miner", 0, 0);
+		#[extrinsic_call]
+		deregister(RawOrigin::Signed(who.clone()), run);
+		assert!(!Peers::<T>::contains_key(run, &who));
+		Ok(())
+	}
+
 	/// Worst case: a validator of a full validator set with submissions pending.
 	#[benchmark]
-	fn deregister() -> Result<(), BenchmarkError> {
+	fn deregister_validator() -> Result<(), BenchmarkError> {
 		let run = new_run::<T>()?;
 		add_miners::<T>(run, 1)?;
 		add_validators::<T>(run, T::MaxValidators::get())?;
@@ -210,7 +235,7 @@ mod benchmarks {
 			Scores::<T>::insert((run, round, uid), full_scores::<T>(T::MaxPeers::get(), 0));
 		}
 		#[extrinsic_call]
-		_(RawOrigin::Signed(who.clone()), run);
+		deregister(RawOrigin::Signed(who.clone()), run);
 		assert!(!Peers::<T>::contains_key(run, &who));
 		Ok(())
 	}
@@ -375,6 +400,24 @@ mod benchmarks {
 		Ok(())
 	}
 
+	/// Rating `MaxPeers` miners that fall into `g` tie groups: one exponential per (miner,
+	/// better-or-equal group), so the cost grows with `MaxPeers x g`. A settlement of `m`
+	/// miners has at most `m` groups, so `rate_miners(m)` bounds its rating whatever the
+	/// number of validators (one validator's distinct scores give the most groups).
+	#[benchmark]
+	fn rate_miners(g: Linear<1, { T::MaxPeers::get() }>) -> Result<(), BenchmarkError> {
+		let skill = OpenSkillParams::default();
+		let players: Vec<(training_protocol::Rating, u32)> =
+			(0..T::MaxPeers::get()).map(|i| (skill.initial_rating(), i % g)).collect();
+		let rated;
+		#[block]
+		{
+			rated = training_protocol::rate(&skill, &players);
+		}
+		assert_eq!(rated.map(|r| r.len()).ok(), Some(players.len()));
+		Ok(())
+	}
+
 	impl_benchmark_test_suite!(Training, crate::mock::new_test_ext(), crate::mock::Test);
 
 	/// Times the benchmarks above through frame-benchmarking's `Recording` hooks (where
@@ -434,9 +477,11 @@ mod benchmarks {
 			line("create_run", time(&create_run, &[], reps));
 			line("set_run_params", time(&set_run_params, &[], reps));
 			line("close_run", time(&close_run, &[], reps));
-			line("register_miner (full)", time(&register_miner, &[], reps));
+			line("register_miner", time(&register_miner, &[], reps));
+			line("register_miner_replacing", time(&register_miner_replacing, &[], reps));
 			line("register_validator", time(&register_validator, &[], reps));
-			line("deregister", time(&deregister, &[], reps));
+			line("deregister_miner", time(&deregister_miner, &[], reps));
+			line("deregister_validator", time(&deregister_validator, &[], reps));
 			line("update_store_url", time(&update_store_url, &[], reps));
 			line("commit_gradient", time(&commit_gradient, &[], reps));
 			line("commit_checkpoint", time(&commit_checkpoint, &[], reps));

@@ -500,6 +500,21 @@ pub mod pallet {
 			assert!(T::MaxUrlLen::get() >= 8, "MaxUrlLen must fit a URL");
 			assert!(!T::MinerDeposit::get().is_zero(), "MinerDeposit must be positive");
 			assert!(!T::MinValidatorStake::get().is_zero(), "MinValidatorStake must be positive");
+			// Settlements are mandatory work: at the maximum sizes, every run settling in the
+			// same block must still leave the block's normal share to transactions.
+			let hooks = settlement::max_hook_weight::<T>();
+			let block = <T as frame_system::Config>::BlockWeights::get();
+			let normal = block
+				.get(frame_support::dispatch::DispatchClass::Normal)
+				.max_total
+				.unwrap_or(block.max_block);
+			let budget = block.max_block.saturating_sub(normal);
+			assert!(
+				hooks.all_lte(budget),
+				"MaxRuns settlements of MaxPeers miners and MaxValidators validators take {hooks} \
+				 in one block's hooks, more than the {budget} the normal class leaves: lower \
+				 MaxRuns, MaxPeers or MaxValidators"
+			);
 		}
 
 		#[cfg(feature = "try-runtime")]
@@ -579,14 +594,15 @@ pub mod pallet {
 
 		/// Registers the caller as a miner, holding `MinerDeposit`. Takes the lowest free
 		/// uid; in a full run, replaces the miner with the lowest final score (then ordinal,
-		/// then uid) among those past `ImmunityPeriod`, releasing its deposit.
+		/// then uid) among those past `ImmunityPeriod`, releasing its deposit. Charges the
+		/// replacement's weight up front and refunds the difference when a uid was free.
 		#[pallet::call_index(2)]
-		#[pallet::weight(T::WeightInfo::register_miner())]
+		#[pallet::weight(T::WeightInfo::register_miner_replacing())]
 		pub fn register_miner(
 			origin: OriginFor<T>,
 			run: RunId,
 			store_url: UrlOf<T>,
-		) -> DispatchResult {
+		) -> DispatchResultWithPostInfo {
 			let who = ensure_signed(origin)?;
 			let info = Self::open_run(run)?;
 			ensure!(!Peers::<T>::contains_key(run, &who), Error::<T>::AlreadyRegistered);
@@ -619,10 +635,15 @@ pub mod pallet {
 				PeerInfo { uid, role: Role::Miner, registered_at: now, store_url, held: deposit },
 			);
 			match replaced {
-				Some(old) => Self::deposit_event(Event::MinerReplaced { run, uid, old, new: who }),
-				None => Self::deposit_event(Event::MinerRegistered { run, who, uid }),
+				Some(old) => {
+					Self::deposit_event(Event::MinerReplaced { run, uid, old, new: who });
+					Ok(().into())
+				}
+				None => {
+					Self::deposit_event(Event::MinerRegistered { run, who, uid });
+					Ok(Some(T::WeightInfo::register_miner()).into())
+				}
 			}
-			Ok(())
 		}
 
 		/// Registers the caller as a validator, holding `stake` (at least
@@ -677,25 +698,29 @@ pub mod pallet {
 		/// stake stays held for the run's `unbonding_blocks` (then [`Pallet::withdraw_unbonded`])
 		/// and its unsettled score submissions are dropped.
 		#[pallet::call_index(4)]
-		#[pallet::weight(T::WeightInfo::deregister())]
-		pub fn deregister(origin: OriginFor<T>, run: RunId) -> DispatchResult {
+		#[pallet::weight(
+			T::WeightInfo::deregister_miner().max(T::WeightInfo::deregister_validator())
+		)]
+		pub fn deregister(origin: OriginFor<T>, run: RunId) -> DispatchResultWithPostInfo {
 			let who = ensure_signed(origin)?;
 			let info = Runs::<T>::get(run).ok_or(Error::<T>::UnknownRun)?;
 			let peer = Peers::<T>::get(run, &who).ok_or(Error::<T>::NotRegistered)?;
-			match peer.role {
+			let actual = match peer.role {
 				Role::Miner => {
 					let mut uids = MinerUids::<T>::get(run);
 					Self::remove_miner(run, peer.uid, &mut uids)?;
 					MinerUids::<T>::insert(run, uids);
+					T::WeightInfo::deregister_miner()
 				}
 				Role::Validator => {
 					let mut validators = Validators::<T>::get(run);
 					Self::remove_validator(run, &info, peer.uid, &mut validators)?;
 					Validators::<T>::insert(run, validators);
+					T::WeightInfo::deregister_validator()
 				}
-			}
+			};
 			Self::deposit_event(Event::Deregistered { run, who, role: peer.role, uid: peer.uid });
-			Ok(())
+			Ok(Some(actual).into())
 		}
 
 		/// Changes the caller's store URL.

@@ -19,9 +19,23 @@ frame_support::construct_runtime!(
 	}
 );
 
+parameter_types! {
+	/// The runtime's block: 2 s of execution, three quarters of it for normal transactions
+	/// (the rest is what `integrity_test` lets the hooks take).
+	pub MockBlockWeights: frame_system::limits::BlockWeights =
+		frame_system::limits::BlockWeights::with_sensible_defaults(
+			frame_support::weights::Weight::from_parts(
+				2 * frame_support::weights::constants::WEIGHT_REF_TIME_PER_SECOND,
+				u64::MAX,
+			),
+			sp_runtime::Perbill::from_percent(75),
+		);
+}
+
 #[derive_impl(frame_system::config_preludes::TestDefaultConfig)]
 impl frame_system::Config for Test {
 	type Block = Block;
+	type BlockWeights = MockBlockWeights;
 	type AccountData = pallet_balances::AccountData<u64>;
 }
 
@@ -45,7 +59,7 @@ impl pallet_training::Config for Test {
 	type Currency = Balances;
 	type RuntimeHoldReason = RuntimeHoldReason;
 	type GovernanceOrigin = EnsureRoot<u64>;
-	type MaxRuns = ConstU32<8>;
+	type MaxRuns = ConstU32<4>;
 	type MaxPeers = MaxPeers;
 	type MaxValidators = ConstU32<32>;
 	type MaxUrlLen = ConstU32<256>;

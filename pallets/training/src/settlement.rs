@@ -81,10 +81,33 @@ pub fn drive_run<T: Config>(run_id: RunId, now: u64, parent: &Hash32) -> Weight 
 		if round >= info.next_settle {
 			let (m, v) = settle_round::<T>(run_id, &mut info, round, now);
 			Runs::<T>::insert(run_id, info);
-			weight.saturating_accrue(T::WeightInfo::settle(m, v));
+			weight.saturating_accrue(settle_weight::<T>(m, v));
 		}
 	}
 	weight
+}
+
+/// The weight of settling a round of `m` miners scored by `v` validators: the benchmarked
+/// settlement, plus the rating of up to `m` tie groups when anything was scored. The
+/// settlement benchmark is linear in `m` and in `v`, while rating is `O(m x groups)`
+/// whatever `v` is: one validator's distinct scores give as many groups as miners.
+pub fn settle_weight<T: Config>(m: u32, v: u32) -> Weight {
+	let settle = T::WeightInfo::settle(m, v);
+	if v == 0 {
+		settle
+	} else {
+		settle.saturating_add(T::WeightInfo::rate_miners(m))
+	}
+}
+
+/// The most `on_initialize` can take in one block: `MaxRuns` runs that each open a round,
+/// record a seed and settle a round of `MaxPeers` miners and `MaxValidators` validators.
+pub fn max_hook_weight<T: Config>() -> Weight {
+	let runs = T::MaxRuns::get();
+	let per_run = T::WeightInfo::open_round()
+		.saturating_add(T::DbWeight::get().writes(1))
+		.saturating_add(settle_weight::<T>(T::MaxPeers::get(), T::MaxValidators::get()));
+	T::WeightInfo::on_initialize_idle(runs).saturating_add(per_run.saturating_mul(runs.into()))
 }
 
 /// Fixes the aggregation set of `round`: every registered miner until the run's first

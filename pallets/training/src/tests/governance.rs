@@ -50,7 +50,7 @@ fn create_run_works_and_validates() {
 		assert_eq!(ActiveRuns::<Test>::get().into_inner(), vec![0]);
 		assert_eq!(Runs::<Test>::get(0).unwrap().clock.start(), 2);
 		assert!(events().contains(&Event::RunCreated { run: 0, start: 2 }));
-		for _ in 1..8 {
+		for _ in 1..<<Test as Config>::MaxRuns as frame_support::traits::Get<u32>>::get() {
 			create();
 		}
 		assert_noop!(

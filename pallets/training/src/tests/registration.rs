@@ -169,3 +169,38 @@ fn full_run_replaces_the_worst_miner_past_immunity() {
 		assert_ok!(Training::do_try_state());
 	});
 }
+
+/// A registration into a free uid and a departure are charged what they cost, not the worst
+/// case the call declares up front.
+#[test]
+fn registration_and_departure_charge_their_actual_weight() {
+	use frame_support::dispatch::GetDispatchInfo;
+	use sp_runtime::traits::Dispatchable;
+	new_test_ext().execute_with(|| {
+		create();
+		let register =
+			RuntimeCall::Training(Call::register_miner { run: RUN, store_url: url("s3://m") });
+		assert_eq!(
+			register.get_dispatch_info().call_weight,
+			<() as WeightInfo>::register_miner_replacing()
+		);
+		let post = register.dispatch(RuntimeOrigin::signed(1)).expect("registers");
+		assert_eq!(post.actual_weight, Some(<() as WeightInfo>::register_miner()));
+		assert!(
+			<() as WeightInfo>::register_miner().ref_time()
+				< <() as WeightInfo>::register_miner_replacing().ref_time()
+		);
+
+		validator(2, MIN_STAKE);
+		let leave = RuntimeCall::Training(Call::deregister { run: RUN });
+		let declared = leave.get_dispatch_info().call_weight;
+		let post = leave.clone().dispatch(RuntimeOrigin::signed(1)).expect("a miner leaves");
+		assert_eq!(post.actual_weight, Some(<() as WeightInfo>::deregister_miner()));
+		let post = leave.dispatch(RuntimeOrigin::signed(2)).expect("a validator leaves");
+		assert_eq!(post.actual_weight, Some(<() as WeightInfo>::deregister_validator()));
+		assert_eq!(
+			declared,
+			<() as WeightInfo>::deregister_miner().max(<() as WeightInfo>::deregister_validator())
+		);
+	});
+}

@@ -25,14 +25,17 @@ set +a
 version=0.28.0 # polkadot-sdk stable2609: sc-cli 0.63, frame-benchmarking-cli 64
 bencher=$CACHE_DIR/bencher/bin/frame-omni-bencher
 if ! "$bencher" --version 2>/dev/null | grep -q "$version"; then
-	cargo install frame-omni-bencher --version "$version" --locked \
+	# Its storage benchmark's test runtime is a wasm this script never runs: skip building it
+	# (and keep the wasm builder from looking for it in this workspace).
+	env -u WASM_BUILD_WORKSPACE_HINT SKIP_WASM_BUILD=1 \
+		cargo install frame-omni-bencher --version "$version" --locked \
 		--root "$CACHE_DIR/bencher" --target-dir "$CACHE_DIR/bencher-target"
 fi
 
 export CARGO_TARGET_DIR=$CACHE_DIR/target-bench
 export WASM_BUILD_WORKSPACE_HINT=$PWD
 cargo build --release --locked -p training-runtime --features runtime-benchmarks
-wasm=$CARGO_TARGET_DIR/release/wbuild/training-runtime/training_runtime.compact.compressed.wasm
+wasm=$CARGO_TARGET_DIR/release/wbuild/training-runtime/training_runtime.compact.wasm
 
 for pallet in training governance; do
 	"$bencher" v1 benchmark pallet \

@@ -17,9 +17,9 @@ lanes=${TEST_LANES:-3}
 # Seconds each slow end-to-end binary took (docs/benchmarks.md); a binary not listed counts
 # as 60. Only the balance of the lanes depends on these.
 declare -A secs=(
-	[devnet]=403 [devnet_checkpoints]=368 [upgrade]=400 [devnet_validators]=338
+	[devnet]=403 [devnet_checkpoints]=368 [upgrade]=420 [devnet_validators]=338
 	[devnet_consensus]=310 [node_restart]=291 [devnet_hostile]=258 [devnet_whale]=220
-	[devnet_sim]=190 [worker_cli]=122 [network]=360
+	[devnet_sim]=190 [worker_cli]=122 [network]=385
 )
 
 # Integration test targets: `<package>/tests/<name>.rs` beside a Cargo.toml.

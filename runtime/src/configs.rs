@@ -177,9 +177,9 @@ impl pallet_training::Config for Runtime {
 	type Currency = Balances;
 	type RuntimeHoldReason = RuntimeHoldReason;
 	type GovernanceOrigin = RootOrHalfCouncil;
-	// Four runs at the largest sizes (256 miners, 32 validators) can all settle in one
+	// Eight runs at the largest sizes (256 miners, 32 validators) can all settle in one
 	// block within the quarter of it that normal transactions leave (`integrity_test`).
-	type MaxRuns = ConstU32<4>;
+	type MaxRuns = ConstU32<8>;
 	type MaxPeers = ConstU32<256>;
 	type MaxValidators = ConstU32<32>;
 	type MaxUrlLen = ConstU32<256>;

@@ -3,9 +3,8 @@
 //!
 //! Each benchmark sets up its worst case: full runs, full validator sets, full score lists.
 //! `impl_benchmark_test_suite!` runs every one of them as a unit test with
-//! `cargo test --features runtime-benchmarks`. The `timing` module at the bottom measures
-//! the same benchmark instances with frame-benchmarking's `BenchmarkRecording` (see
-//! `weights.rs` for how its output became the weights).
+//! `cargo test --features runtime-benchmarks` (in `make test`); `scripts/bench-weights.sh`
+//! runs them in the runtime's wasm with the benchmark CLI and writes `weights.rs`.
 
 use super::*;
 use crate::{settlement, Pallet as Training};
@@ -419,85 +418,4 @@ mod benchmarks {
 	}
 
 	impl_benchmark_test_suite!(Training, crate::mock::new_test_ext(), crate::mock::Test);
-
-	/// Times the benchmarks above through frame-benchmarking's `Recording` hooks (where
-	/// `Benchmarking::run_benchmark` starts and stops its clock) on the mock runtime,
-	/// natively. Run with
-	/// `cargo test --release -p pallet-training --features runtime-benchmarks -- --ignored
-	/// --nocapture measure_weights`.
-	#[cfg(test)]
-	mod timing {
-		use super::*;
-		use crate::mock::{new_test_ext, Test};
-
-		/// Brackets the measured call exactly as `BenchmarkRecording` does (its `start` and
-		/// `stop` hooks), reading `frame_benchmarking::current_time` but not the proof size,
-		/// which test externalities cannot report.
-		#[derive(Default)]
-		struct Timer {
-			started: Option<u128>,
-			elapsed: Option<u128>,
-		}
-
-		impl Recording for Timer {
-			fn start(&mut self) {
-				self.started = Some(frame_benchmarking::current_time());
-			}
-			fn stop(&mut self) {
-				let now = frame_benchmarking::current_time();
-				self.elapsed = self.started.map(|s| now.saturating_sub(s));
-			}
-		}
-
-		/// Median extrinsic time in nanoseconds over `reps` fresh runs.
-		fn time<B: BenchmarkingSetup<Test>>(
-			bench: &B,
-			components: &[(BenchmarkParameter, u32)],
-			reps: usize,
-		) -> u128 {
-			let mut samples: Vec<u128> = (0..reps)
-				.map(|_| {
-					new_test_ext().execute_with(|| {
-						let mut recording = Timer::default();
-						bench.instance(&mut recording, components, false).expect("benchmark runs");
-						recording.elapsed.expect("recorded")
-					})
-				})
-				.collect();
-			samples.sort_unstable();
-			samples[samples.len() / 2]
-		}
-
-		#[test]
-		#[ignore]
-		fn measure_weights() {
-			use BenchmarkParameter::{m as M, n as N, r as R, v as V};
-			let reps = 7;
-			let line = |name: &str, ns: u128| println!("{name:<28} {ns:>12} ns");
-			line("create_run", time(&create_run, &[], reps));
-			line("set_run_params", time(&set_run_params, &[], reps));
-			line("close_run", time(&close_run, &[], reps));
-			line("register_miner", time(&register_miner, &[], reps));
-			line("register_miner_replacing", time(&register_miner_replacing, &[], reps));
-			line("register_validator", time(&register_validator, &[], reps));
-			line("deregister_miner", time(&deregister_miner, &[], reps));
-			line("deregister_validator", time(&deregister_validator, &[], reps));
-			line("update_store_url", time(&update_store_url, &[], reps));
-			line("commit_gradient", time(&commit_gradient, &[], reps));
-			line("commit_checkpoint", time(&commit_checkpoint, &[], reps));
-			for n in [1, 256] {
-				line(&format!("submit_scores n={n}"), time(&submit_scores, &[(N, n)], reps));
-			}
-			for r in [0, 8] {
-				line(
-					&format!("on_initialize_idle r={r}"),
-					time(&on_initialize_idle, &[(R, r)], reps),
-				);
-			}
-			line("open_round", time(&open_round, &[], reps));
-			for (m, v) in [(1, 0), (256, 0), (1, 32), (64, 8), (128, 16), (256, 32)] {
-				line(&format!("settle m={m} v={v}"), time(&settle, &[(M, m), (V, v)], 5));
-			}
-		}
-	}
 }

@@ -59,7 +59,7 @@ impl pallet_training::Config for Test {
 	type Currency = Balances;
 	type RuntimeHoldReason = RuntimeHoldReason;
 	type GovernanceOrigin = EnsureRoot<u64>;
-	type MaxRuns = ConstU32<4>;
+	type MaxRuns = ConstU32<8>;
 	type MaxPeers = MaxPeers;
 	type MaxValidators = ConstU32<32>;
 	type MaxUrlLen = ConstU32<256>;

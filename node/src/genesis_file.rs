@@ -238,7 +238,7 @@ mod tests {
 		let alice = ss58(Sr25519Keyring::Alice);
 		let bob = ss58(Sr25519Keyring::Bob);
 		let cases = [
-			(file(&[], &[(&alice, "1")]), "0 council members"),
+			(file(&[], &[(&alice, "1 TRAIN")]), "0 council members"),
 			(file(&[&alice, &alice], &[(&alice, "1 TRAIN")]), "listed twice"),
 			(file(&[&bob], &[(&alice, "1 TRAIN")]), "holds no balance"),
 			(file(&[&alice], &[(&alice, "1")]), "below the existential deposit"),

@@ -85,7 +85,8 @@ pub struct Bars {
 	pub eval_lr_factor: f32,
 	/// Assigned batches the gain check is measured on.
 	pub own_batches: u64,
-	/// Both indicator checks pass at `1 - indicator_tolerance` times the median peer's.
+	/// Both indicator checks pass at `1 - indicator_tolerance` times the typical peer's (the
+	/// median of the gradients that lower the loss on the random batch and are not copies).
 	pub indicator_tolerance: f32,
 	/// The copy check's overlaps.
 	pub copies: Thresholds,
@@ -199,22 +200,32 @@ pub fn score_round(
 	// one trained on other data passes when its data-specific gain is below the noise, as it
 	// is at the devnet's scale (measured: docs/benchmarks.md). With a single valid gradient:
 	// own data against the random batch, as the reference system does.
-	let mut ranked: Vec<usize> = (0..measured.len()).collect();
+	//
+	// "Typical" is taken over the peers that could be honest work: a gradient that does not
+	// lower the loss on the random batch, or that is flagged as a copy, is judged but does
+	// not set the bars. Otherwise free gradients (zeros, copies of zeros) outnumbering the
+	// honest ones would pull both bars to zero and let a weak gradient through.
+	let typical: Vec<usize> = (0..measured.len())
+		.filter(|&i| measured[i].rand_rel > 0.0 && measured[i].score.flags == ScoreFlags::NONE)
+		.collect();
+	let mut ranked = typical.clone();
 	ranked.sort_by(|&a, &b| measured[a].rand_rel.total_cmp(&measured[b].rand_rel).then(a.cmp(&b)));
 	// With n >= 2 the (lower) median has a neighbour above it.
 	let (median, neighbour) = match ranked.len() {
-		0 | 1 => (None, None),
+		0 => (None, None),
+		1 => (Some(ranked[0]), None),
 		n => (Some(ranked[(n - 1) / 2]), Some(ranked[(n - 1) / 2 + 1])),
 	};
 	let step = |i: Option<usize>| {
 		i.map(|i| stepped(run.plan, theta, measured[i].grad, &clip, lr)).transpose()
 	};
 	let (theta_median, theta_neighbour) = (step(median)?, step(neighbour)?);
-	// The direction check's bar: the median cosine with the reference update.
-	let mut directions: Vec<f64> = measured.iter().map(|m| m.direction).collect();
+	// The direction check's bar: the upper median cosine of the typical peers with the
+	// reference update (the upper one, so that one weak gradient beside one honest one does
+	// not set it).
+	let mut directions: Vec<f64> = typical.iter().map(|&i| measured[i].direction).collect();
 	directions.sort_by(f64::total_cmp);
-	let direction_bar =
-		directions.get(directions.len().saturating_sub(1) / 2).map_or(0.0, |d| d.max(0.0));
+	let direction_bar = directions.get(directions.len() / 2).map_or(0.0, |d| d.max(0.0));
 	let mut details = Vec::new();
 	for (idx, m) in measured.iter().enumerate() {
 		let reference = if Some(idx) == median {
@@ -557,6 +568,17 @@ mod tests {
 		scores.iter().map(|s| s.flags).collect()
 	}
 
+	/// The direction check's bar as [`score_round`] sets it when no gradient is a copy:
+	/// `1 - indicator_tolerance` times the upper median cosine of the gradients that lower
+	/// the loss on the random batch.
+	fn direction_bar(details: &[ScoreDetail]) -> f64 {
+		let mut directions: Vec<f64> =
+			details.iter().filter(|d| d.rand_rel > 0.0).map(|d| d.direction).collect();
+		directions.sort_by(f64::total_cmp);
+		let median = directions.get(directions.len() / 2).map_or(0.0, |d| d.max(0.0));
+		(1.0 - f64::from(ValidatorConfig::default().indicator_tolerance)) * median
+	}
+
 	/// Honest gradients of miners `0..n` at block 10.
 	fn honest(n: Uid) -> Vec<Fetched> {
 		let f = fixture();
@@ -602,10 +624,7 @@ mod tests {
 			"{scores:?}"
 		);
 		// The direction check alone would pass it.
-		let mut directions: Vec<f64> = details.iter().map(|d| d.direction).collect();
-		directions.sort_by(f64::total_cmp);
-		let bar = (1.0 - f64::from(ValidatorConfig::default().indicator_tolerance)) * directions[1];
-		assert!(detail(&details, 3).direction > bar, "{details:?}");
+		assert!(detail(&details, 3).direction > direction_bar(&details), "{details:?}");
 	}
 
 	/// Direction: a gradient trained on uniformly random tokens (the `RandomData`
@@ -619,11 +638,7 @@ mod tests {
 	#[test]
 	fn gauntlet_direction_check_fails_random_tokens_and_a_distorted_gradient() {
 		let f = fixture();
-		let bar = |details: &[ScoreDetail]| {
-			let mut directions: Vec<f64> = details.iter().map(|d| d.direction).collect();
-			directions.sort_by(f64::total_cmp);
-			(1.0 - f64::from(ValidatorConfig::default().indicator_tolerance)) * directions[1]
-		};
+		let bar = direction_bar;
 		let mut fetched = honest(3);
 		fetched.push(submitted(f, 3, 10, f.noise.clone()));
 		let (scores, details) = score(&fetched);
@@ -642,13 +657,7 @@ mod tests {
 			"{scores:?} {details:?}"
 		);
 
-		let inflated = f
-			.plan
-			.layout()
-			.tensors()
-			.iter()
-			.position(|t| t.name == "layers.1.wq")
-			.expect("a tensor");
+		let inflated = inflated_tensor(f);
 		let mut distorted = f.honest[3].clone();
 		distorted[inflated].table = QuantTable(distorted[inflated].table.0.map(|v| v * 1000.0));
 		fetched[3] = submitted(f, 3, 10, distorted);
@@ -665,6 +674,42 @@ mod tests {
 			"the gain check passes it: {details:?}"
 		);
 		assert!(own.direction < bar(&details), "{details:?}");
+	}
+
+	/// The tensor of the honest gradients that the distorted gradient inflates.
+	fn inflated_tensor(f: &Fixture) -> usize {
+		f.plan.layout().tensors().iter().position(|t| t.name == "layers.1.wq").expect("a tensor")
+	}
+
+	/// Free gradients do not set the bars: two honest miners, two zero gradients (free to
+	/// send, one per extra account) and the distorted gradient of the direction test. Taken
+	/// over every valid gradient, the median cosine would be the distorted one's own and the
+	/// median gain a zero gradient's, so it would pass both checks. Gradients that do not
+	/// lower the loss on the random batch are left out of the bars: it fails, the honest
+	/// ones pass, the zeros fail.
+	#[test]
+	fn gauntlet_free_gradients_do_not_lower_the_bars() {
+		let f = fixture();
+		let mut distorted = f.honest[2].clone();
+		let t = inflated_tensor(f);
+		distorted[t].table = QuantTable(distorted[t].table.0.map(|v| v * 1000.0));
+		let mut fetched = honest(2);
+		fetched.push(submitted(f, 2, 10, distorted));
+		fetched.push(submitted(f, 3, 10, with_table(&f.honest[3], |_| QuantTable([0.0; 4]))));
+		fetched.push(submitted(f, 4, 10, with_table(&f.noise, |_| QuantTable([0.0; 4]))));
+		let (scores, details) = score(&fetched);
+		assert_eq!(flags(&scores), vec![ScoreFlags::NONE; 5], "{details:?}");
+		assert_eq!(
+			scores.iter().map(|s| s.indicator).collect::<Vec<_>>(),
+			vec![1, 1, -1, -1, -1],
+			"{details:?}"
+		);
+		// Over all five, the (lower) median cosine is the distorted gradient's own.
+		let mut all: Vec<f64> = details.iter().map(|d| d.direction).collect();
+		all.sort_by(f64::total_cmp);
+		assert_eq!(all[2], detail(&details, 2).direction, "{details:?}");
+		assert!(detail(&details, 2).direction > 0.0, "{details:?}");
+		assert!(detail(&details, 2).direction < direction_bar(&details), "{details:?}");
 	}
 
 	/// Sync: a fingerprint sampled from `theta` scores 1_000_000; one sampled from `theta`

@@ -15,7 +15,7 @@ use crate::roles::miner::{noise_batch, Behaviour, Miner};
 use crate::roles::RunCtx;
 
 /// The adversary's gradient for `round` under `header` (see [`Behaviour`]); `None` for a
-/// copier that finds nothing to copy.
+/// copier or replayer that finds nothing to copy.
 pub(crate) async fn produce(
 	m: &mut Miner,
 	ctx: &RunCtx,
@@ -29,6 +29,16 @@ pub(crate) async fn produce(
 			None => None,
 		};
 		return Ok(copied.map(|tensors| (SparseGradient { header, tensors }, f32::NAN, f32::NAN)));
+	}
+	if behaviour == Behaviour::Replay {
+		let theta = m.synced.theta.clone();
+		let Some(before) = m.previous_theta.replace(theta) else { return Ok(None) };
+		let plan = &ctx.plan;
+		let (theta, feedback) = (&m.synced.theta, &mut m.feedback);
+		// Inflated so that validators' clipping, not the outer learning rate, sets its size.
+		let step: Vec<f32> = before.iter().zip(theta).map(|(b, a)| (b - a) * REPLAY_GAIN).collect();
+		let tensors = tokio::task::block_in_place(|| feedback.compress(plan, &step))?;
+		return Ok(Some((SparseGradient { header, tensors }, f32::NAN, f32::NAN)));
 	}
 	if let (Behaviour::Stale, Some(previous)) = (behaviour, &m.previous) {
 		return Ok(Some((
@@ -66,6 +76,9 @@ pub(crate) async fn produce(
 	}
 	Ok(Some((SparseGradient { header, tensors }, first, last)))
 }
+
+/// How much the replay adversary scales the outer step it resends.
+const REPLAY_GAIN: f32 = 100.0;
 
 /// Another miner's gradient of round `prev` (the lowest uid that is not this miner).
 async fn copy_previous(m: &Miner, ctx: &RunCtx, prev: Round) -> Result<Option<Vec<SparseTensor>>> {

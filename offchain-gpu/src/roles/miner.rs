@@ -56,6 +56,11 @@ pub enum Behaviour {
 	/// re-heads as its own for this round; with nothing to copy it commits nothing.
 	Copier,
 	#[cfg(feature = "adversaries")]
+	/// Trains nothing: sends the last outer step, which every peer can compute (the synced
+	/// model's change since the round before), inflated and compressed as its own
+	/// pseudo-gradient; with no step seen yet it commits nothing.
+	Replay,
+	#[cfg(feature = "adversaries")]
 	/// Sends a gradient whose values are all zero.
 	Zero,
 	#[cfg(feature = "adversaries")]
@@ -100,6 +105,8 @@ impl Behaviour {
 		#[cfg(feature = "adversaries")]
 		Behaviour::Copier,
 		#[cfg(feature = "adversaries")]
+		Behaviour::Replay,
+		#[cfg(feature = "adversaries")]
 		Behaviour::Zero,
 		#[cfg(feature = "adversaries")]
 		Behaviour::Sybil,
@@ -129,6 +136,8 @@ impl Behaviour {
 			Behaviour::WrongHash => "wrong-hash",
 			#[cfg(feature = "adversaries")]
 			Behaviour::Copier => "copier",
+			#[cfg(feature = "adversaries")]
+			Behaviour::Replay => "replay",
 			#[cfg(feature = "adversaries")]
 			Behaviour::Zero => "zero",
 			#[cfg(feature = "adversaries")]
@@ -254,6 +263,9 @@ pub(crate) struct Miner {
 	/// The last gradient trained (kept by the stale adversary only).
 	#[cfg(feature = "adversaries")]
 	pub(crate) previous: Option<Vec<SparseTensor>>,
+	/// The synced model of the last round produced (kept by the replay adversary only).
+	#[cfg(feature = "adversaries")]
+	pub(crate) previous_theta: Option<Vec<f32>>,
 }
 
 /// Registers (if needed) and runs a miner until `ctx.stop` is set (or `cfg.last_round` is
@@ -283,6 +295,8 @@ pub async fn run(ctx: RunCtx, key: Keypair, store: BlobStore, cfg: MinerConfig) 
 		pending: None,
 		#[cfg(feature = "adversaries")]
 		previous: None,
+		#[cfg(feature = "adversaries")]
+		previous_theta: None,
 	};
 	(ctx.report)(Report::Started {
 		who: format!("miner {}", m.uid),
@@ -389,11 +403,12 @@ impl Miner {
 		self.synced.advance_to(ctx, round).await?;
 		let start = Instant::now();
 		let Some((grad, first_loss, last_loss)) = self.produce(ctx, round).await? else {
-			// A copier with nothing to copy has no gradient of its own: it skips the round.
+			// A copier or replayer with nothing to copy has no gradient of its own: it skips
+			// the round.
 			self.trained = Some(round);
 			(ctx.report)(Report::Warning {
 				who: format!("miner {}", self.uid),
-				message: format!("round {round}: nothing readable to copy, nothing committed"),
+				message: format!("round {round}: nothing to copy or replay, nothing committed"),
 			});
 			return Ok(Step::Wait);
 		};
@@ -484,7 +499,7 @@ impl Miner {
 	}
 
 	/// This round's gradient (and the first and last inner-step losses); `None` for a copier
-	/// that finds nothing to copy.
+	/// or replayer that finds nothing to copy.
 	async fn produce(
 		&mut self,
 		ctx: &RunCtx,

@@ -33,11 +33,13 @@ pub(crate) async fn produce(
 	if behaviour == Behaviour::Replay {
 		let theta = m.synced.theta.clone();
 		let Some(before) = m.previous_theta.replace(theta) else { return Ok(None) };
-		let plan = &ctx.plan;
-		let (theta, feedback) = (&m.synced.theta, &mut m.feedback);
-		// Inflated so that validators' clipping, not the outer learning rate, sets its size.
-		let step: Vec<f32> = before.iter().zip(theta).map(|(b, a)| (b - a) * REPLAY_GAIN).collect();
-		let tensors = tokio::task::block_in_place(|| feedback.compress(plan, &step))?;
+		// Inflated so that validators' clipping, not the outer learning rate, sets its size;
+		// compressed from a zero residual (error feedback would resend stale steps).
+		let step: Vec<f32> =
+			before.iter().zip(&m.synced.theta).map(|(b, a)| (b - a) * REPLAY_GAIN).collect();
+		let tensors = tokio::task::block_in_place(|| {
+			sparseloco::ErrorFeedback::new(&ctx.plan, 0.0)?.compress(&ctx.plan, &step)
+		})?;
 		return Ok(Some((SparseGradient { header, tensors }, f32::NAN, f32::NAN)));
 	}
 	if let (Behaviour::Stale, Some(previous)) = (behaviour, &m.previous) {

@@ -11,9 +11,11 @@
 //! zero-gradient miner (assigned-data indicator below the threshold: its gain is zero), the
 //! miner that trains on random tokens (indicator below the threshold: its update does not
 //! point where the validator's reference update does), the copier (its gradient is another
-//! miner's from the round before: flagged as copied). A miner that trains on other corpus
-//! batches than its assignment is not run: at this scale nothing tells it from an honest one
-//! (docs/benchmarks.md).
+//! miner's from the round before: flagged as copied) and the replayer (it resends the last
+//! outer step, which every node can compute: once applied, that step no longer lowers the
+//! loss, and two consecutive replays overlap like stale work). A miner that trains on other
+//! corpus batches than its assignment is not run: at this scale nothing tells it from an
+//! honest one (docs/benchmarks.md).
 //! The random-score validator holds less stake than the honest one, so the stake-weighted
 //! medians, and with them who is paid, are the honest validator's.
 //!

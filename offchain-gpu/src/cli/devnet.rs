@@ -16,9 +16,9 @@ pub struct DevnetArgs {
 	#[arg(long, default_value_t = 3)]
 	miners: usize,
 	/// Extra adversarial miners, comma-separated: withhold, random-data, other-data, garbage,
-	/// wrong-hash, copier, replay, zero, sybil, stale, eval-fit, hostile-store, late. Only in a build with the
-	/// `adversaries` feature (what `make build` and the tests build; an operator's build
-	/// leaves them out).
+	/// wrong-hash, copier, replay, zero, sybil, stale, eval-fit, hostile-store, late. Only in
+	/// a build with the `adversaries` feature (what `make build` and the tests build; an
+	/// operator's build leaves them out).
 	#[arg(long, value_delimiter = ',')]
 	adversaries: Vec<offchain_gpu::roles::miner::Behaviour>,
 	/// Honest validators.

@@ -638,7 +638,6 @@ mod tests {
 	#[test]
 	fn gauntlet_direction_check_fails_random_tokens_and_a_distorted_gradient() {
 		let f = fixture();
-		let bar = direction_bar;
 		let mut fetched = honest(3);
 		fetched.push(submitted(f, 3, 10, f.noise.clone()));
 		let (scores, details) = score(&fetched);
@@ -647,7 +646,7 @@ mod tests {
 			vec![1, 1, 1, -1],
 			"{details:?}"
 		);
-		assert!(detail(&details, 3).direction < bar(&details), "{details:?}");
+		assert!(detail(&details, 3).direction < direction_bar(&details), "{details:?}");
 
 		fetched[3] = submitted(f, 3, 10, with_table(&f.honest[3], |t| QuantTable(t.0.map(|v| -v))));
 		let (scores, details) = score(&fetched);
@@ -673,7 +672,7 @@ mod tests {
 			own.own_rel > 0.5 * honest_gain && own.rand_rel > 0.0,
 			"the gain check passes it: {details:?}"
 		);
-		assert!(own.direction < bar(&details), "{details:?}");
+		assert!(own.direction < direction_bar(&details), "{details:?}");
 	}
 
 	/// The tensor of the honest gradients that the distorted gradient inflates.
